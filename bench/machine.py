@@ -1,0 +1,61 @@
+"""The machine line every benchmark prints first: CPU model, cores, Python, numpy (and a broker, if any).
+
+    from bench.machine import machine_line
+    print(machine_line())                          # machine: AMD EPYC | 2 cores | Linux x86_64 | ...
+    print(machine_line(broker="mosquitto 2.0.18"))
+
+``python -m bench.machine [--broker VERSION]`` prints it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cores() -> int:
+    """Cores this process may run on (the affinity mask, which containers narrow), else the CPU count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def machine_line(broker: str | None = None) -> str:
+    parts = [
+        cpu_model(),
+        f"{cores()} cores",
+        f"{platform.system()} {platform.machine()}",
+        f"{platform.python_implementation()} {platform.python_version()}",
+        f"numpy {np.__version__}",
+    ]
+    if broker:
+        parts.append(f"broker {broker}")
+    return "machine: " + " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.machine", description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", default=None, help="broker name and version to include")
+    args = parser.parse_args(argv)
+    print(machine_line(args.broker))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

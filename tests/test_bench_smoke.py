@@ -1,0 +1,82 @@
+"""Smoke tests: every benchmark under bench/ runs at tiny sizes, so that none of them rots.
+
+To add a benchmark, append one ``Case`` to ``CASES``: the module run as ``python -m <module> <argv...>``,
+the lines its stdout must contain, and a timeout. Keep the arguments tiny: the whole file should stay
+within a few seconds. Full runs are not part of CI (see README, Performance).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bench.machine import machine_line
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Case:
+    module: str
+    argv: list[str]
+    expect: list[str] = field(default_factory=list)  # substrings that must appear in stdout
+    timeout: float = 60.0
+
+
+CASES: list[Case] = [
+    Case(
+        "bench.detection",
+        ["--sizes", "2000,5000", "--events", "6", "--loop-events", "2", "--loop-cap", "3000"],
+        [
+            "machine: ",
+            "loop/detector",
+            "detector/floor",
+            "5,000",
+            "checked: detector == brute force",
+            "note: at 5,000 accounts the loop ran on the first 3,000",
+        ],
+    ),
+    Case("bench.machine", ["--broker", "mosquitto 2.0.18"], ["machine: ", "broker mosquitto 2.0.18"]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.module for c in CASES])
+def test_benchmark_runs_at_tiny_size(case: Case) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", case.module, *case.argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=case.timeout,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("machine: ")  # every benchmark prints the machine line first
+    for text in case.expect:
+        assert text in run.stdout, f"{text!r} missing from:\n{run.stdout}"
+
+
+def test_machine_line_names_cpu_cores_python_numpy() -> None:
+    import numpy as np
+
+    line = machine_line()
+    assert line.startswith("machine: ")
+    assert " cores" in line and "Python" in line and f"numpy {np.__version__}" in line
+    assert "broker" not in line
+    assert machine_line(broker="amqtt 0.11 (embedded)").endswith("| broker amqtt 0.11 (embedded)")
+
+
+def test_detection_rejects_bad_flags() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.detection", "--sizes", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and "--sizes" in run.stderr
