@@ -1,0 +1,10 @@
+"""The wire: how auctions reach keeper processes and how their actions come back (see PROTOCOL.md).
+
+- ``broker.messages``: msgspec Structs of every message, ``encode`` / ``decode``;
+- ``broker.topics``: the ``liq/v1/...`` topic tree and its QoS / retain ``POLICY``;
+- ``broker.signing``: Ed25519 keys, canonical bytes, the ``Verifier`` the house runs on every action;
+- ``broker.bus``: the async ``Bus`` interface, the in-memory transport and ``connect(url, ...)``;
+- ``broker.mqtt_bus``: the MQTT transport (aiomqtt);
+- ``broker.server``: start Mosquitto or the embedded amqtt broker (``liqnet broker``, tests);
+- ``broker.protocol_doc``: regenerates the generated parts of PROTOCOL.md.
+"""

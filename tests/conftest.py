@@ -1,0 +1,38 @@
+"""Shared fixtures. A test that needs a broker starts one on a free port (never the one on :1883).
+
+- ``broker`` (session): one real broker for the whole run, Mosquitto if installed, else embedded amqtt;
+- ``broker_url`` (per test): ``"mqtt://127.0.0.1:PORT"`` of that broker, restarted if a test stopped it;
+- ``own_broker`` (per test): a broker of the test's own, for tests that stop, kill or restart it.
+
+Use unique client ids per test (e.g. ``uuid.uuid4().hex[:8]``): the session broker keeps persistent
+sessions between tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from broker.server import BrokerHandle, launch_broker, start_broker
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[BrokerHandle]:
+    handle = launch_broker()
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
+def broker_url(broker: BrokerHandle) -> str:
+    if not broker.running():
+        broker.spawn()
+    return broker.url
+
+
+@pytest.fixture
+async def own_broker() -> AsyncIterator[BrokerHandle]:
+    handle = await start_broker()
+    yield handle
+    handle.close()
