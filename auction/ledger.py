@@ -46,6 +46,7 @@ class Book:
     penalty: int = 0
     bad_debt: int = 0
     covered: int = 0  # part of the bad debt absorbed by the insurance fund
+    fee_qty: int = 0  # collateral kept by the protocol (counted in sold)
     closed: bool = False
 
     @property
@@ -161,6 +162,14 @@ class Ledger:
         book.raised += cost
         book.repaid += repay
         book.penalty += cost - repay
+
+    def fee(self, auction: int, qty: int) -> None:
+        """Collateral the protocol keeps from a liquidation (Aave's liquidation protocol fee)."""
+        book = self._open_book(auction)
+        self._need(lot_of(auction), book.asset, qty, "insufficient-balance")
+        self._move(lot_of(auction), "protocol", book.asset, qty)
+        book.sold += qty
+        book.fee_qty += qty
 
     def return_to_owner(self, auction: int, qty: int) -> None:
         book = self._open_book(auction)

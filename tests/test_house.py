@@ -1,0 +1,159 @@
+"""The auction house end to end on hand-made accounts: detection, kick, actions, settlement."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from auction import units
+from auction.accounts import Accounts, mm_from_ratio
+from auction.house import AuctionHouse, Designs
+from auction.ledger import USD, Ledger
+from auction.params import DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
+from auction.sealed import commitment
+from broker import messages as m
+
+ETH, DAI = units.col, units.num
+
+
+def make_house(design: str, *, price: float = 100.0, n: int = 3, **designs: object) -> AuctionHouse:
+    # n vaults of 10 ETH; debts 600, 650, 700 DAI: at a 150% ratio they break below 90, 97.5, 105.
+    debt = np.array([DAI(600 + 50 * i) for i in range(n)], dtype=np.int64)
+    qty = np.full((n, 1), ETH(10), dtype=np.int64)
+    accounts = Accounts(("ETH",), qty, debt, mm_from_ratio(1.5))
+    ledger = Ledger()
+    ledger.mint("market", USD, DAI(10**9))
+    for k in ("ali", "bob"):
+        ledger.mint(f"keeper:{k}", USD, DAI(100_000))
+    return AuctionHouse(
+        design, accounts, ledger, designs=Designs(**designs),  # type: ignore[arg-type]
+        house=HouseParams(max_kicks_per_block=10, insurance_fund=50.0),
+        market_price=lambda asset, t: price, proceeds=lambda asset, qty, t: units.cost(qty, units.price_q(price)),
+        gas_cost=lambda gas, gwei, t: 0,
+    )
+
+
+def kinds(msgs: list[m.Message]) -> list[str]:
+    return [m.tag_of(type(x)) for x in msgs]
+
+
+def test_dutch_flow_detects_kicks_takes_and_settles() -> None:
+    house = make_house("dutch")
+    assert kinds(house.on_oracle(0.0, {"ETH": 110.0})) == ["oracle"]
+    house.on_block(12.0, 10.0)
+    assert house.open == {}  # all healthy at 110
+    house.on_oracle(60.0, {"ETH": 95.0})  # vaults 1 and 2 break (thresholds 97.5 and 105)
+    out = house.on_block(72.0, 10.0)
+    assert kinds(out).count("announce") == 2
+    announces = [x for x in out if isinstance(x, m.Announce)]
+    # The most at risk first: account 2 (debt 700) is kicked before account 1.
+    assert [a.owner for a in announces] == ["acct:2", "acct:1"]
+    first = announces[0]
+    assert first.tab == DAI(700 * 1.13) and first.lot == ETH(10)
+    assert isinstance(first.terms, m.DutchTerms) and first.terms.top_q == units.price_q(95 * 1.3)
+    take = m.Take(auction=first.auction, keeper="ali", amount=ETH(10), max_price_q=units.price_q(200),
+                  nonce=1, deadline_ms=0)
+    house.submit(take, 80.0)
+    out = house.on_block(84.0, 10.0)
+    results = [x for x in out if isinstance(x, m.Result)]
+    assert len(results) == 1 and results[0].fills[0].keeper == "ali"
+    book = house.ledger.books[first.auction]
+    assert book.repaid == book.debt == DAI(700) and book.penalty == DAI(91) and book.bad_debt == 0
+    assert book.returned > 0 and book.seized == book.sold + book.returned
+    house.ledger.check()
+
+
+def test_rejected_take_changes_nothing_and_tells_the_keeper() -> None:
+    house = make_house("dutch")
+    house.on_oracle(0.0, {"ETH": 95.0})
+    out = house.on_block(12.0, 10.0)
+    sid = next(x.auction for x in out if isinstance(x, m.Announce))
+    before = dict(house.ledger.bal)
+    house.submit(m.Take(auction=sid, keeper="ali", amount=ETH(1), max_price_q=1, nonce=7, deadline_ms=0), 13.0)
+    out = house.on_block(24.0, 10.0)
+    rej = [x for x in out if isinstance(x, m.Rejection)]
+    assert rej and rej[0].code == "too-expensive" and rej[0].ref == 7 and rej[0].keeper == "ali"
+    assert dict(house.ledger.bal) == before
+
+
+def test_priority_fee_orders_a_block() -> None:
+    house = make_house("fixed")
+    house.on_oracle(0.0, {"ETH": 95.0})
+    out = house.on_block(12.0, 10.0)
+    sid = next(x.auction for x in out if isinstance(x, m.Announce) and x.owner == "acct:2")
+    # Two liquidators race for the same account; the higher priority fee goes first, even if later.
+    house.submit(m.Liquidate(auction=sid, keeper="ali", repay=DAI(10_000), priority_fee=1000, nonce=1,
+                             deadline_ms=0), 13.0)
+    house.submit(m.Liquidate(auction=sid, keeper="bob", repay=DAI(10_000), priority_fee=5000, nonce=1,
+                             deadline_ms=0), 14.0)
+    house.on_block(24.0, 10.0)
+    fills = house.sales[sid].fills
+    assert fills[0].who == "bob"
+    # Aave v3: health 10 * 95 / 1.5 / 700 = 0.905 < 0.95 -> 100% close factor: bob repays all 700 DAI
+    # and seizes 700 / 95 ETH plus the 5% bonus (PercentageMath.percentMul rounds half up).
+    assert fills[0].cost == DAI(700)
+    assert fills[0].qty == (units.qty_for(DAI(700), units.price_q(95)) * 10500 + 5000) // 10000
+    assert len(fills) == 1  # ali's liquidation found the account already closed
+    house.ledger.check()
+
+
+def test_sealed_second_price_flow() -> None:
+    house = make_house("sealed-second", sealed=SealedParams(commit_s=60, reveal_s=60, deposit=10.0))
+    house.on_oracle(0.0, {"ETH": 95.0})
+    out = house.on_block(12.0, 10.0)
+    sid = next(x.auction for x in out if isinstance(x, m.Announce) and x.owner == "acct:2")
+    bids = {"ali": (units.price_q(90), b"a" * 16), "bob": (units.price_q(85), b"b" * 16)}
+    for nonce, (who, (pq, salt)) in enumerate(bids.items(), 1):
+        digest = commitment(sid, who, pq, ETH(10), salt).hex()
+        house.submit(m.Commit(auction=sid, keeper=who, digest=digest, deposit=DAI(10), nonce=nonce), 20.0)
+    house.on_block(24.0, 10.0)
+    for nonce, (who, (pq, salt)) in enumerate(bids.items(), 10):
+        house.submit(m.Reveal(auction=sid, keeper=who, price_q=pq, qty=ETH(10), salt=salt.hex(), nonce=nonce), 80.0)
+    house.on_block(84.0, 10.0)
+    out = house.on_block(144.0, 10.0)
+    result = next(x for x in out if isinstance(x, m.Result) and x.auction == sid)
+    # Ali wins at Bob's price (second price) and pays only the tab it needs: 791 DAI at 85.
+    assert result.fills[0].keeper == "ali"
+    assert result.fills[0].cost == DAI(791)
+    assert house.ledger.held(sid, "ali") == 0 and house.ledger.held(sid, "bob") == 0
+    house.ledger.check()
+
+
+def test_english_flow_and_zero_bid() -> None:
+    house = make_house("english", english=EnglishParams(beg=1.03, ttl_s=600, tau_s=3600))
+    house.on_oracle(0.0, {"ETH": 95.0})
+    out = house.on_block(12.0, 10.0)
+    sid = next(x.auction for x in out if isinstance(x, m.Announce) and x.owner == "acct:2")
+    house.submit(m.EnglishBid(auction=sid, keeper="ali", lot=ETH(10), bid=1, nonce=1, deadline_ms=0), 13.0)
+    house.on_block(24.0, 10.0)
+    out = []
+    t = 24.0
+    while t < 700:
+        t += 12
+        out += house.on_block(t, 10.0)
+    result = next(x for x in out if isinstance(x, m.Result) and x.auction == sid)
+    assert result.fills[0].cost == 1 and result.fills[0].qty == ETH(10)  # a Black Thursday zero bid
+    assert house.tally.zero_bid_fills == 1
+    assert house.ledger.books[sid].bad_debt == DAI(700) - 1
+    house.ledger.check()
+
+
+@pytest.mark.parametrize("design", ["dutch", "english", "sealed-first", "fixed"])
+def test_finish_closes_every_book(design: str) -> None:
+    house = make_house(design, dutch=DutchParams(), fixed=FixedParams(), price=50.0)
+    house.on_oracle(0.0, {"ETH": 50.0})
+    house.on_block(12.0, 10.0)
+    house.finish(24.0)
+    books = list(house.ledger.books.values())
+    assert books and all(b.closed for b in books)
+    for b in books:
+        assert b.debt == b.repaid + b.bad_debt
+        assert b.seized == b.sold + b.returned + b.unsold
+    house.ledger.check()
+
+
+def test_digest_helper_is_sha256() -> None:
+    d = commitment(1, "ali", 5, 6, b"x" * 16)
+    assert d == hashlib.sha256(b"liqnet-commit-v1|1|ali|5|6|" + b"x" * 16).digest()
