@@ -1,0 +1,260 @@
+"""Built-in keeper strategies: the population the comparisons run against, and examples to copy.
+
+Each is a plain ``Strategy`` configured by keyword arguments (an unknown keyword is an error, so a typo
+in a scenario file does not pass silently). ``BUILTINS`` maps the registry name to the class.
+
+The value of a lot to a keeper is ``ctx.market_price(asset)`` per token: the outside market it resells
+into (which can lead the oracle), or its private value in the textbook-ipv scenario.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keepers.api import AuctionView, Bid, Context, Strategy, Take
+
+# Gas one liquidationCall burns on Aave v3 (LiquidationLogic.executeLiquidationCall); mainnet receipts show
+# roughly 250k-400k depending on the assets; 300k is what the house charges (auction.house.GAS).
+FIXED_GAS_UNITS = 300_000
+
+
+def equilibrium_shade(n: int) -> float:
+    """Symmetric first-price equilibrium with n bidders and uniform private values: bid v * (n-1)/n."""
+    if n < 1:
+        raise ValueError(f"the number of bidders must be >= 1, got {n}")
+    return (n - 1) / n
+
+
+def bidders(auction: AuctionView, n: int | None) -> int | None:
+    """The number of bidders: configured, else announced by the house in the terms, else unknown."""
+    if n is not None:
+        return n
+    announced = auction.terms.get("bidders")
+    return int(announced) if announced else None
+
+
+class DutchThreshold(Strategy):
+    """Dutch: take the lot once the price is at most ``market * (1 - margin)``.
+
+    ``shade`` switches to the private-value rule ``reservation = value * shade``; ``shade="equilibrium"``
+    uses (n-1)/n (a Dutch auction is strategically a first-price sealed auction), n as for sealed-shading.
+    """
+
+    name = "dutch-threshold"
+
+    def __init__(self, *, margin: float = 0.05, shade: float | str | None = None, n: int | None = None) -> None:
+        if not 0.0 <= margin < 1.0:
+            raise ValueError(f"margin must be in [0, 1), got {margin}")
+        if isinstance(shade, str) and shade != "equilibrium":
+            raise ValueError(f"shade must be a number or 'equilibrium', got {shade!r}")
+        super().__init__(margin=margin, shade=shade, n=n)
+        self.margin, self.shade, self.n = margin, shade, n
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if auction.design != "dutch" or auction.lot <= 0:
+            return None
+        limit = self.reservation(auction, ctx.market_price(auction.asset))
+        return Take(max_price=limit, max_qty=auction.lot) if limit > 0 else None
+
+    def reservation(self, auction: AuctionView, value: float) -> float:
+        if self.shade is None:
+            return value * (1.0 - self.margin)
+        if self.shade == "equilibrium":
+            n = bidders(auction, self.n)
+            return value * equilibrium_shade(n) if n else value * (1.0 - self.margin)
+        return value * float(self.shade)
+
+
+class SealedTruthful(Strategy):
+    """Sealed: bid the value (less an optional margin) for the whole lot; the dominant strategy in second-price."""
+
+    name = "sealed-truthful"
+
+    def __init__(self, *, margin: float = 0.0) -> None:
+        super().__init__(margin=margin)
+        self.margin = margin
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if not auction.design.startswith("sealed"):
+            return None
+        return sealed_bid(auction, ctx.market_price(auction.asset) * (1.0 - self.margin))
+
+
+class SealedShading(Strategy):
+    """Sealed equilibrium bidder: first-price bids ``value * (n-1)/n``; second-price bids the value.
+
+    n comes from the config, else from the house (``terms["bidders"]``); when neither says, it bids
+    ``value * (1 - margin)``.
+    """
+
+    name = "sealed-shading"
+
+    def __init__(self, *, n: int | None = None, margin: float = 0.0) -> None:
+        if n is not None and n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        super().__init__(n=n, margin=margin)
+        self.n, self.margin = n, margin
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if not auction.design.startswith("sealed"):
+            return None
+        value = ctx.market_price(auction.asset) * (1.0 - self.margin)
+        n = bidders(auction, self.n)
+        if auction.design == "sealed-first" and n:
+            value *= equilibrium_shade(n)
+        return sealed_bid(auction, value)
+
+
+def sealed_bid(auction: AuctionView, price: float) -> Bid | None:
+    """A bid for the whole lot, or nothing when it would fall under the reserve."""
+    reserve = float(auction.terms.get("reserve", 0.0))
+    if price <= 0 or price < reserve or auction.lot <= 0:
+        return None
+    return Bid(price=price, qty=auction.lot)
+
+
+class EnglishProxy(Strategy):
+    """English (Flipper): a proxy bid up to ``value * (1 - margin)`` per token; the framework raises by ``beg``."""
+
+    name = "english-proxy"
+
+    def __init__(self, *, margin: float = 0.0) -> None:
+        super().__init__(margin=margin)
+        self.margin = margin
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if auction.design != "english" or auction.lot <= 0:
+            return None
+        limit = ctx.market_price(auction.asset) * (1.0 - self.margin)
+        return Take(max_price=limit, max_qty=auction.lot) if limit > 0 else None
+
+
+class FixedLiquidator(Strategy):
+    """Fixed-penalty: liquidate when the bonus, resold at market, beats the gas; bid gas for the race.
+
+    Seizing ``q`` tokens costs ``q * oracle / (1 + bonus)``; resold at ``market`` it earns
+    ``q * market - repay``. The gas war: the priority fee offered is up to ``gas_share`` of the expected
+    profit net of the base fee, capped at ``max_priority_fee`` gwei.
+    """
+
+    name = "fixed-liquidator"
+
+    def __init__(
+        self,
+        *,
+        gas_share: float = 0.5,
+        max_priority_fee: float = 500.0,
+        min_profit: float = 0.0,
+        gas_units: int = FIXED_GAS_UNITS,
+    ) -> None:
+        if not 0.0 <= gas_share <= 1.0:
+            raise ValueError(f"gas_share must be in [0, 1], got {gas_share}")
+        super().__init__(gas_share=gas_share, max_priority_fee=max_priority_fee, min_profit=min_profit)
+        self.gas_share, self.max_priority_fee, self.min_profit = gas_share, max_priority_fee, min_profit
+        self.gas_units = gas_units
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if auction.design != "fixed" or auction.oracle_price <= 0:
+            return None
+        bonus = float(auction.terms.get("bonus", 0.0))
+        unit_cost = auction.oracle_price / (1.0 + bonus)
+        repay = min(float(auction.terms.get("max_repay", auction.tab)), ctx.balance)
+        qty = min(repay / unit_cost, auction.lot)
+        market = ctx.market_price(auction.asset)
+        profit = qty * (market - unit_cost) - ctx.gas_usd(self.gas_units)
+        if qty <= 0 or profit <= self.min_profit:
+            return None
+        usd_per_gwei = ctx.gas_usd(self.gas_units, priority_fee=1.0) - ctx.gas_usd(self.gas_units)
+        tip = self.gas_share * profit / usd_per_gwei if usd_per_gwei > 0 else 0.0
+        return Take(max_price=market, max_qty=qty, priority_fee=min(tip, self.max_priority_fee))
+
+
+class ZeroBid(Strategy):
+    """The Black Thursday winner: bid the minimum on English auctions nobody else bids on.
+
+    English: a proxy of ``bid`` USD for the whole lot, only while there is no standing bid from anyone
+    else. Dutch: take only at near-zero prices (``dutch_fraction`` of the market). Sealed: bid the reserve
+    when that is as cheap. Fixed: nothing (there is no auction to win for nothing).
+    """
+
+    name = "zero-bid"
+
+    def __init__(self, *, bid: float = 1e-6, dutch_fraction: float = 0.02) -> None:
+        super().__init__(bid=bid, dutch_fraction=dutch_fraction)
+        self.bid, self.dutch_fraction = bid, dutch_fraction
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if auction.lot <= 0:
+            return None
+        cheap = ctx.market_price(auction.asset) * self.dutch_fraction
+        if auction.design == "english":
+            standing, guy = float(auction.terms.get("bid", 0.0)), str(auction.terms.get("guy", ""))
+            if standing > 0 and guy != ctx.keeper_id:
+                return None  # someone else bids: no free lunch here
+            return Take(max_price=self.bid / auction.lot, max_qty=auction.lot)
+        if auction.design == "dutch":
+            return Take(max_price=cheap, max_qty=auction.lot) if cheap > 0 else None
+        if auction.design.startswith("sealed"):
+            price = max(float(auction.terms.get("reserve", 0.0)), self.bid / auction.lot)
+            return Bid(price=price, qty=auction.lot) if price <= cheap else None
+        return None
+
+
+class Universal(Strategy):
+    """The default population member: a sensible behaviour for every design.
+
+    dutch -> dutch-threshold, sealed -> sealed-shading, english -> english-proxy, fixed -> fixed-liquidator.
+    """
+
+    name = "universal"
+
+    def __init__(
+        self,
+        *,
+        margin: float = 0.05,
+        shade: float | str | None = None,
+        n: int | None = None,
+        gas_share: float = 0.5,
+        max_priority_fee: float = 500.0,
+    ) -> None:
+        super().__init__(margin=margin, shade=shade, n=n, gas_share=gas_share, max_priority_fee=max_priority_fee)
+        self.by_design: dict[str, Strategy] = {
+            "dutch": DutchThreshold(margin=margin, shade=shade, n=n),
+            "sealed-first": SealedShading(n=n, margin=margin),
+            "sealed-second": SealedShading(n=n, margin=margin),
+            "english": EnglishProxy(margin=margin),
+            "fixed": FixedLiquidator(gas_share=gas_share, max_priority_fee=max_priority_fee),
+        }
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        inner = self.by_design.get(auction.design)
+        return inner.on_auction(auction, ctx) if inner else None
+
+
+class Constrained(Universal):
+    """A universal keeper that drops out under congestion or when short of capital.
+
+    It abstains while the base fee is above ``gas_limit`` gwei or its balance is under ``balance_floor``
+    USD: the keepers that went quiet on Black Thursday as gas spiked.
+    """
+
+    name = "constrained"
+
+    def __init__(self, *, gas_limit: float = 100.0, balance_floor: float = 0.0, **universal: Any) -> None:
+        super().__init__(**universal)
+        self.config.update(gas_limit=gas_limit, balance_floor=balance_floor)
+        self.gas_limit, self.balance_floor = gas_limit, balance_floor
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if ctx.gas_price > self.gas_limit or ctx.balance < self.balance_floor:
+            ctx.log.debug("keeper.dropped_out", gas=ctx.gas_price, balance=ctx.balance)
+            return None
+        return super().on_auction(auction, ctx)
+
+
+BUILTINS: dict[str, type[Strategy]] = {
+    cls.name: cls
+    for cls in (
+        DutchThreshold, SealedTruthful, SealedShading, EnglishProxy, FixedLiquidator, ZeroBid, Universal, Constrained
+    )
+}

@@ -1,0 +1,97 @@
+"""A keeper's money as the keeper itself sees it: cash, what is committed to auctions, limits, P&L.
+
+All amounts are ints in numeraire base units (``auction.units``). ``cash`` mirrors what the ledger keeps
+for the keeper (its escrow ``keeper:<id>`` plus its holds ``hold:<auction>:<id>``); ``committed`` is the
+worst case each auction can still cost (a standing bid, a sealed deposit or bid, a take in flight),
+kept until the auction's result says what was really paid. Every action is checked against
+``budget(auction)`` before it leaves, so a strategy bug cannot spend what the keeper does not have or
+more than its limits allow; the house checks the same escrow again on its side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from auction import units
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a keeper may risk, in USD (``inf`` = no limit beyond its balance)."""
+
+    max_per_auction: float = math.inf
+    max_total: float = math.inf  # across all auctions at once
+    max_priority_fee: float = 1_000.0  # gwei: a cap on what the gas war may offer
+    deadline_s: float = 1.0  # live keeper: a strategy call running longer is abandoned (None decision)
+
+    def __post_init__(self) -> None:
+        for name in ("max_per_auction", "max_total", "max_priority_fee", "deadline_s"):
+            value = getattr(self, name)
+            if math.isnan(value) or value < 0:
+                raise ValueError(f"limit {name} must be >= 0, got {value}")
+
+
+@dataclass(slots=True)
+class Book:
+    """Profit and loss so far (numeraire base units) and activity counts."""
+
+    spent: int = 0  # paid for collateral
+    proceeds: int = 0  # from reselling it
+    gas: int = 0
+    incentives: int = 0  # Clipper tip + chip for redo
+    forfeits: int = 0  # sealed deposits lost without a reveal
+    won: int = 0  # auctions in which this keeper bought something
+    bought: int = 0  # collateral base units bought
+
+    @property
+    def realized(self) -> int:
+        return self.proceeds + self.incentives - self.spent - self.gas - self.forfeits
+
+
+@dataclass(slots=True)
+class Wallet:
+    """Cash, per-auction commitments and the limits that bound them."""
+
+    cash: int
+    limits: Limits = field(default_factory=Limits)
+    committed: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def total_committed(self) -> int:
+        return sum(self.committed.values())
+
+    @property
+    def available(self) -> int:
+        return max(0, self.cash - self.total_committed)
+
+    def budget(self, auction: int) -> int:
+        """The most a new action in ``auction`` may commit: balance, per-auction and total limits."""
+        used = self.total_committed
+        room = [self.cash - used, _cap(self.limits.max_total) - used,
+                _cap(self.limits.max_per_auction) - self.committed.get(auction, 0)]
+        return max(0, min(room))
+
+    def commit(self, auction: int, amount: int) -> None:
+        if amount > 0:
+            self.committed[auction] = self.committed.get(auction, 0) + amount
+
+    def uncommit(self, auction: int, amount: int) -> None:
+        left = self.committed.get(auction, 0) - amount
+        if left > 0:
+            self.committed[auction] = left
+        else:
+            self.committed.pop(auction, None)
+
+    def set_committed(self, auction: int, amount: int) -> None:
+        if amount > 0:
+            self.committed[auction] = amount
+        else:
+            self.committed.pop(auction, None)
+
+    def settle(self, auction: int) -> None:
+        self.committed.pop(auction, None)
+
+
+def _cap(limit_usd: float) -> int:
+    return units.num(limit_usd) if math.isfinite(limit_usd) else 2**62
