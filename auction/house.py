@@ -481,8 +481,12 @@ class AuctionHouse:
     def _result(self, sale: Sale, now: float) -> m.Result:
         book = sale.book
         fills = [m.FillMsg(keeper=f.who, qty=f.qty, cost=f.cost) for f in sale.fills[-m.MAX_FILLS:]]
+        extra: dict[str, Any] = {}
+        if isinstance(sale, SealedSale) and sale.mech.outcome is not None:
+            extra = {"clearing_q": sale.mech.outcome.clearing_q or 0,
+                     "forfeited": sale.forfeited[-m.MAX_FILLS:]}
         return m.Result(auction=sale.id, design=sale.design, fills=fills,  # type: ignore[arg-type]
-                        returned=book.returned, bad_debt=book.bad_debt, revenue=book.raised, ts_ms=_ms(now))
+                        returned=book.returned, bad_debt=book.bad_debt, revenue=book.raised, ts_ms=_ms(now), **extra)
 
 
 def _terms(sale: Sale, s: dict[str, Any]) -> m.AuctionTerms:

@@ -60,6 +60,9 @@ class Totals:
     unbacked: int = 0  # incentives minted because the protocol surplus could not pay them (Maker `suck`)
     gas: int = 0
     forfeits: int = 0
+    by_keeper: defaultdict[str, defaultdict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )  # per keeper: "gas", "incentives", "forfeits", "paid" (for collateral), "proceeds" (resale)
 
 
 @dataclass(slots=True)
@@ -111,11 +114,13 @@ class Ledger:
         self._need(hold_of(auction, keeper), USD, amount, "insufficient-escrow")
         self._move(hold_of(auction, keeper), "protocol", USD, amount)
         self.totals.forfeits += amount
+        self.totals.by_keeper[keeper]["forfeits"] += amount
 
     def pay_gas(self, keeper: str, amount: int) -> None:
         self._need(f"keeper:{keeper}", USD, amount, "insufficient-escrow")
         self._move(f"keeper:{keeper}", "chain", USD, amount)
         self.totals.gas += amount
+        self.totals.by_keeper[keeper]["gas"] += amount
 
     def trade(self, keeper: str, asset: str, qty: int, proceeds: int) -> None:
         """A keeper sells ``qty`` collateral to the outside market for ``proceeds`` numeraire."""
@@ -125,6 +130,7 @@ class Ledger:
         self._need("market", USD, proceeds, "insufficient-balance")
         self._move(f"keeper:{keeper}", "market", asset, qty)
         self._move("market", f"keeper:{keeper}", USD, proceeds)
+        self.totals.by_keeper[keeper]["proceeds"] += proceeds
 
     # -- auctions ------------------------------------------------------------------------------------
     def seize(self, auction: int, account: str, asset: str, qty: int, debt: int, tab: int) -> Book:
@@ -161,6 +167,7 @@ class Ledger:
         book.sold += qty
         book.raised += cost
         book.repaid += repay
+        self.totals.by_keeper[keeper]["paid"] += cost
         book.penalty += cost - repay
 
     def fee(self, auction: int, qty: int) -> None:
@@ -196,6 +203,7 @@ class Ledger:
         self.supply[USD] += minted
         self.totals.incentives += amount
         self.totals.unbacked += minted
+        self.totals.by_keeper[keeper]["incentives"] += amount
 
     # -- audit ---------------------------------------------------------------------------------------
     def check(self) -> None:

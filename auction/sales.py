@@ -87,7 +87,7 @@ class DutchSale(Sale):
 
     def redo(self, keeper: str, now: float, oracle: float) -> int:
         mech = copy.copy(self.mech)
-        coin = mech.redo(now, oracle * self.params.buf, feed_price=oracle)
+        coin = mech.redo(now, quantized(oracle * self.params.buf), feed_price=oracle)
         self.mech = mech
         self.resets += 1
         self.ledger.incentive(keeper, coin)
@@ -114,6 +114,7 @@ class SealedSale(Sale):
     mech: SealedAuction = field(default=None)  # type: ignore[assignment]
     params: SealedParams = field(default_factory=SealedParams)
     rounds: int = 1
+    forfeited: list[str] = field(default_factory=list)  # keepers that lost a deposit, over all rounds
 
     def commit(self, keeper: str, digest: bytes, now: float) -> None:
         mech = copy.deepcopy(self.mech)
@@ -138,6 +139,7 @@ class SealedSale(Sale):
             self.fills.append(fill)
         for who in out.forfeited:
             self.ledger.forfeit(self.id, who, min(self.mech.deposit, self.ledger.held(self.id, who)))
+            self.forfeited.append(who)
         for who in self.mech.commits:
             self.ledger.release(self.id, who)
         if out.leftover_tab == 0 or out.leftover_lot == 0:
@@ -242,7 +244,12 @@ def new_sealed(
 
 def new_dutch(lot: int, tab: int, oracle: float, now: float, p: DutchParams, owner: str) -> DutchAuction:
     return DutchAuction(
-        lot=lot, tab=tab, top=oracle * p.buf, curve=make_curve(p.curve, tau=p.tau, cut=p.cut, step=p.step),
+        lot=lot, tab=tab, top=quantized(oracle * p.buf), curve=make_curve(p.curve, tau=p.tau, cut=p.cut, step=p.step),
         tail=p.tail, cusp=p.cusp, chost=units.num(p.chost), start=now, owner=owner,
         tip=units.num(p.tip), chip=p.chip,
     )
+
+
+def quantized(price: float) -> float:
+    """A top price the wire carries exactly (``top_q``), so keepers compute the very same curve."""
+    return units.price_q(price) / units.NUM

@@ -84,7 +84,8 @@ class Policy:
     default_priority_fee: float = 1.0  # gwei, when a Take leaves priority_fee to the framework
     english_open: float = 0.1  # english: the opening bid as a share of the proxy maximum
     redo: bool = False  # send Redo for Dutch auctions that need one (the house's kicker does it otherwise)
-    reevaluate_s: float = 60.0  # on blocks, ask the strategy again about open auctions this often
+    reevaluate_s: float = 60.0  # on blocks, ask the strategy again about open auctions this often,
+    # when what it sees moved (market, oracle or gas): an unchanged world cannot change its decisions
     native_asset: str = "ETH"  # gas is paid in it: its market price converts gwei to USD
     native_usd: float = 2_000.0  # used when the market does not quote native_asset
     estimate_gas: bool = True  # book an estimate of gas per action sent (the house charges the real fee)
@@ -167,6 +168,7 @@ class KeeperAgent:
         self._sent: dict[int, Sent] = {}
         self._settled: set[int] = set()
         self._last_eval = -math.inf
+        self._last_seen: tuple[Any, ...] = ()
         self._log = structlog.get_logger().bind(keeper_id=keeper_id)
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -240,6 +242,10 @@ class KeeperAgent:
         if now - self._last_eval < self.policy.reevaluate_s:
             return []
         self._last_eval = now
+        seen = self._seen(now)
+        if seen == self._last_seen:
+            return []  # nothing a strategy reads has moved since the last look
+        self._last_seen = seen
         return [o for a in sorted(self.auctions) for o in self._evaluate(self.auctions[a], now)]
 
     def on_result(self, msg: m.Result, now: float) -> None:
@@ -339,7 +345,7 @@ class KeeperAgent:
         return 0, action  # Reveal (already covered by its commit), Redo
 
     def _refused(self, action: m.Action, budget: int) -> tuple[int, None]:
-        self._log.warning("limit.refused", action=m.tag_of(type(action)), budget=budget)
+        self._log.debug("limit.refused", action=m.tag_of(type(action)), budget=budget)
         return 0, None
 
     # -- deciding ----------------------------------------------------------------------------------------
@@ -500,7 +506,7 @@ class KeeperAgent:
     def _drop(self, tracked: Tracked, decision: Take | Bid | None, *, limited: bool = False) -> list[Order]:
         """No action for this state: supersede any scheduled order."""
         if decision is not None and limited:
-            self._log.warning("limit.refused", auction=tracked.msg.auction, decision=repr(decision))
+            self._log.info("limit.refused", auction=tracked.msg.auction, decision=repr(decision))
         elif decision is not None:
             self._log.info("decision.ignored", auction=tracked.msg.auction, design=tracked.msg.design,
                            decision=type(decision).__name__)
@@ -539,6 +545,15 @@ class KeeperAgent:
         self.inventory[asset] = 0
         self.wallet.cash += proceeds
         self.book.proceeds += proceeds
+
+    def _seen(self, now: float) -> tuple[Any, ...]:
+        """What a re-evaluation depends on: market prices of the assets on sale, oracle prices, gas."""
+        assets = sorted({t.msg.asset for t in self.auctions.values()})
+        return (
+            tuple(self._market_price(a, now) for a in assets),
+            tuple(sorted(self.oracle.items())),
+            self.gas_price(now),
+        )  # new auctions are evaluated when announced; closed ones need nothing
 
     def _market_price(self, asset: str, now: float, auction: int | None = None) -> float:
         if self.market is not None:

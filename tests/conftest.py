@@ -36,3 +36,15 @@ async def own_broker() -> AsyncIterator[BrokerHandle]:
     handle = await start_broker()
     yield handle
     handle.close()
+
+
+def _quiet_logs() -> None:
+    """Library code logs through structlog; tests keep only warnings and errors on the console."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+_quiet_logs()

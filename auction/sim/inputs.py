@@ -1,0 +1,89 @@
+"""Turn a scenario, a design and a seed into a ``World``: prices, oracle, gas, market, accounts.
+
+Same seed, same world: the price path (synthetic sources), the accounts and the keepers' random
+streams all derive from it, and every design of a comparison sees the very same world.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from auction import accounts as acc
+from auction import units
+from auction.chain import GasModel, fee_num
+from auction.market import make_market
+from auction.oracle import make_oracle
+from auction.prices import PricePath, gbm, jump_diffusion, load_csv
+from auction.sim.world import World, designs_of, house_params
+
+
+def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None) -> World:
+    path = price_path(scenario, seed)
+    asset = scenario.prices.asset
+    prices = path.prices[asset]
+    end = float(scenario.duration_s or path.times[-1])
+    oracle = make_oracle(scenario.oracle.kind, **_oracle_params(scenario.oracle))
+    ut, up = oracle.updates(path.times, prices)
+    updates = [(float(t), {asset: float(p)}) for t, p in zip(ut, up, strict=True) if t <= end]
+    gas = _gas_model(scenario.gas, path, seed)
+    market = make_market(scenario.market.kind, path, **_market_params(scenario.market))
+    eth = path.prices.get("ETH", prices)
+    times = path.times
+
+    def market_price(a: str, t: float) -> float:
+        return float(path.prices[a][path.at(t)])
+
+    def proceeds(a: str, qty: int, t: float) -> int:
+        return units.num(market.proceeds(units.col_f(qty), t))
+
+    def gas_cost(gas_units: int, gwei: float, t: float) -> int:
+        return fee_num(gas_units, gwei, float(eth[path.at(t)]))
+
+    n = accounts if accounts is not None else scenario.accounts.n
+    return World(
+        scenario=scenario, design=design, seed=seed, asset=asset,
+        accounts=_accounts(scenario.accounts, n, asset, float(prices[0]), seed),
+        designs=designs_of(scenario), house_params=house_params(scenario),
+        oracle_updates=updates, end=end, market_price=market_price, proceeds=proceeds, gas_cost=gas_cost,
+        gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
+        series_market=[float(p) for x, p in zip(times, prices, strict=True) if x <= end],
+        keeper_specs=list(scenario.keepers),
+    )
+
+
+def price_path(scenario: Any, seed: int) -> PricePath:
+    p = scenario.prices
+    if p.source == "csv":
+        return load_csv(p.path or p.file, asset=p.asset, column=p.column)
+    if p.source == "gbm":
+        return gbm(p.s0, p.mu, p.sigma, p.dt_s, p.steps, seed, asset=p.asset)
+    return jump_diffusion(p.s0, p.mu, p.sigma, p.lam, p.jump_mean, p.jump_std, p.dt_s, p.steps, seed, asset=p.asset)
+
+
+def _accounts(cfg: Any, n: int, asset: str, p0: float, seed: int) -> acc.Accounts:
+    return acc.generate(
+        n, (asset,), np.array([p0]), seed=seed, debt_mean=cfg.debt_mean, debt_sigma=cfg.debt_sigma,
+        cr_low=cfg.cr_low, cr_high=cfg.cr_high, liquidation_ratio=cfg.liquidation_ratio, cross_share=cfg.cross_share,
+    )
+
+
+def _oracle_params(cfg: Any) -> dict[str, float]:
+    if cfg.kind == "delayed":
+        return {"hop_s": cfg.hop_s}
+    if cfg.kind == "chainlink":
+        return {"deviation": cfg.deviation, "heartbeat_s": cfg.heartbeat_s}
+    return {}
+
+
+def _market_params(cfg: Any) -> dict[str, float]:
+    return {"depth": cfg.depth, "shrink": cfg.shrink}
+
+
+def _gas_model(cfg: Any, path: PricePath, seed: int) -> GasModel:
+    if cfg.source == "data":
+        return GasModel.from_path(path)
+    if cfg.source == "model":
+        return GasModel.synthetic(path, base_gwei=cfg.gwei, spike=cfg.spike)
+    return GasModel.fixed(cfg.gwei)

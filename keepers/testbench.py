@@ -1,0 +1,155 @@
+"""``liqnet strategy-test``: a strategy against the built-in population, in the simulator, over seeds.
+
+The strategy under test joins the scenario's keeper population as one more keeper (id ``...-you``
+in the table) with its own capital; every seed is one full deterministic simulation. Per keeper, from
+the ledger after the run (the ledger, not the keeper's own books, is the truth):
+
+- ``won``: auctions in which the keeper bought collateral; ``volume``: numeraire it paid for collateral;
+- ``pnl``: final escrowed balance minus the capital it started with (resale proceeds, costs, gas,
+  incentives, forfeits: everything); ``roc``: pnl / capital.
+
+Rows are grouped by strategy (the built-ins summed over their members), with a 95% interval over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auction import units
+from auction.compare.scenario import KeeperSpec, Scenario, check_design, load_scenario
+from auction.compare.stats import Interval, mean_ci95
+from auction.errors import ConfigError
+from auction.sim.engine import Simulation
+from auction.sim.world import build_world
+from keepers.loader import load_strategy
+
+YOU = "you"
+COLUMNS = ("won", "volume", "pnl", "roc")
+
+
+@dataclass(frozen=True, slots=True)
+class KeeperRun:
+    keeper: str
+    group: str
+    won: int
+    volume: float  # USD paid for collateral
+    pnl: float  # USD
+    capital: float  # USD
+
+    @property
+    def roc(self) -> float:
+        return self.pnl / self.capital if self.capital else 0.0
+
+
+def with_candidate(scenario: Scenario, spec: str, capital: float, config: dict[str, Any]) -> Scenario:
+    """The scenario with the strategy under test added as one more keeper."""
+    load_strategy(spec, config)  # fail early, with the loader's one-line error
+    you = KeeperSpec(strategy=spec, count=1, capital=capital, latency_s=1.0, config=config)
+    return dataclasses.replace(scenario, keepers=(*scenario.keepers, you))
+
+
+def run_seed(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> list[KeeperRun]:
+    """One simulation; one row per keeper. The last keeper of the population is the candidate."""
+    world = build_world(scenario, design, seed, accounts=accounts)
+    sim = Simulation(world, design)
+    sim.run()
+    sim.ledger.check()
+    won: dict[str, set[int]] = defaultdict(set)
+    paid: dict[str, int] = defaultdict(int)
+    for sale in sim.house.sales.values():
+        for fill in sale.fills:
+            won[fill.who].add(sale.id)
+            paid[fill.who] += fill.cost
+    ids = list(sim.agents)
+    rows = []
+    for n, (keeper, agent) in enumerate(sim.agents.items()):
+        group = YOU if n == len(ids) - 1 else agent.strategy.label
+        pnl = sim.ledger.escrow(keeper) - agent.capital
+        rows.append(KeeperRun(keeper, group, len(won[keeper]), units.num_f(paid[keeper]), units.num_f(pnl),
+                              units.num_f(agent.capital)))
+    return rows
+
+
+def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds: int = 4, capital: float = 1e6,
+                  config: dict[str, Any] | None = None, accounts: int | None = None) -> dict[str, Any]:
+    """Run the candidate over ``seeds`` seeds; return the report (also what ``--json`` writes)."""
+    check_design(design)
+    scenario = with_candidate(load_scenario(scenario_name), spec, capital, dict(config or {}))
+    per_seed = [run_seed(scenario, design, scenario.seed_base + s, accounts) for s in range(seeds)]
+    return {
+        "schema": "liqnet.strategy-test/1",
+        "scenario": scenario.name,
+        "design": design,
+        "strategy": spec,
+        "seeds": seeds,
+        "rows": summarize(per_seed),
+        "runs": [[dataclasses.asdict(r) for r in rows] for rows in per_seed],
+    }
+
+
+def summarize(per_seed: list[list[KeeperRun]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per group and column: mean and 95% interval over seeds (a group's members summed within a seed)."""
+    totals: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for rows in per_seed:
+        by_group: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for r in rows:
+            g = by_group[r.group]
+            g["won"] += r.won
+            g["volume"] += r.volume
+            g["pnl"] += r.pnl
+            g["capital"] += r.capital
+        for group, g in by_group.items():
+            for col in ("won", "volume", "pnl"):
+                totals[group][col].append(g[col])
+            totals[group]["roc"].append(g["pnl"] / g["capital"] if g["capital"] else 0.0)
+    order = [YOU, *sorted(k for k in totals if k != YOU)]
+    return {group: {col: _interval(mean_ci95(totals[group][col])) for col in COLUMNS} for group in order}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['strategy']} on {report['scenario']} / {report['design']}, "
+                        f"{report['seeds']} seeds (mean [95% interval])")
+    table.add_column("keeper")
+    for label in ("auctions won", "volume (USD)", "P&L (USD)", "return on capital"):
+        table.add_column(label, justify="right")
+    for group, cols in report["rows"].items():
+        table.add_row(group, *(_cell(cols[c], pct=c == "roc") for c in COLUMNS))
+    Console(file=sys.stdout).print(table)
+
+
+def strategy_test_command(scenario: str, spec: str, *, design: str, seeds: int, capital: float, config: str | None,
+                          accounts: int | None, json_path: str | None) -> int:
+    try:
+        cfg = json.loads(config) if config else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config is not valid JSON: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError("--config must be a JSON object, e.g. '{\"margin\": 0.05}'")
+    report = strategy_test(scenario, spec, design=design, seeds=seeds, capital=capital, config=cfg,
+                           accounts=accounts)
+    print_table(report)
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _interval(iv: Interval) -> dict[str, Any]:
+    return {"mean": iv.mean, "ci95": [iv.lo, iv.hi]}
+
+
+def _cell(v: dict[str, Any], *, pct: bool) -> str:
+    mean, (lo, hi) = v["mean"], v["ci95"]
+    if mean is None:
+        return "-"
+    if pct:
+        return f"{mean:.2%} [{lo:.2%}, {hi:.2%}]"
+    return f"{mean:,.0f} [{lo:,.0f}, {hi:,.0f}]"
