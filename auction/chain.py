@@ -8,7 +8,8 @@ writes plus a hash). They live in ``auction.house.GAS``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,12 +21,14 @@ from auction.prices import PricePath
 F64 = NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GasModel:
     """A step function of gwei over time."""
 
     times: F64
     gwei_values: F64
+    _times: list[float] = field(init=False, repr=False, compare=False)  # lists: bisect beats a numpy call
+    _values: list[float] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def fixed(cls, gwei: float) -> GasModel:
@@ -46,7 +49,12 @@ class GasModel:
         return cls(path.times, base_gwei * (1.0 + spike * drawdown))
 
     def gwei(self, t: float) -> float:
-        return float(self.gwei_values[max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)])
+        i = max(bisect.bisect_right(self._times, t) - 1, 0)
+        return self._values[i]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_times", self.times.tolist())
+        object.__setattr__(self, "_values", [float(x) for x in self.gwei_values])
 
 
 def fee_num(gas_units: int, gwei: float, eth_price: float) -> int:

@@ -70,14 +70,8 @@ class Designs:
     fixed: FixedParams = field(default_factory=FixedParams)
 
 
-@dataclass(slots=True)
-class Pending:
-    fee: int
-    seq: int
-    action: m.Action
-
-    def __lt__(self, other: Pending) -> bool:  # heap order: highest fee first, then first come
-        return (-self.fee, self.seq) < (-other.fee, other.seq)
+# A waiting action in the mempool heap: (-priority fee, arrival order, action): highest fee first, then first come.
+Pending = tuple[int, int, m.Action]
 
 
 @dataclass(slots=True)
@@ -158,7 +152,7 @@ class AuctionHouse:
             return []
         fee = getattr(action, "priority_fee", 0)
         self._seq += 1
-        heapq.heappush(self.mempool, Pending(fee, self._seq, action))
+        heapq.heappush(self.mempool, (-fee, self._seq, action))
         return []
 
     def on_block(self, now: float, gas_gwei: float) -> list[m.Message]:
@@ -194,12 +188,13 @@ class AuctionHouse:
         waiting: list[Pending] = []
         while self.mempool:
             pending = heapq.heappop(self.mempool)
-            gas = GAS.get(m.tag_of(type(pending.action)), 100_000)
+            neg_fee, _, action = pending
+            gas = GAS.get(m.tag_of(type(action)), 100_000)
             if gas > budget:
                 waiting.append(pending)  # block full: it waits for the next one
                 continue
             budget -= gas
-            out += self._apply(pending.action, now, gas, gas_gwei + pending.fee / 1000)
+            out += self._apply(action, now, gas, gas_gwei - neg_fee / 1000)
         for pending in waiting:
             heapq.heappush(self.mempool, pending)
         return out

@@ -7,9 +7,10 @@ where the data has them, gas prices (gwei) and a real constant-product pool's re
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +24,21 @@ YEAR_S = 365.0 * 86400.0  # annual parameters (mu, sigma, lam) use a 365-day yea
 RESERVE_COLUMNS = ("univ2_ethdai_reserve_dai", "univ2_ethdai_reserve_weth")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PricePath:
     times: F64
     prices: dict[str, F64]
     gas_gwei: F64 | None = None
     reserves: tuple[F64, F64] | None = None  # (numeraire reserve, collateral reserve) per sample
     t0_unix: int = 0
+    _times: list[float] = field(init=False, repr=False, compare=False)
 
     def at(self, t: float) -> int:
         """Index of the last sample at or before ``t`` (the first sample before the path starts)."""
-        return max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
+        return max(bisect.bisect_right(self._times, t) - 1, 0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_times", self.times.tolist())  # bisect on a list beats a numpy call per lookup
 
     def price(self, asset: str, t: float) -> float:
         return float(self.prices[asset][self.at(t)])
@@ -56,10 +61,13 @@ def load_csv(
     """Read ``unix_ts`` and ``column`` (any resolution), plus gas and pool reserves when present."""
     file = resolve_data(path)
     try:
-        with file.open(newline="") as fh:
+        # utf-8-sig: spreadsheets export "CSV UTF-8" with a byte-order mark that would hide unix_ts
+        with file.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
+    while rows and not any(cell.strip() for cell in rows[-1]):  # trailing blank lines are not data rows
+        rows.pop()
     if not rows:
         raise ConfigError(f"{file}: empty file; expected a header with unix_ts and {column}")
     header = [h.strip() for h in rows[0]]

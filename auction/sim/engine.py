@@ -45,6 +45,10 @@ class Simulation:
             market_price=world.market_price, proceeds=world.proceeds, gas_cost=world.gas_cost,
         )
         self.agents = world.make_agents(self.ledger)
+        groups: dict[float, list[str]] = {}
+        for keeper, agent in self.agents.items():  # one delivery event per distinct latency, keepers in id order
+            groups.setdefault(agent.latency_s, []).append(keeper)
+        self.by_latency = sorted((lat, tuple(ks)) for lat, ks in groups.items())
         self.queue: list[Event] = []
         self._seq = itertools.count()
         self.series = Series()
@@ -84,9 +88,10 @@ class Simulation:
         elif kind == SEND:
             self._broadcast(self.house.submit(payload, time), time)
         else:
-            keeper, msg = payload
-            for order in self.agents[keeper].on_message(msg, time):
-                self.push(max(order.not_before, time), SUBMIT, (keeper, order))
+            keepers, msg = payload
+            for keeper in keepers:
+                for order in self.agents[keeper].on_message(msg, time):
+                    self.push(max(order.not_before, time), SUBMIT, (keeper, order))
 
     def _broadcast(self, msgs: list[m.Message], now: float) -> None:
         for msg in msgs:
@@ -95,10 +100,10 @@ class Simulation:
             if isinstance(msg, m.Rejection):
                 agent = self.agents.get(msg.keeper)
                 if agent is not None:
-                    self.push(now + agent.latency_s, DELIVER, (msg.keeper, msg))
+                    self.push(now + agent.latency_s, DELIVER, ((msg.keeper,), msg))
                 continue
-            for keeper, agent in self.agents.items():
-                self.push(now + agent.latency_s, DELIVER, (keeper, msg))
+            for latency, keepers in self.by_latency:
+                self.push(now + latency, DELIVER, (keepers, msg))
 
 
 def run_one(scenario: Any, design: str, seed: int, accounts: int | None = None) -> RunResult:
