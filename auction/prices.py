@@ -104,6 +104,8 @@ def jump_diffusion(s0: float, mu: float, sigma: float, lam: float, jump_mean: fl
     Log returns: (mu - sigma^2/2 - lam*k) dt + sigma sqrt(dt) Z + sum of jumps, k = E[e^J] - 1, so that the
     drift of the price itself stays ``mu``.
     """
+    if not all(map(math.isfinite, (s0, mu, sigma, lam, jump_mean, jump_std, dt))):  # NaN would pass silently
+        raise ConfigError("price model: every parameter must be a finite number")
     if not (s0 > 0 and dt > 0 and steps >= 1 and sigma >= 0 and lam >= 0 and jump_std >= 0):
         raise ConfigError("price model: need s0 > 0, dt > 0, steps >= 1, sigma >= 0, lam >= 0, jump_std >= 0")
     rng = np.random.default_rng(seed)
@@ -113,7 +115,11 @@ def jump_diffusion(s0: float, mu: float, sigma: float, lam: float, jump_mean: fl
     n_jumps = rng.poisson(lam * h, steps)
     jumps = n_jumps * jump_mean + np.sqrt(n_jumps) * jump_std * rng.standard_normal(steps)
     log_ret = (mu - sigma**2 / 2 - lam * k) * h + sigma * math.sqrt(h) * z + jumps
-    prices = s0 * np.exp(np.concatenate([[0.0], np.cumsum(log_ret)]))
+    with np.errstate(over="ignore", under="ignore"):
+        prices = s0 * np.exp(np.concatenate([[0.0], np.cumsum(log_ret)]))
+    if not (np.isfinite(prices).all() and (prices > 0).all()):  # exp overflow/underflow
+        raise ConfigError("price model: the path overflows or reaches 0 in floating point; "
+                          "use fewer steps or a milder mu")
     return PricePath(times=np.arange(steps + 1, dtype=np.float64) * dt, prices={asset: prices})
 
 

@@ -56,7 +56,7 @@ def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None)
 def price_path(scenario: Any, seed: int) -> PricePath:
     p = scenario.prices
     if p.source == "csv":
-        return load_csv(p.path or p.file, asset=p.asset, column=p.column)
+        return load_csv(p.path or p.file, asset=p.asset, column=p.column, gas_column=scenario.gas.column)
     if p.source == "gbm":
         return gbm(p.s0, p.mu, p.sigma, p.dt_s, p.steps, seed, asset=p.asset)
     return jump_diffusion(p.s0, p.mu, p.sigma, p.lam, p.jump_mean, p.jump_std, p.dt_s, p.steps, seed, asset=p.asset)
