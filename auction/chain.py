@@ -1,14 +1,29 @@
-"""Gas: the going gas price over time and what an action costs in numeraire.
+"""The chain: gas prices over time, what an action costs, blocks, and which transactions a block includes.
 
-Gas per action (mainnet orders of magnitude, used for fees and for the block gas limit): a Clipper
-``take`` ~180k gas and a ``redo`` ~120k (makerdao/dss clip.sol, typical keeper receipts); a Flipper ``tend``
-/``dent`` ~90k; Aave v3 ``liquidationCall`` ~300k; a sealed commit ~60k and reveal ~80k (two storage
-writes plus a hash). They live in ``auction.house.GAS``.
+- ``GasModel``: gwei as a step function of time, from the data's gas column, a synthetic congestion model
+  or a fixed price. ``fee_num`` turns gas units at a gwei price into numeraire base units.
+- ``BlockSchedule``: blocks at multiples of ``block_time`` (12 s, post-merge Ethereum slots).
+- ``include``: one block's inclusion rule: highest priority fee first, then arrival, within the gas limit;
+  the rest wait for a later block. This is what gives fixed-penalty liquidation its gas wars.
+
+Gas per action (``GAS``; the house charges these, ``auction.house.GAS`` holds the same numbers). Rough
+orders of magnitude, estimated from the storage writes and external calls of each call at EIP-2929 /
+EIP-2200 prices (21k per transaction, ~20k per fresh storage slot, ~5k per update, ~2.6k per cold
+account): NOT measured from mainnet receipts, so a scenario that cares should calibrate them.
+- Clipper ``take`` ~180k (dss clip.sol: sale update, vat.flux/vat.move, dog.digs; no callee swap) and
+  ``redo`` ~120k (new top from the spotter/OSM, incentive vat.suck); ``kick`` ~350k (dss dog.sol bark:
+  vat.grab, vow.fess, then clip.kick writing a new sale and the active list);
+- Flipper ``tend``/``dent`` ~90k (dss flip.sol: bid, lot, guy, tic and a vat.move) and ``deal`` ~70k;
+- Aave v3 ``liquidationCall`` ~300k (aave-v3-core LiquidationLogic.sol: reserve cache and state update,
+  debt token burn, collateral transfer, price-oracle reads for two assets);
+- sealed-bid ``commit`` ~60k (one fresh slot for the digest) and ``reveal`` ~80k (hash check, bid storage).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +34,21 @@ from auction.errors import ConfigError
 from auction.prices import PricePath
 
 F64 = NDArray[np.float64]
+
+GAS_TAKE = 180_000  # Clipper take (Liquidations 2.0)
+GAS_REDO = 120_000  # Clipper redo
+GAS_KICK = 350_000  # Dog bark + Clipper kick
+GAS_TEND = 90_000  # Flipper tend (and dent: the same writes)
+GAS_DENT = 90_000
+GAS_DEAL = 70_000  # Flipper deal
+GAS_LIQUIDATION_CALL = 300_000  # Aave v3 liquidationCall
+GAS_COMMIT = 60_000  # sealed-bid commit
+GAS_REVEAL = 80_000  # sealed-bid reveal
+# By wire message tag (broker.messages), the keys the house and the keeper agent use.
+GAS: dict[str, int] = {"take": GAS_TAKE, "redo": GAS_REDO, "english-bid": GAS_TEND, "commit": GAS_COMMIT,
+                       "reveal": GAS_REVEAL, "liquidate": GAS_LIQUIDATION_CALL}
+
+_GAS_STREAM = 0x6A5  # spawn key: the gas noise never reuses the price path's random stream of the same seed
 
 
 @dataclass(frozen=True)
@@ -36,17 +66,35 @@ class GasModel:
 
     @classmethod
     def from_path(cls, path: PricePath) -> GasModel:
-        """The data's own gas column (the 10-minute files carry real Ethereum gas prices)."""
+        """The data's own gas column (the 10-minute files carry real Ethereum gas prices).
+
+        Which column (average, p60, p90) is chosen when the file is read: ``load_csv(..., gas_column=...)``.
+        """
         if path.gas_gwei is None:
             raise ConfigError("gas source 'data' needs a price file with a gas column (e.g. gas_avg_gwei)")
         return cls(path.times, path.gas_gwei)
 
     @classmethod
-    def synthetic(cls, path: PricePath, *, base_gwei: float, spike: float) -> GasModel:
-        """``base * (1 + spike * drawdown)``: congestion rises as the main asset falls from its running peak."""
+    def synthetic(cls, path: PricePath, *, base_gwei: float, spike: float, returns: float = 0.0,
+                  noise: float = 0.0, seed: int = 0) -> GasModel:
+        """Congestion that grows with market stress, at the path's samples:
+
+        ``base * (1 + spike * drawdown + returns * |r|) * exp(noise * Z - noise^2 / 2)``, with the drawdown
+        of the main (first) asset from its running peak, |r| the absolute log return of the sample, and Z
+        standard normal from ``seed`` (a mean-one log-normal wobble; none when ``noise`` is 0). On Black
+        Thursday average gas rose ~6x while ETH fell 45 % from its peak: ``spike`` = 11 gives that from the
+        drawdown alone.
+        """
+        if not (base_gwei > 0 and spike >= 0 and returns >= 0 and noise >= 0):
+            raise ConfigError("synthetic gas: need base_gwei > 0 and spike, returns, noise >= 0")
         prices = next(iter(path.prices.values()))
         drawdown = 1.0 - prices / np.maximum.accumulate(prices)
-        return cls(path.times, base_gwei * (1.0 + spike * drawdown))
+        abs_ret = np.abs(np.diff(np.log(prices), prepend=math.log(prices[0])))
+        gwei = base_gwei * (1.0 + spike * drawdown + returns * abs_ret)
+        if noise > 0:
+            z = np.random.default_rng([seed, _GAS_STREAM]).standard_normal(len(prices))
+            gwei = gwei * np.exp(noise * z - noise**2 / 2)
+        return cls(path.times, gwei)
 
     def gwei(self, t: float) -> float:
         i = max(bisect.bisect_right(self._times, t) - 1, 0)
@@ -59,4 +107,37 @@ class GasModel:
 
 def fee_num(gas_units: int, gwei: float, eth_price: float) -> int:
     """Numeraire base units for ``gas_units`` at ``gwei`` (1 gwei = 1e-9 ETH) when ETH is at ``eth_price``."""
+    if gas_units < 0 or gwei < 0 or eth_price < 0:
+        raise ValueError(f"fee of negative gas, gwei or price: {gas_units}, {gwei}, {eth_price}")
     return units.num(gas_units * gwei * 1e-9 * eth_price)
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """A transaction waiting for a block: its priority fee (gwei), arrival order, gas, and what it carries."""
+
+    priority_fee: float
+    arrival_seq: int
+    gas: int
+    ref: object = None
+
+
+def include(txs: Iterable[Tx], gas_limit: int, *, min_priority_fee: float = -math.inf) -> tuple[list[Tx], list[Tx]]:
+    """One block: (included in execution order, waiting) under ``gas_limit``.
+
+    Order: priority fee descending, then arrival. Greedy packing: a transaction that no longer fits waits
+    and a later, smaller one may still fill the block (as block builders do). Transactions bidding under
+    ``min_priority_fee`` wait whatever the room. A transaction larger than the whole limit waits forever.
+    """
+    included: list[Tx] = []
+    waiting: list[Tx] = []
+    room = gas_limit
+    for tx in sorted(txs, key=lambda x: (-x.priority_fee, x.arrival_seq)):
+        if tx.gas <= 0:
+            raise ValueError(f"transaction with gas {tx.gas}: gas must be > 0")
+        if tx.priority_fee < min_priority_fee or tx.gas > room:
+            waiting.append(tx)
+            continue
+        room -= tx.gas
+        included.append(tx)
+    return included, waiting

@@ -23,13 +23,14 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import structlog
 
 from auction import units
 from auction.accounts import Accounts
+from auction.chain import GAS, Tx, include
 from auction.english import EnglishAuction
 from auction.errors import Rejected
 from auction.fills import Fill
@@ -51,9 +52,6 @@ from broker import messages as m
 
 log = structlog.get_logger()
 
-# Gas used per action (rough mainnet figures; see auction/chain.py for the sources).
-GAS = {"take": 180_000, "redo": 120_000, "english-bid": 90_000, "commit": 60_000, "reveal": 80_000,
-       "liquidate": 300_000}
 
 MarketFn = Callable[[str, float], float]  # (asset, time) -> market price
 ProceedsFn = Callable[[str, int, float], int]  # (asset, qty base units, time) -> numeraire base units
@@ -68,10 +66,6 @@ class Designs:
     sealed: SealedParams = field(default_factory=SealedParams)
     english: EnglishParams = field(default_factory=EnglishParams)
     fixed: FixedParams = field(default_factory=FixedParams)
-
-
-# A waiting action in the mempool heap: (-priority fee, arrival order, action): highest fee first, then first come.
-Pending = tuple[int, int, m.Action]
 
 
 @dataclass(slots=True)
@@ -116,11 +110,12 @@ class AuctionHouse:
         self.detector = Detector(accounts)
         self.queue = LiquidationQueue()
         self.oracle = np.full(accounts.k, np.nan)
+        self.mm: np.ndarray | None = None  # volatility-adjusted margins when the runtime hands them in
         self.sales: dict[int, Sale] = {}
         self.open: dict[int, Sale] = {}
         self.by_account: dict[int, list[int]] = {}
         self.deadlines: list[tuple[float, int, int]] = []  # (time, sale id, seq when scheduled)
-        self.mempool: list[Pending] = []
+        self.mempool: list[Tx] = []  # actions waiting for a block (priority fee in gwei)
         self.tally = Tally()
         self.height = 0
         self._next_id = 1
@@ -129,8 +124,14 @@ class AuctionHouse:
         ledger.mint("protocol", USD, units.num(house.surplus_buffer))
 
     # -- inputs ----------------------------------------------------------------------------------------
-    def on_oracle(self, now: float, prices: dict[str, float]) -> list[m.Message]:
-        """The oracle published ``prices``: flag newly liquidatable accounts, refresh fixed sales."""
+    def on_oracle(self, now: float, prices: dict[str, float], mm: np.ndarray | None = None) -> list[m.Message]:
+        """The oracle published ``prices``: flag newly liquidatable accounts, refresh fixed sales.
+
+        ``mm``: per-asset maintenance margins in force from now on (volatility-adjusted margin); None keeps
+        the accounts' own.
+        """
+        if mm is not None:
+            self.mm = mm
         out: list[m.Message] = []
         for asset, price in prices.items():
             k = self.accounts.assets.index(asset)
@@ -138,9 +139,9 @@ class AuctionHouse:
             out.append(m.OraclePrice(asset=asset, price_q=units.price_q(price), ts_ms=_ms(now)))
         if np.isnan(self.oracle).any():
             return out
-        flagged = self.detector.on_prices(self.oracle)
+        flagged = self.detector.on_prices(self.oracle, self.mm)
         if len(flagged):
-            shortfall = self.accounts.shortfall(self.oracle, idx=flagged)
+            shortfall = self.accounts.shortfall(self.oracle, self.mm, idx=flagged)
             self.queue.push(flagged, shortfall)
         if self.design == "fixed":
             out += self._refresh_fixed(now)
@@ -150,9 +151,9 @@ class AuctionHouse:
         """Queue a keeper action for the next block (signature checks happen before, in the network layer)."""
         if isinstance(action, m.Register):
             return []
-        fee = getattr(action, "priority_fee", 0)
         self._seq += 1
-        heapq.heappush(self.mempool, (-fee, self._seq, action))
+        gas = GAS.get(m.tag_of(type(action)), 100_000)
+        self.mempool.append(Tx(getattr(action, "priority_fee", 0) / 1000, self._seq, gas, action))
         return []
 
     def on_block(self, now: float, gas_gwei: float) -> list[m.Message]:
@@ -183,20 +184,10 @@ class AuctionHouse:
 
     # -- block processing --------------------------------------------------------------------------------
     def _include(self, now: float, gas_gwei: float) -> list[m.Message]:
+        included, self.mempool = include(self.mempool, self.params.block_gas_limit)
         out: list[m.Message] = []
-        budget = self.params.block_gas_limit
-        waiting: list[Pending] = []
-        while self.mempool:
-            pending = heapq.heappop(self.mempool)
-            neg_fee, _, action = pending
-            gas = GAS.get(m.tag_of(type(action)), 100_000)
-            if gas > budget:
-                waiting.append(pending)  # block full: it waits for the next one
-                continue
-            budget -= gas
-            out += self._apply(action, now, gas, gas_gwei - neg_fee / 1000)
-        for pending in waiting:
-            heapq.heappush(self.mempool, pending)
+        for tx in included:
+            out += self._apply(cast(m.Action, tx.ref), now, tx.gas, gas_gwei + tx.priority_fee)
         return out
 
     def _apply(self, action: m.Action, now: float, gas: int, gwei: float) -> list[m.Message]:
@@ -329,7 +320,7 @@ class AuctionHouse:
     # -- fixed-penalty -----------------------------------------------------------------------------------
     def _fixed_mech(self, i: int, k: int) -> FixedLiquidation:
         p = self.designs.fixed
-        health = float(self.accounts.health(self.oracle, idx=np.array([i]))[0])
+        health = float(self.accounts.health(self.oracle, self.mm, idx=np.array([i]))[0])
         return FixedLiquidation(
             debt=int(self.accounts.debt[i]), collateral=int(self.accounts.qty[i, k]),
             oracle_price_q=units.price_q(float(self.oracle[k])), health=health, bonus=p.bonus,
@@ -448,7 +439,7 @@ class AuctionHouse:
     def _healthy(self, i: int) -> bool:
         if self.accounts.debt[i] == 0:
             return True
-        return bool(self.accounts.health(self.oracle, idx=np.array([i]))[0] >= 1.0)
+        return bool(self.accounts.health(self.oracle, self.mm, idx=np.array([i]))[0] >= 1.0)
 
     def _reject(self, action: m.Action, now: float, exc: Rejected) -> m.Rejection:
         log.debug("rejected", keeper=action.keeper, code=exc.code, reason=exc.message)

@@ -47,9 +47,9 @@ takes a batch with one ``searchsorted`` + ``insert`` (O(m + b log m), vectorized
 
 Volatility-adjusted maintenance margin
 --------------------------------------
-``mm_a(t) = max(floor_a, k * sigma_a(t) * sqrt(horizon))`` with sigma from an EWMA of squared log returns
-(RiskMetrics, lambda = 0.94), per sqrt(second); ``horizon`` in seconds is the time the protocol needs to
-liquidate. The volatility term is capped below 1 so that collateral always backs something.
+``mm_a(t) = max(floor_a, k * sigma_a(t) * sqrt(horizon))`` with sigma per sqrt(second) from
+``auction.prices.ewma_vol`` (RiskMetrics EWMA of squared log returns); ``horizon`` in seconds is the time the
+protocol needs to liquidate. The volatility term is capped below 1 so that collateral always backs something.
 """
 
 from __future__ import annotations
@@ -396,40 +396,6 @@ class LiquidationQueue:
 
 
 # --- volatility-adjusted maintenance margin -------------------------------------------------------------
-
-
-class EwmaVolatility:
-    """EWMA realized volatility per asset, per sqrt(second), from the marks it is handed with their time.
-
-    var <- lam * var + (1 - lam) * r^2 / dt, r = log(p / p_prev), dt in seconds: returns over uneven
-    intervals become per-second variances before averaging (RiskMetrics uses lam = 0.94 on daily returns).
-    """
-
-    def __init__(self, marks0: ArrayLike, now: float, *, lam: float = 0.94, sigma0: float | ArrayLike = 0.0) -> None:
-        if not 0.0 < lam < 1.0:
-            raise ValueError(f"lam must lie in (0, 1), got {lam}")
-        self.lam = lam
-        self._last = _positive(marks0)
-        self._now = float(now)
-        self._var = np.broadcast_to(np.asarray(sigma0, dtype=np.float64) ** 2, self._last.shape).copy()
-
-    @property
-    def sigma(self) -> F64:
-        return np.sqrt(self._var)
-
-    def update(self, marks: ArrayLike, now: float) -> F64:
-        """Fold in the marks observed at ``now``; returns sigma per sqrt(second)."""
-        p = _positive(marks)
-        if p.shape != self._last.shape:
-            raise ValueError(f"marks must have shape {self._last.shape}, got {p.shape}")
-        dt = float(now) - self._now
-        if dt < 0:
-            raise ValueError(f"time went backwards: {now} < {self._now}")
-        if dt > 0:
-            r = np.log(p / self._last)
-            self._var = self.lam * self._var + (1.0 - self.lam) * r * r / dt
-            self._last, self._now = p, float(now)
-        return self.sigma
 
 
 def vol_adjusted_mm(floor: ArrayLike, sigma: ArrayLike, *, k: float, horizon: float, cap: float = 0.95) -> F64:

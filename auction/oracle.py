@@ -5,9 +5,12 @@
   once per ``hop`` (``pass()``: ``era() >= zzz + hop``, ``zzz = prev(era())`` aligned to hop boundaries) and
   does ``cur = nxt; nxt = feed``; ``peek`` returns ``cur``. Poked at every boundary, the price in force
   during hop k is the feed read at the start of hop k-1: one to two hours old with the default hop of
-  one hour. This lag is what let Black Thursday's vaults stay "safe" while ETH fell.
-- ``ChainlinkOracle``: a new round when the feed deviates from the last answer by at least ``deviation``
-  (fraction) or when ``heartbeat_s`` has passed since the last round, checked at each sample.
+  one hour. This lag is what let Black Thursday's vaults stay "safe" while ETH fell. Hops start at the
+  path's first sample (osm.sol aligns them to unix multiples of ``hop``: the same for the bundled files,
+  which start at midnight UTC), and a keeper is assumed to poke at every boundary.
+- ``ChainlinkOracle`` (Chainlink Data Feeds: deviation threshold + heartbeat triggers): a new round when
+  the feed deviates from the last answer by at least ``deviation`` (fraction) or when ``heartbeat_s`` has
+  passed since the last round, checked at each sample.
 
 ``updates(times, prices) -> (update_times, update_prices)`` is what the house is fed; ``value_at``
 looks up the price in force at any time.
@@ -15,7 +18,8 @@ looks up the price in force at any time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,14 +64,24 @@ class ChainlinkOracle:
 Oracle = InstantOracle | DelayedOracle | ChainlinkOracle
 
 
+_KINDS: dict[str, type[Oracle]] = {"instant": InstantOracle, "delayed": DelayedOracle, "chainlink": ChainlinkOracle}
+
+
 def make_oracle(kind: str, **params: float) -> Oracle:
-    if kind == "instant":
-        return InstantOracle()
-    if kind == "delayed":
-        return DelayedOracle(**params)
-    if kind == "chainlink":
-        return ChainlinkOracle(**params)
-    raise ConfigError(f"unknown oracle kind {kind!r}: use instant, delayed or chainlink")
+    """An oracle model by name; unknown kinds, unknown parameters and bad values are ``ConfigError``."""
+    cls = _KINDS.get(kind)
+    if cls is None:
+        raise ConfigError(f"unknown oracle kind {kind!r}: use instant, delayed or chainlink")
+    allowed = [f.name for f in fields(cls)]
+    for name, value in params.items():
+        if name not in allowed:
+            raise ConfigError(f"oracle {kind}: unknown parameter {name!r}; parameters: {', '.join(allowed) or 'none'}")
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ConfigError(f"oracle {kind}: {name} must be a number > 0, got {value!r}")
+    if kind == "chainlink" and params.get("deviation", 0.0) >= 1:
+        raise ConfigError(f"oracle chainlink: deviation is a fraction below 1 (0.005 = 0.5 %), "
+                          f"got {params['deviation']}")
+    return cls(**params)
 
 
 def value_at(update_times: F64, update_prices: F64, t: float) -> float:

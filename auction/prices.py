@@ -3,6 +3,8 @@
 A ``PricePath`` holds sample times (seconds from the start, ``times[0] == 0``), prices per asset and,
 where the data has them, gas prices (gwei) and a real constant-product pool's reserves. Bad input is a
 ``ConfigError`` of one line naming the file, the row and the problem; nothing is half-built.
+``merge`` puts several files (one asset each) on their common instants; ``ewma_vol`` gives the realized
+volatility that a volatility-adjusted maintenance margin needs.
 """
 
 from __future__ import annotations
@@ -38,10 +40,24 @@ class PricePath:
         return max(bisect.bisect_right(self._times, t) - 1, 0)
 
     def __post_init__(self) -> None:
+        m = len(self.times)
+        series = [*self.prices.values(), *([self.gas_gwei] if self.gas_gwei is not None else []),
+                  *(self.reserves or ())]
+        if m == 0 or self.times[0] != 0.0 or not self.prices or any(len(a) != m for a in series):
+            raise ValueError("PricePath: need times[0] == 0, at least one asset and every series as long as times")
         object.__setattr__(self, "_times", self.times.tolist())  # bisect on a list beats a numpy call per lookup
 
     def price(self, asset: str, t: float) -> float:
         return float(self.prices[asset][self.at(t)])
+
+
+def bundled(name: str) -> Path:
+    """The bundled data file ``name`` (auction/compare/data, listed in its MANIFEST.csv)."""
+    path = DATA_DIR / name
+    if Path(name).name != name or not name.endswith(".csv") or not path.is_file():
+        names = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv") if p.name != "MANIFEST.csv"))
+        raise ConfigError(f"bundled data {name!r}: no such file; bundled: {names}")
+    return path
 
 
 def resolve_data(name_or_path: str | Path) -> Path:
@@ -49,9 +65,9 @@ def resolve_data(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    bundled = DATA_DIR / str(name_or_path)
-    if bundled.is_file():
-        return bundled
+    bundled_path = DATA_DIR / str(name_or_path)
+    if bundled_path.is_file():
+        return bundled_path
     raise ConfigError(f"price file {name_or_path}: not found (neither a path nor a bundled data file)")
 
 
@@ -121,6 +137,65 @@ def jump_diffusion(s0: float, mu: float, sigma: float, lam: float, jump_mean: fl
         raise ConfigError("price model: the path overflows or reaches 0 in floating point; "
                           "use fewer steps or a milder mu")
     return PricePath(times=np.arange(steps + 1, dtype=np.float64) * dt, prices={asset: prices})
+
+
+def merge(*paths: PricePath) -> PricePath:
+    """Several single- or multi-asset paths on their common sample instants (unix time), for cross-margin.
+
+    Only instants present in every path are kept. Gas and reserves come from the first path that has them.
+    """
+    if not paths:
+        raise ConfigError("merge: no price paths given")
+    assets = [a for p in paths for a in p.prices]
+    if len(set(assets)) != len(assets):
+        raise ConfigError(f"merge: an asset appears twice ({', '.join(assets)}); load each file with its own asset")
+    common = paths[0].times + paths[0].t0_unix
+    for p in paths[1:]:
+        common = np.intersect1d(common, p.times + p.t0_unix)
+    if len(common) < 2:
+        raise ConfigError("merge: the price paths share fewer than 2 sample instants")
+    picks = [np.searchsorted(p.times + p.t0_unix, common) for p in paths]
+    prices = {a: arr[i] for p, i in zip(paths, picks, strict=True) for a, arr in p.prices.items()}
+    gas = next((p.gas_gwei[i] for p, i in zip(paths, picks, strict=True) if p.gas_gwei is not None), None)
+    reserves = next(((p.reserves[0][i], p.reserves[1][i]) for p, i in zip(paths, picks, strict=True)
+                     if p.reserves is not None), None)
+    return PricePath(times=common - common[0], prices=prices, gas_gwei=gas, reserves=reserves, t0_unix=int(common[0]))
+
+
+def ewma_vol(prices: F64, times: F64, halflife_s: float, sigma0: float | None = None) -> F64:
+    """Annualized EWMA realized volatility at each sample, over uneven sample times.
+
+    RiskMetrics (J.P. Morgan/Reuters, RiskMetrics Technical Document, 4th ed. 1996, sec. 5.2.1):
+    var_n = lam_n * var_(n-1) + (1 - lam_n) * x_n, with x_n = r_n^2 / dt_n the squared log return as a
+    variance per second (annualized by the 365-day year) and lam_n = 2^(-dt_n / halflife_s), so a weight
+    halves every ``halflife_s`` whatever the sampling (RiskMetrics' daily lam = 0.94 is a half-life of 11.2
+    days). var_0 is ``sigma0``^2, else the first return's x_1. Vectorized: within a chunk of at most 200 decay
+    constants, var_n = e^(-a (t_n - t_s)) * (var_s + sum_k (1 - lam_k) x_k e^(a (t_k - t_s))).
+    """
+    p, t = np.asarray(prices, dtype=np.float64), np.asarray(times, dtype=np.float64)
+    if p.ndim != 1 or p.shape != t.shape or not (np.isfinite(p).all() and (p > 0).all()):
+        raise ValueError("ewma_vol needs 1-D finite prices > 0 and times of the same length")
+    if not (halflife_s > 0 and math.isfinite(halflife_s)) or (len(t) > 1 and not (np.diff(t) > 0).all()):
+        raise ValueError("ewma_vol needs halflife_s > 0 and increasing times")
+    if len(p) < 2:
+        return np.full(len(p), 0.0 if sigma0 is None else float(sigma0))
+    dt = np.diff(t)
+    x = np.diff(np.log(p)) ** 2 / dt * YEAR_S
+    a = math.log(2.0) / halflife_s
+    w = -np.expm1(-a * dt)  # 1 - lam_k, exact for small a*dt
+    var = np.empty(len(p))
+    var[0] = x[0] if sigma0 is None else float(sigma0) ** 2
+    s = 0
+    while s < len(p) - 1:
+        e = max(int(np.searchsorted(t, t[s] + 200.0 / a, side="right")) - 1, s + 1)  # last index of the chunk
+        if e == s + 1:  # one step, possibly a gap longer than the chunk: the recursion itself
+            var[e] = (1.0 - w[s]) * var[s] + w[s] * x[s]
+        else:
+            rel = t[s + 1:e + 1] - t[s]
+            acc = var[s] + np.cumsum(w[s:e] * x[s:e] * np.exp(a * rel))
+            var[s + 1:e + 1] = np.exp(-a * rel) * acc
+        s = e
+    return np.sqrt(var)
 
 
 def _wanted(header: list[str], column: str, gas_column: str) -> list[str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from auction import units
-from auction.chain import GasModel, fee_num
+from auction.chain import GAS, GasModel, Tx, fee_num, include
 from auction.errors import ConfigError
 from auction.prices import PricePath, load_csv
 
@@ -67,3 +67,77 @@ def test_fee_num_arithmetic() -> None:
     assert fee_num(0, 500.0, 3000.0) == 0
     # Aave liquidationCall (300k) at the 2021-05-19 evening gas (160.642 gwei) with ETH at $2445.07
     assert fee_num(300_000, 160.642, 2445.07) == 117_834_280  # 0.0481926 ETH = $117.8342805
+
+
+def test_fee_num_refuses_negative_inputs() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        fee_num(-1, 10.0, 100.0)
+    with pytest.raises(ValueError, match="negative"):
+        fee_num(100, -10.0, 100.0)
+
+
+def test_gas_table_is_the_one_the_house_charges() -> None:
+    from auction.house import GAS as HOUSE_GAS
+
+    assert HOUSE_GAS == GAS
+    assert GAS == {"take": 180_000, "redo": 120_000, "english-bid": 90_000, "commit": 60_000, "reveal": 80_000,
+                   "liquidate": 300_000}
+
+
+def test_synthetic_gas_with_returns_and_seeded_noise() -> None:
+    path = PricePath(times=np.array([0.0, 600.0, 1200.0, 1800.0]), prices={"ETH": np.array([100.0, 120.0, 60.0, 90.0])})
+    # |log return| 0, log 1.2, log 2, log 1.5 on top of the drawdown 0, 0, 0.5, 0.25
+    gas = GasModel.synthetic(path, base_gwei=20.0, spike=4.0, returns=10.0)
+    expected = [20.0 * (1 + 4 * dd + 10 * abs(np.log(r))) for dd, r in zip([0, 0, 0.5, 0.25], [1, 1.2, 0.5, 1.5],
+                                                                          strict=True)]
+    assert gas.gwei_values.tolist() == pytest.approx(expected, rel=1e-12)
+    assert gas.gwei_values.tolist() == pytest.approx([20.0, 56.4643, 198.6294, 121.0930], abs=1e-4)
+    # noise: same seed, same gas; another seed, other gas; noise 0 is the deterministic model
+    long = load_csv(BLACK_THURSDAY)
+    a = GasModel.synthetic(long, base_gwei=10.0, spike=11.0, noise=0.3, seed=5).gwei_values
+    b = GasModel.synthetic(long, base_gwei=10.0, spike=11.0, noise=0.3, seed=5).gwei_values
+    c = GasModel.synthetic(long, base_gwei=10.0, spike=11.0, noise=0.3, seed=6).gwei_values
+    plain = GasModel.synthetic(long, base_gwei=10.0, spike=11.0).gwei_values
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert (a > 0).all() and len(a) == 144
+    # a mean-one wobble: log(a / plain) has mean -noise^2/2 and std noise (144 draws: 4 standard errors)
+    lr = np.log(a / plain)
+    assert abs(lr.mean() + 0.045) < 4 * 0.3 / 12 and abs(lr.std() / 0.3 - 1) < 4 / np.sqrt(288)
+    # spike 11: the day's low (drawdown 45.2 %) costs ~6x the open, as average gas did on the day
+    assert plain.max() / plain[0] == pytest.approx(1 + 11 * (1 - 106.59 / 194.52)) == pytest.approx(5.97, abs=0.01)
+    with pytest.raises(ConfigError, match="synthetic gas"):
+        GasModel.synthetic(long, base_gwei=0.0, spike=1.0)
+
+
+def test_inclusion_orders_by_priority_fee_then_arrival() -> None:
+    txs = [Tx(2.0, 0, 100_000, "a"), Tx(5.0, 1, 100_000, "b"), Tx(2.0, 2, 100_000, "c"), Tx(5.0, 3, 100_000, "d"),
+           Tx(0.5, 4, 100_000, "e")]
+    included, waiting = include(txs, gas_limit=10_000_000)
+    assert [t.ref for t in included] == ["b", "d", "a", "c", "e"] and waiting == []
+    # the input order does not matter, only fee and arrival
+    assert include(list(reversed(txs)), 10_000_000)[0] == included
+
+
+def test_inclusion_respects_the_gas_limit() -> None:
+    # 1M gas: the three 300k liquidations of the highest bidders (900k); the 180k take no longer fits and
+    # waits, the 90k bid behind it still does (greedy packing)
+    txs = [Tx(10.0, 0, 300_000, "liq1"), Tx(9.0, 1, 300_000, "liq2"), Tx(8.0, 2, 300_000, "liq3"),
+           Tx(7.0, 3, 180_000, "take"), Tx(6.0, 4, 90_000, "bid")]
+    included, waiting = include(txs, gas_limit=1_000_000)
+    assert [t.ref for t in included] == ["liq1", "liq2", "liq3", "bid"]  # 990k used
+    assert [t.ref for t in waiting] == ["take"]
+    assert sum(t.gas for t in included) == 990_000
+    # what waits goes in the next block, still behind anything that outbids it
+    nxt, rest = include([*waiting, Tx(20.0, 5, 900_000, "late-rich")], gas_limit=1_000_000)
+    assert [t.ref for t in nxt] == ["late-rich"] and [t.ref for t in rest] == ["take"]
+    # exactly full is allowed; a transaction larger than the block never fits
+    assert [t.ref for t in include([Tx(1.0, 0, 1_000_000, "x")], 1_000_000)[0]] == ["x"]
+    assert include([Tx(99.0, 0, 1_000_001, "huge")], 1_000_000) == ([], [Tx(99.0, 0, 1_000_001, "huge")])
+
+
+def test_inclusion_leaves_underpriced_transactions_waiting() -> None:
+    txs = [Tx(3.0, 0, 100_000, "ok"), Tx(0.9, 1, 100_000, "cheap"), Tx(1.0, 2, 100_000, "at-floor")]
+    included, waiting = include(txs, 1_000_000, min_priority_fee=1.0)
+    assert [t.ref for t in included] == ["ok", "at-floor"] and [t.ref for t in waiting] == ["cheap"]
+    with pytest.raises(ValueError, match="gas must be > 0"):
+        include([Tx(1.0, 0, 0)], 1_000_000)

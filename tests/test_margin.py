@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from auction import units
 from auction.accounts import Accounts, generate, mm_from_ratio
-from auction.margin import Detector, EwmaVolatility, LiquidationQueue, vol_adjusted_mm
+from auction.margin import Detector, LiquidationQueue, vol_adjusted_mm
 
 USD = units.NUM
 
@@ -116,18 +115,6 @@ def test_reindexing_a_watched_account_keeps_one_entry() -> None:
 
 
 # --- volatility-adjusted margin -------------------------------------------------------------------------
-
-
-def test_ewma_volatility_by_hand() -> None:
-    vol = EwmaVolatility([100.0], 0.0, lam=0.94)
-    sigma = vol.update([110.0], 100.0)
-    assert sigma[0] == pytest.approx(math.sqrt(0.06 * math.log(1.1) ** 2 / 100))
-    sigma2 = vol.update([99.0], 400.0)
-    var2 = 0.94 * sigma[0] ** 2 + 0.06 * math.log(0.9) ** 2 / 300
-    assert sigma2[0] == pytest.approx(math.sqrt(var2))
-    assert vol.update([50.0], 400.0)[0] == sigma2[0]  # no time passed: unchanged
-    with pytest.raises(ValueError):
-        vol.update([99.0], 300.0)
 
 
 def test_vol_adjusted_mm() -> None:

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auction.errors import ConfigError
-from auction.market import ConstantProductPool, make_market
-from auction.prices import PricePath, load_csv
+from auction.market import ConstantProductPool, depth_market, make_market, reserves_market
+from auction.prices import PricePath, load_csv, merge
 
 MAY_19 = "eth_usd_10m_stablesims_2021-05-19.csv"
 BLACK_THURSDAY = "eth_usd_10m_stablesims_2020-03-12.csv"
@@ -113,3 +113,56 @@ def test_market_config_errors() -> None:
         make_market("reserves", path)
     with pytest.raises(ConfigError, match="unknown market kind 'orderbook': use depth or reserves"):
         make_market("orderbook", path)
+
+
+def test_buy_pays_y_dq_over_x_minus_dq() -> None:
+    pool = ConstantProductPool(reserve_num=2_000_000.0, reserve_col=1_000.0)
+    assert pool.buy(10.0) == pytest.approx(2_000_000 * 10 / 990)  # $20,202.02: 1 % above spot
+    assert pool.buy(500.0) == 2_000_000.0  # half the tokens cost the whole numeraire side again
+    assert pool.buy(1000.0) == math.inf and pool.buy(2000.0) == math.inf
+    assert pool.buy(0.0) == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.floats(1.0, 1e7), y=st.floats(1.0, 1e10), a=st.floats(1e-6, 10.0), b=st.floats(1e-6, 10.0))
+def test_sales_compound_on_the_sold_pool(x: float, y: float, a: float, b: float) -> None:
+    # selling a then b on the pool left by the first sale pays what selling a + b at once pays (x*y=k)
+    pool = ConstantProductPool(reserve_num=y, reserve_col=x)
+    after = pool.sold(a * x)
+    assert after.reserve_num * after.reserve_col == pytest.approx(x * y, rel=1e-9)
+    assert pool.sell(a * x) + after.sell(b * x) == pytest.approx(pool.sell((a + b) * x), rel=1e-9)
+    # buying back what was sold, on the moved pool, costs what the sale paid
+    assert after.buy(a * x) == pytest.approx(pool.sell(a * x), rel=1e-9)
+
+
+def test_market_picks_the_asset_of_a_merged_path() -> None:
+    both = merge(load_csv(BLACK_THURSDAY), load_csv("btc_usdt_1h_binance_2020-03_black_thursday.csv", asset="BTC"))
+    btc = make_market("depth", both, depth=100.0, asset="BTC")
+    assert btc.pool(0.0).spot == 7913.42 and btc.pool(3600.0).spot == 7713.27
+    assert make_market("depth", both, depth=100.0).pool(0.0).spot == 194.52  # the first asset
+    assert depth_market(both, 100.0, 0.5, "BTC").depth_tokens.tolist() == make_market(
+        "depth", both, depth=100.0, shrink=0.5, asset="BTC").depth_tokens.tolist()
+    with pytest.raises(ConfigError, match=r"market: no prices for asset 'SOL' \(have ETH, BTC\)"):
+        make_market("depth", both, asset="SOL")
+    may = load_csv(MAY_19)
+    assert reserves_market(may).depth_tokens.tolist() == make_market("reserves", may).depth_tokens.tolist()
+    # one [market] table for both kinds: reserves ignores depth and shrink
+    assert make_market("reserves", may, depth=5.0, shrink=0.9).depth_tokens.tolist() == (
+        reserves_market(may).depth_tokens.tolist())
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "expected"),
+    [
+        ("depth", {"depth": 0.0}, "market depth: need depth > 0 and 0 <= shrink <= 1, got depth=0.0, shrink=0.0"),
+        ("depth", {"depth": 10.0, "shrink": 1.5}, "market depth: need depth > 0 and 0 <= shrink <= 1"),
+        ("depth", {"depth": float("nan")}, "market depth: need depth > 0"),
+        ("depth", {"depht": 10.0}, "market depth: unknown parameter 'depht'; parameters: depth, shrink, asset"),
+        ("reserves", {"pool": "univ2"}, "market reserves: unknown parameter 'pool'; parameters: depth, shrink, asset"),
+    ],
+)
+def test_market_parameters_are_checked(kind: str, params: dict[str, float], expected: str) -> None:
+    path = load_csv(MAY_19)
+    with pytest.raises(ConfigError) as err:
+        make_market(kind, path, **params)
+    assert str(err.value).startswith(expected)

@@ -97,6 +97,23 @@ def test_make_oracle() -> None:
         make_oracle("pyth")
 
 
+@pytest.mark.parametrize(
+    ("kind", "params", "expected"),
+    [
+        ("delayed", {"hop": 3600.0}, "oracle delayed: unknown parameter 'hop'; parameters: hop_s"),
+        ("instant", {"hop_s": 60.0}, "oracle instant: unknown parameter 'hop_s'; parameters: none"),
+        ("delayed", {"hop_s": 0.0}, "oracle delayed: hop_s must be a number > 0, got 0.0"),
+        ("delayed", {"hop_s": float("nan")}, "oracle delayed: hop_s must be a number > 0, got nan"),
+        ("chainlink", {"heartbeat_s": -1.0}, "oracle chainlink: heartbeat_s must be a number > 0, got -1.0"),
+        ("chainlink", {"deviation": 1.5}, "oracle chainlink: deviation is a fraction below 1"),
+    ],
+)
+def test_make_oracle_refuses_bad_parameters(kind: str, params: dict[str, float], expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        make_oracle(kind, **params)
+    assert str(err.value).startswith(expected)
+
+
 # --- Black Thursday: 12 March 2020, ETH/USD every 10 minutes ---------------------------------------
 
 

@@ -12,7 +12,18 @@ import numpy as np
 import pytest
 
 from auction.errors import ConfigError
-from auction.prices import DATA_DIR, YEAR_S, PricePath, gbm, jump_diffusion, load_csv, resolve_data
+from auction.prices import (
+    DATA_DIR,
+    YEAR_S,
+    PricePath,
+    bundled,
+    ewma_vol,
+    gbm,
+    jump_diffusion,
+    load_csv,
+    merge,
+    resolve_data,
+)
 
 
 def manifest() -> list[dict[str, str]]:
@@ -256,3 +267,113 @@ def test_bad_model_parameters_are_config_errors(args: tuple[float, float, float,
                                                 ) -> None:
     with pytest.raises(ConfigError, match="price model"):
         jump_diffusion(*args, seed=0)
+
+
+# --- bundled names, path checks, merging ---------------------------------------------------------------
+
+
+def test_bundled_names_every_manifest_file() -> None:
+    for row in MANIFEST:
+        assert bundled(row["file"]) == DATA_DIR / row["file"]
+    for bad in ("nope.csv", "../prices.py", "MANIFEST", "ATTRIBUTION.md"):
+        with pytest.raises(ConfigError) as err:
+            bundled(bad)
+        assert f"bundled data {bad!r}: no such file; bundled: btc_usdt_1h_binance_2020-03" in str(err.value)
+
+
+def test_price_path_refuses_inconsistent_series() -> None:
+    t = np.array([0.0, 60.0])
+    with pytest.raises(ValueError, match="times"):
+        PricePath(times=np.array([5.0, 60.0]), prices={"ETH": np.ones(2)})
+    with pytest.raises(ValueError, match="as long as times"):
+        PricePath(times=t, prices={"ETH": np.ones(3)})
+    with pytest.raises(ValueError, match="as long as times"):
+        PricePath(times=t, prices={"ETH": np.ones(2)}, gas_gwei=np.ones(1))
+    with pytest.raises(ValueError, match="at least one asset"):
+        PricePath(times=t, prices={})
+
+
+def test_merge_keeps_the_common_instants() -> None:
+    # 10-minute ETH (12 March) with hourly BTC (9-16 March): the 24 whole hours of the 12th
+    eth = load_csv("eth_usd_10m_stablesims_2020-03-12.csv")
+    btc = load_csv("btc_usdt_1h_binance_2020-03_black_thursday.csv", asset="BTC")
+    both = merge(eth, btc)
+    assert list(both.prices) == ["ETH", "BTC"]
+    assert both.t0_unix == 1583971200 and both.times.tolist() == [3600.0 * h for h in range(24)]
+    assert both.prices["ETH"].tolist() == eth.prices["ETH"][::6].tolist()
+    assert both.prices["BTC"].tolist() == btc.prices["BTC"][72:96].tolist()
+    assert both.prices["BTC"][:3].tolist() == [7913.42, 7713.27, 7644.97]
+    assert both.gas_gwei is not None and both.gas_gwei[:3].tolist() == [9.9, 11.66, 18.31]
+    assert both.reserves is None
+    with pytest.raises(ConfigError, match="an asset appears twice"):
+        merge(eth, load_csv("eth_usdt_1h_binance_2020-03_black_thursday.csv"))
+    with pytest.raises(ConfigError, match="fewer than 2 sample instants"):
+        merge(eth, load_csv("btc_usdt_1h_binance_2021-05_may19_crash.csv", asset="BTC"))
+
+
+# --- EWMA realized volatility -----------------------------------------------------------------------------
+
+
+def ewma_loop(p: np.ndarray, t: np.ndarray, halflife: float, sigma0: float | None = None) -> np.ndarray:
+    """The RiskMetrics recursion written out, one sample at a time."""
+    x = np.diff(np.log(p)) ** 2 / np.diff(t) * YEAR_S
+    var = [x[0] if sigma0 is None else sigma0**2]
+    for k in range(len(x)):
+        lam = 0.5 ** ((t[k + 1] - t[k]) / halflife)
+        var.append(lam * var[-1] + (1 - lam) * x[k])
+    return np.sqrt(var)
+
+
+@pytest.mark.parametrize("halflife", [60.0, 3600.0, 30 * 86400.0])
+def test_ewma_vol_is_the_riskmetrics_recursion(halflife: float) -> None:
+    rng = np.random.default_rng(1)
+    t = np.concatenate([[0.0], np.cumsum(rng.exponential(600.0, 5000))])
+    t[2500:] += 50 * 86400.0  # a 50-day gap: longer than a vectorized chunk at every half-life
+    p = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, len(t))))
+    assert np.allclose(ewma_vol(p, t, halflife), ewma_loop(p, t, halflife), rtol=1e-10, atol=0)
+    assert np.allclose(ewma_vol(p, t, halflife, sigma0=0.5), ewma_loop(p, t, halflife, 0.5), rtol=1e-10, atol=0)
+
+
+def test_ewma_vol_weight_halves_every_halflife() -> None:
+    # flat at 100, one +10 % move at t = 600 s, then flat: the variance halves every hour after it
+    t = np.arange(0.0, 4 * 3600.0 + 1, 60.0)
+    p = np.where(t >= 600.0, 110.0, 100.0)
+    var = ewma_vol(p, t, halflife_s=3600.0, sigma0=0.0) ** 2
+    shock = int(np.flatnonzero(t == 600.0)[0])
+    x = math.log(1.1) ** 2 / 60.0 * YEAR_S
+    assert var[shock] == pytest.approx((1 - 0.5 ** (60 / 3600)) * x, rel=1e-12)
+    for hours in (1, 2, 3):
+        assert var[shock + 60 * hours] == pytest.approx(var[shock] * 0.5**hours, rel=1e-12)
+    assert (var[:shock] == 0).all()
+
+
+def test_ewma_vol_recovers_gbm_sigma() -> None:
+    # 10-minute GBM at 80 % for ~3.8 years, 3-day half-life: the mean EWMA variance is sigma^2
+    path = gbm(2000.0, 0.0, 0.8, 600.0, 200_000, seed=3)
+    var = ewma_vol(path.prices["ETH"], path.times, 3 * 86400.0) ** 2
+    assert abs(var[1000:].mean() / 0.64 - 1) < 0.02, var[1000:].mean()
+    # each estimate is one 3-day window: within 25 % of sigma nearly always
+    sigma = np.sqrt(var[1000:])
+    assert np.mean(np.abs(sigma / 0.8 - 1) < 0.25) > 0.99
+
+
+def test_ewma_vol_on_black_thursday() -> None:
+    path = load_csv("eth_usd_10m_stablesims_2020-03-12.csv")
+    vol = ewma_vol(path.prices["ETH"], path.times, halflife_s=3600.0)
+    peak = int(np.argmax(vol))
+    print(f"\nBlack Thursday EWMA vol (1 h half-life): {vol[0]:.0%} at the open, peak {vol[peak]:.0%} "
+          f"at {path.times[peak] / 3600:.0f}:00 UTC")
+    # the peak follows the 10:50 crash bar (152.81 -> 133.75) and the 11:00 rebound (-> 143.07)
+    assert path.times[peak] == 11 * 3600.0 and vol[peak] == pytest.approx(12.556, abs=1e-3)
+    assert vol[0] == pytest.approx(0.696, abs=1e-3)
+    # constant prices carry no volatility
+    assert ewma_vol(np.full(5, 100.0), np.arange(5.0), 60.0).tolist() == [0.0] * 5
+
+
+def test_ewma_vol_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="prices > 0"):
+        ewma_vol(np.array([1.0, -1.0]), np.array([0.0, 1.0]), 60.0)
+    with pytest.raises(ValueError, match="increasing times"):
+        ewma_vol(np.array([1.0, 2.0]), np.array([0.0, 0.0]), 60.0)
+    with pytest.raises(ValueError, match="halflife_s > 0"):
+        ewma_vol(np.array([1.0, 2.0]), np.array([0.0, 1.0]), 0.0)

@@ -58,8 +58,9 @@ class Simulation:
 
     def run(self) -> None:
         w = self.world
-        for t, prices in w.oracle_updates:
-            self.push(t, ORACLE, prices)
+        margins = w.oracle_mm or [None] * len(w.oracle_updates)
+        for (t, prices), mm in zip(w.oracle_updates, margins, strict=True):
+            self.push(t, ORACLE, (prices, mm))
         block = w.house_params.block_time_s
         n_blocks = int((w.end + w.house_params.drain_s) // block)
         for h in range(1, n_blocks + 1):
@@ -75,9 +76,10 @@ class Simulation:
 
     def _handle(self, time: float, kind: int, _seq: int, payload: Any) -> None:
         if kind == ORACLE:
-            self._broadcast(self.house.on_oracle(time, payload), time)
+            prices, mm = payload
+            self._broadcast(self.house.on_oracle(time, prices, mm), time)
             self.series.oracle_times.append(time)
-            self.series.oracle.append(float(payload[self.world.asset]))
+            self.series.oracle.append(float(prices[self.world.asset]))
         elif kind == BLOCK:
             self._broadcast(self.house.on_block(time, self.world.gas_gwei(time)), time)
         elif kind == SUBMIT:

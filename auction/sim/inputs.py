@@ -13,9 +13,10 @@ import numpy as np
 from auction import accounts as acc
 from auction import units
 from auction.chain import GasModel, fee_num
+from auction.margin import vol_adjusted_mm
 from auction.market import make_market
 from auction.oracle import make_oracle
-from auction.prices import PricePath, gbm, jump_diffusion, load_csv
+from auction.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
 from auction.sim.world import World, designs_of, house_params
 
 
@@ -27,6 +28,9 @@ def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None)
     oracle = make_oracle(scenario.oracle.kind, **_oracle_params(scenario.oracle))
     ut, up = oracle.updates(path.times, prices)
     updates = [(float(t), {asset: float(p)}) for t, p in zip(ut, up, strict=True) if t <= end]
+    n = accounts if accounts is not None else scenario.accounts.n
+    population = _accounts(scenario.accounts, n, asset, float(prices[0]), seed)
+    margins = _vol_margins(scenario.accounts, population, ut[: len(updates)], up[: len(updates)])
     gas = _gas_model(scenario.gas, path, seed)
     market = make_market(scenario.market.kind, path, **_market_params(scenario.market))
     eth = path.prices.get("ETH", prices)
@@ -41,10 +45,8 @@ def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None)
     def gas_cost(gas_units: int, gwei: float, t: float) -> int:
         return fee_num(gas_units, gwei, float(eth[path.at(t)]))
 
-    n = accounts if accounts is not None else scenario.accounts.n
     return World(
-        scenario=scenario, design=design, seed=seed, asset=asset,
-        accounts=_accounts(scenario.accounts, n, asset, float(prices[0]), seed),
+        scenario=scenario, design=design, seed=seed, asset=asset, accounts=population, oracle_mm=margins,
         designs=designs_of(scenario), house_params=house_params(scenario),
         oracle_updates=updates, end=end, market_price=market_price, proceeds=proceeds, gas_cost=gas_cost,
         gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
@@ -67,6 +69,18 @@ def _accounts(cfg: Any, n: int, asset: str, p0: float, seed: int) -> acc.Account
         n, (asset,), np.array([p0]), seed=seed, debt_mean=cfg.debt_mean, debt_sigma=cfg.debt_sigma,
         cr_low=cfg.cr_low, cr_high=cfg.cr_high, liquidation_ratio=cfg.liquidation_ratio, cross_share=cfg.cross_share,
     )
+
+
+def _vol_margins(cfg: Any, population: acc.Accounts, times: np.ndarray, prices: np.ndarray) -> list[Any] | None:
+    """Volatility-adjusted maintenance margin at each oracle update, when the scenario asks for it.
+
+    sigma from the EWMA of the oracle's own prices (what the protocol sees), with a half-life of the
+    liquidation horizon; mm(t) = max(mm_floor, k * sigma(t) * sqrt(horizon)) (auction.margin).
+    """
+    if not cfg.vol_adjusted or len(times) < 2:
+        return None
+    sigma = ewma_vol(prices, times, cfg.vol_horizon_s) / np.sqrt(YEAR_S)  # annualized -> per sqrt(second)
+    return [vol_adjusted_mm(population.mm, np.array([s]), k=cfg.vol_k, horizon=cfg.vol_horizon_s) for s in sigma]
 
 
 def _oracle_params(cfg: Any) -> dict[str, float]:

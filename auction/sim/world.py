@@ -35,6 +35,7 @@ class World:
     series_times: list[float] = field(default_factory=list)
     series_market: list[float] = field(default_factory=list)
     keeper_specs: list[Any] = field(default_factory=list)
+    oracle_mm: list[Any] | None = None  # per oracle update: volatility-adjusted maintenance margins, if used
     ipv_lots: int = 0
     # textbook-ipv only: a keeper's private value (USD per token) of one lot, shown as its market price.
     private_value: Callable[[str, int], float] | None = None
