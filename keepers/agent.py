@@ -121,6 +121,7 @@ class Tracked:
     key: tuple[Any, ...] | None = None  # what the current plan was made from (idempotence)
     sealed: SealedPlan | None = None
     redo_seq: int = -1
+    view: tuple[Any, int, AuctionView] | None = None  # (msg, oracle_q, view): views are rebuilt on change only
 
 
 @dataclass(slots=True)
@@ -385,7 +386,12 @@ class KeeperAgent:
 
     def _view(self, tracked: Tracked) -> AuctionView:
         oracle_q = self.oracle.get(tracked.msg.asset, tracked.oracle_q)
-        return auction_view(tracked.msg, oracle_q / units.NUM)
+        cached = tracked.view
+        if cached is not None and cached[0] is tracked.msg and cached[1] == oracle_q:
+            return cached[2]
+        view = auction_view(tracked.msg, oracle_q / units.NUM)
+        tracked.view = (tracked.msg, oracle_q, view)
+        return view
 
     def _plan_dutch(self, tracked: Tracked, decision: Take | Bid | None, now: float) -> list[Order]:
         msg = tracked.msg
