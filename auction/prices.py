@@ -72,9 +72,11 @@ def resolve_data(name_or_path: str | Path) -> Path:
 
 
 def load_csv(
-    path: str | Path, asset: str = "ETH", column: str = "close", gas_column: str = "gas_avg_gwei"
+    path: str | Path, asset: str = "ETH", column: str = "close", gas_column: str = "gas_avg_gwei",
+    reserve_columns: tuple[str, str] = RESERVE_COLUMNS,
 ) -> PricePath:
-    """Read ``unix_ts`` and ``column`` (any resolution), plus gas and pool reserves when present."""
+    """Read ``unix_ts`` and ``column`` (any resolution), plus gas and pool reserves (numeraire, collateral
+    columns) when present."""
     file = resolve_data(path)
     try:
         # utf-8-sig: spreadsheets export "CSV UTF-8" with a byte-order mark that would hide unix_ts
@@ -93,7 +95,8 @@ def load_csv(
     body = rows[1:]
     if len(body) < 2:
         raise ConfigError(f"{file}: needs at least 2 data rows, found {len(body)}")
-    cols = {name: _column(file, body, header.index(name), name) for name in _wanted(header, column, gas_column)}
+    wanted = _wanted(header, column, gas_column, reserve_columns)
+    cols = {name: _column(file, body, header.index(name), name) for name in wanted}
     ts = cols["unix_ts"]
     bad = np.flatnonzero(np.diff(ts) <= 0)
     if len(bad):
@@ -103,7 +106,7 @@ def load_csv(
     if (price <= 0).any():
         row = int(np.flatnonzero(price <= 0)[0]) + 2
         raise ConfigError(f"{file}: row {row}: {column} must be > 0, got {price[row - 2]}")
-    reserves = (cols[RESERVE_COLUMNS[0]], cols[RESERVE_COLUMNS[1]]) if all(c in cols for c in RESERVE_COLUMNS) else None
+    reserves = (cols[reserve_columns[0]], cols[reserve_columns[1]]) if all(c in cols for c in reserve_columns) else None
     return PricePath(times=ts - ts[0], prices={asset: price}, gas_gwei=cols.get(gas_column), reserves=reserves,
                      t0_unix=int(ts[0]))
 
@@ -198,8 +201,8 @@ def ewma_vol(prices: F64, times: F64, halflife_s: float, sigma0: float | None = 
     return np.sqrt(var)
 
 
-def _wanted(header: list[str], column: str, gas_column: str) -> list[str]:
-    optional = [c for c in (gas_column, *RESERVE_COLUMNS) if c in header]
+def _wanted(header: list[str], column: str, gas_column: str, reserve_columns: tuple[str, str]) -> list[str]:
+    optional = [c for c in (gas_column, *reserve_columns) if c in header]
     return list(dict.fromkeys(["unix_ts", column, *optional]))
 
 

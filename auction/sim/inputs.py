@@ -13,11 +13,12 @@ import numpy as np
 from auction import accounts as acc
 from auction import units
 from auction.chain import GasModel, fee_num
+from auction.compare.scenario import design_params, house_params
 from auction.margin import vol_adjusted_mm
 from auction.market import make_market
 from auction.oracle import make_oracle
 from auction.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
-from auction.sim.world import World, designs_of, house_params
+from auction.sim.world import World
 
 
 def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None) -> World:
@@ -47,7 +48,7 @@ def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None)
 
     return World(
         scenario=scenario, design=design, seed=seed, asset=asset, accounts=population, oracle_mm=margins,
-        designs=designs_of(scenario), house_params=house_params(scenario),
+        designs=design_params(scenario), house_params=house_params(scenario),
         oracle_updates=updates, end=end, market_price=market_price, proceeds=proceeds, gas_cost=gas_cost,
         gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
         series_market=[float(p) for x, p in zip(times, prices, strict=True) if x <= end],
@@ -58,7 +59,8 @@ def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None)
 def price_path(scenario: Any, seed: int) -> PricePath:
     p = scenario.prices
     if p.source == "csv":
-        return load_csv(p.path or p.file, asset=p.asset, column=p.column, gas_column=scenario.gas.column)
+        return load_csv(p.path or p.file, asset=p.asset, column=p.column, gas_column=scenario.gas.column,
+                        reserve_columns=(scenario.market.reserve_num_column, scenario.market.reserve_col_column))
     if p.source == "gbm":
         return gbm(p.s0, p.mu, p.sigma, p.dt_s, p.steps, seed, asset=p.asset)
     return jump_diffusion(p.s0, p.mu, p.sigma, p.lam, p.jump_mean, p.jump_std, p.dt_s, p.steps, seed, asset=p.asset)

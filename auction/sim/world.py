@@ -6,7 +6,6 @@ updates, gas, market depth, accounts and keeper population, so their outcomes ca
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from auction.accounts import Accounts
 from auction.house import Designs
 from auction.ledger import USD, Ledger
-from auction.params import DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
+from auction.params import HouseParams
 
 
 @dataclass(slots=True)
@@ -58,24 +57,3 @@ def build_world(scenario: Any, design: str, seed: int, *, accounts: int | None =
     from auction.sim.inputs import build
 
     return build(scenario, design, seed, accounts=accounts)
-
-
-def designs_of(scenario: Any) -> Designs:
-    d = scenario.designs
-    return Designs(
-        dutch=_as(DutchParams, d.dutch), sealed=_as(SealedParams, d.sealed),
-        english=_as(EnglishParams, d.english), fixed=_as(FixedParams, d.fixed),
-    )
-
-
-def house_params(scenario: Any) -> HouseParams:
-    h, g = scenario.house, scenario.gas
-    return HouseParams(
-        max_kicks_per_block=h.max_kicks_per_block, block_time_s=g.block_time_s, block_gas_limit=g.block_gas_limit,
-        insurance_fund=h.insurance_fund, surplus_buffer=h.surplus_buffer,
-    )
-
-
-def _as(cls: type, cfg: Any) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in names})

@@ -1,0 +1,286 @@
+"""Comparison reports: JSON (the machine-readable truth), Markdown, a terminal table, and the files on disk.
+
+The JSON is deterministic: keys sorted, floats rounded to 12 significant digits (so the last bits of a
+platform's libm cannot leak in), non-finite values as null, runs in planned order, and nothing that
+depends on the clock or on which worker finished first. Same scenario and seeds -> byte-identical JSON.
+
+Shape (``liqnet.compare/1``)::
+
+    {"schema": "liqnet.compare/1", "mode": "sim", "scenario": {...}, "seeds": N, "designs": [...],
+     "summary": {VARIANT: {METRIC: {"mean": x, "ci95": [lo, hi]}}},
+     "runs": [{"design": D, "seed": S, "metrics": {...}}],
+     "theory": {"revenue_per_lot": {DESIGN: x}}          # IPV scenarios only
+     "grid": {KEY: [values]}, "variants": [...]}         # parameter sweeps only; runs then carry
+                                                          # "variant" and "params"
+A VARIANT is the design name, or ``"dutch [dutch.buf=1.1]"`` at a grid point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from auction.compare import scenario as scenario_mod
+from auction.compare.stats import Interval, mean_ci95
+from auction.compare.sweep import CompareResult
+from auction.compare.theory import theory
+from auction.sim.result import METRICS, RunResult
+
+SCHEMA = "liqnet.compare/1"
+# The rows the terminal and Markdown show first; every other metric follows.
+HEADLINE = ("bad_debt", "bad_debt_ratio", "borrower_loss", "keeper_profit", "protocol_revenue", "zero_bid_fills",
+            "price_discount_mean", "time_to_liquidate_s_median", "auctions", "unsold_lots")
+
+
+def run_metrics(result: RunResult) -> dict[str, float]:
+    """A run's metrics with its extras (e.g. revenue_per_lot) folded in."""
+    return {**result.metrics, **result.extra}
+
+
+def metric_names(result: CompareResult) -> list[str]:
+    """METRICS in their order, then any other metric or extra any run reported, sorted."""
+    seen = {k for run in result.runs for k in run_metrics(run.result)}
+    return [m for m in METRICS if m in seen] + sorted(seen - set(METRICS))
+
+
+def summarize(result: CompareResult) -> dict[str, dict[str, Interval]]:
+    """Mean and 95% interval over seeds, per variant and metric."""
+    names = metric_names(result)
+    out: dict[str, dict[str, Interval]] = {}
+    for variant in result.variants:
+        rows = [run_metrics(r.result) for r in result.runs_of(variant)]
+        out[variant.label] = {m: mean_ci95(row[m] for row in rows if m in row) for m in names}
+    return out
+
+
+def theory_of(result: CompareResult) -> dict[str, dict[str, float]] | None:
+    if result.scenario.ipv is None:
+        return None
+    return theory(result.scenario, result.designs)
+
+
+def report_dict(result: CompareResult) -> dict[str, Any]:
+    """The JSON report as plain data (see the module docstring)."""
+    gridded = bool(result.grid)
+    summary = {
+        label: {m: {"mean": _num(iv.mean), "ci95": [_num(iv.lo), _num(iv.hi)]} for m, iv in metrics.items()}
+        for label, metrics in summarize(result).items()
+    }
+    runs = []
+    for run in result.runs:
+        entry: dict[str, Any] = {
+            "design": run.variant.design,
+            "seed": run.seed,
+            "metrics": {k: _num(v) for k, v in run_metrics(run.result).items()},
+        }
+        if gridded:
+            entry["variant"] = run.variant.label
+            entry["params"] = {k: _plain(v) for k, v in run.variant.params}
+        runs.append(entry)
+    out: dict[str, Any] = {
+        "schema": SCHEMA,
+        "mode": result.mode,
+        "scenario": _plain(scenario_mod.to_dict(result.scenario)),
+        "seeds": len(result.seeds),
+        "designs": list(result.designs),
+        "summary": summary,
+        "runs": runs,
+    }
+    if gridded:
+        out["grid"] = {k: [_plain(v) for v in vs] for k, vs in result.grid.items()}
+        out["variants"] = [v.label for v in result.variants]
+    th = theory_of(result)
+    if th is not None:
+        out["theory"] = {k: {d: _num(x) for d, x in v.items()} for k, v in th.items()}
+    return out
+
+
+def dumps_json(result: CompareResult) -> str:
+    return json.dumps(report_dict(result), sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def identity_violations(result: RunResult) -> list[str]:
+    """The ledger identities that do not hold exactly in a run's integer figures (empty: all hold)."""
+    e = result.exact
+    problems = []
+    if {"debt_liquidated", "debt_repaid", "bad_debt"} <= e.keys() and (
+        e["debt_liquidated"] != e["debt_repaid"] + e["bad_debt"]
+    ):
+        problems.append(f"debt_liquidated {e['debt_liquidated']} != debt_repaid + bad_debt "
+                        f"{e['debt_repaid'] + e['bad_debt']}")
+    parts = ("collateral_sold", "collateral_returned", "collateral_unsold")
+    if {"collateral_seized", *parts} <= e.keys() and e["collateral_seized"] != sum(e[p] for p in parts):
+        problems.append(f"collateral_seized {e['collateral_seized']} != sold + returned + unsold "
+                        f"{sum(e[p] for p in parts)}")
+    return problems
+
+
+# --- human-readable -----------------------------------------------------------------------------------
+
+
+def fmt(x: float | None) -> str:
+    """A number for people: thousands separators for big ones, 4 significant digits for small ones."""
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.4g}"
+
+
+def cell(iv: Interval) -> str:
+    if iv.mean is None:
+        return "-"
+    if iv.lo == iv.hi:
+        return fmt(iv.mean)
+    return f"{fmt(iv.mean)} [{fmt(iv.lo)}, {fmt(iv.hi)}]"
+
+
+def short_cell(iv: Interval) -> str:
+    """``mean ±half-width`` (the t interval is symmetric): compact enough for a terminal."""
+    if iv.mean is None or iv.lo is None or iv.hi is None:
+        return "-"
+    if iv.lo == iv.hi:
+        return fmt(iv.mean)
+    return f"{fmt(iv.mean)} ±{fmt((iv.hi - iv.lo) / 2)}"
+
+
+def ordered_metrics(names: list[str]) -> list[str]:
+    return [m for m in HEADLINE if m in names] + [m for m in names if m not in HEADLINE]
+
+
+def markdown(result: CompareResult) -> str:
+    s = result.scenario
+    summary = summarize(result)
+    labels = [v.label for v in result.variants]
+    lines = [
+        f"# liqnet compare: {s.name}",
+        "",
+        s.description,
+        "",
+        f"Mode {result.mode}; {len(result.seeds)} seeds ({_seed_text(result.seeds)}); mean and 95% interval "
+        f"over seeds (Student t). Money in numeraire units, collateral in tokens, times in seconds.",
+        "",
+        "| metric | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for m in ordered_metrics(metric_names(result)):
+        lines.append(f"| {m} | " + " | ".join(cell(summary[label][m]) for label in labels) + " |")
+    th = theory_of(result)
+    if th is not None:
+        lines += ["", "## Theory (independent private values)", "",
+                  "| design | revenue_per_lot simulated | theory | difference |", "|---|---|---|---|"]
+        for v in result.variants:
+            sim = summary[v.label].get("revenue_per_lot")
+            want = th["revenue_per_lot"][v.design]
+            diff = "-" if sim is None or sim.mean is None or not want else f"{(sim.mean - want) / want:+.2%}"
+            lines.append(f"| {v.label} | {cell(sim) if sim else '-'} | {fmt(want)} | {diff} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(result: CompareResult) -> Table:
+    summary = summarize(result)
+    table = Table(title=f"{result.scenario.name}: mean ±95% interval over {len(result.seeds)} seeds")
+    table.add_column("metric", style="bold", no_wrap=True)
+    for v in result.variants:
+        table.add_column(v.label, justify="right")
+    for m in ordered_metrics(metric_names(result)):
+        table.add_row(m, *(short_cell(summary[v.label][m]) for v in result.variants))
+    th = theory_of(result)
+    if th is not None:
+        table.add_row("revenue_per_lot (theory)", *(fmt(th["revenue_per_lot"][v.design]) for v in result.variants),
+                      style="italic")
+    return table
+
+
+def print_summary(result: CompareResult, console: Console | None = None) -> None:
+    (console or Console()).print(summary_table(result))
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | Path | None = None) -> list[Path]:
+    """Write NAME.json, NAME.md and NAME.html into ``out_dir`` (and the JSON to ``json_path`` too).
+
+    Everything is rendered first and each file replaced atomically, so a failure leaves nothing half-written.
+    """
+    from auction.compare.html import render_html
+
+    out = Path(out_dir)
+    stem = _safe_name(result.scenario.name)
+    body = dumps_json(result)
+    files: dict[Path, str] = {
+        out / f"{stem}.json": body,
+        out / f"{stem}.md": markdown(result),
+        out / f"{stem}.html": render_html(result),
+    }
+    if json_path is not None:
+        files[Path(json_path)] = body
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        _atomic_write(path, text)
+    return list(files)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "scenario"
+
+
+def _seed_text(seeds: tuple[int, ...]) -> str:
+    if seeds == tuple(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 2:
+        return f"{seeds[0]}..{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def _num(x: float | int | None) -> float | int | None:
+    """A JSON-safe, platform-stable number: None for NaN/inf, floats to 12 significant digits."""
+    if x is None or isinstance(x, bool):
+        return x
+    if isinstance(x, int):
+        return x
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.12g}") + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _plain(value: Any) -> Any:
+    """Scenario data for JSON: floats through ``_num``, containers recursively."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return _num(value)
+    return value
+

@@ -1,0 +1,282 @@
+"""Sweeps: scenario x design x seed (x parameter grid point), run in parallel worker processes.
+
+Every run is independent and deterministic from its seed, so runs go to a pool (``concurrent.futures``
+with a forkserver/spawn context, never fork: the parent may hold threads) and come back in any order; the
+result list is put back in the planned order (design order as given, then grid point, then seed), so the
+report never depends on which worker finished first.
+
+Grid keys that belong to one design's table (``dutch.buf``) only multiply that design's runs; keys of
+shared tables (``oracle.hop_s``) multiply every design.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from auction.compare.scenario import DESIGN_TABLE, Scenario, check_design, split_key, with_overrides
+from auction.errors import ConfigError
+from auction.sim.result import RunResult
+
+Runner = Callable[[Scenario, str, int], RunResult]
+EXECUTORS = ("process", "dask")
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One column of the comparison: a design, possibly at one grid point."""
+
+    label: str  # the design name, or "dutch [dutch.buf=1.1]" at a grid point
+    design: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    variant: Variant
+    seed: int
+    result: RunResult
+
+
+@dataclass(slots=True)
+class CompareResult:
+    scenario: Scenario  # the base scenario, before grid points
+    designs: tuple[str, ...]
+    seeds: tuple[int, ...]
+    variants: tuple[Variant, ...]
+    runs: list[Run]  # in planned order: variant, then seed
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    mode: str = "sim"  # "network" for runs of `liqnet network`
+
+    def runs_of(self, variant: Variant) -> list[Run]:
+        return [r for r in self.runs if r.variant == variant]
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    index: int
+    variant: Variant
+    seed: int
+    scenario: Scenario
+
+
+def seed_list(scenario: Scenario, seeds: int | Sequence[int]) -> tuple[int, ...]:
+    """N seeds -> seed_base, seed_base+1, ...; an explicit list is kept as given."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ConfigError(f"--seeds: must be >= 1, got {seeds}")
+        return tuple(scenario.seed_base + i for i in range(seeds))
+    out = tuple(dict.fromkeys(seeds))
+    if not out:
+        raise ConfigError("--seeds: no seed given")
+    return out
+
+
+def plan(
+    scenario: Scenario,
+    designs: Sequence[str],
+    seeds: Sequence[int],
+    grid: Mapping[str, Sequence[Any]] | None = None,
+) -> list[_Task]:
+    """Every run of the comparison, in the order the report lists them; all overrides checked up front."""
+    tasks: list[_Task] = []
+    for design in designs:
+        check_design(design)
+        keys = [k for k in (grid or {}) if _applies(k, design)]
+        for point in itertools.product(*[list((grid or {})[k]) for k in keys]):
+            params = tuple(zip(keys, point, strict=True))
+            variant = Variant(_label(design, params), design, params)
+            variant_scenario = with_overrides(scenario, dict(params))
+            base = len(tasks)
+            tasks.extend(_Task(base + i, variant, seed, variant_scenario) for i, seed in enumerate(seeds))
+    return tasks
+
+
+def compare(
+    scenario: Scenario,
+    designs: Sequence[str],
+    seeds: int | Sequence[int],
+    *,
+    workers: int | None = None,
+    accounts: int | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    executor: str = "process",
+    progress: bool = True,
+    runner: Runner | None = None,
+    log_level: str = "warning",
+) -> CompareResult:
+    """Run ``scenario`` under each design for each seed (and grid point) and collect the results.
+
+    ``workers`` defaults to the usable cores; 1 runs in this process. ``runner`` replaces the simulator
+    (a picklable top-level function, for tests); by default ``auction.sim.engine.run_one``. ``executor``
+    "dask" uses dask.distributed: the scheduler in ``DASK_SCHEDULER_ADDRESS`` if set, else a local cluster.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor: unknown executor {executor!r}: choose from {', '.join(EXECUTORS)}")
+    if accounts is not None:
+        scenario = with_overrides(scenario, {"accounts.n": accounts})
+    seed_tuple = seed_list(scenario, seeds)
+    grid_dict = {k: list(v) for k, v in (grid or {}).items()}
+    tasks = plan(scenario, designs, seed_tuple, grid_dict)
+    n_workers = min(max(1, workers or usable_cores()), len(tasks))
+    with _progress_bar(len(tasks), enabled=progress) as advance:
+        if executor == "dask":
+            results = _run_dask(tasks, runner, n_workers, advance)
+        elif n_workers == 1:
+            results = _run_inline(tasks, runner, advance)
+        else:
+            results = _run_pool(tasks, runner, n_workers, advance, log_level)
+    variants = tuple(dict.fromkeys(t.variant for t in tasks))
+    runs = [Run(t.variant, t.seed, results[t.index]) for t in tasks]
+    return CompareResult(scenario, tuple(designs), seed_tuple, variants, runs, grid_dict)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# --- executors ----------------------------------------------------------------------------------------
+
+
+def run_task(runner: Runner | None, scenario: Scenario, design: str, seed: int) -> RunResult:
+    """What a worker runs: one simulation (module level, so every start method can pickle it)."""
+    if runner is None:
+        from auction.sim.engine import run_one  # the simulator; imported in the worker
+
+        return run_one(scenario, design, seed)
+    return runner(scenario, design, seed)
+
+
+def _init_worker(log_level: str) -> None:
+    # A fresh interpreter has structlog's defaults (everything to stdout): configure it like the parent.
+    from auction.log import configure_logging
+
+    configure_logging(log_level)
+
+
+def _run_inline(tasks: list[_Task], runner: Runner | None, advance: Callable[[], None]) -> dict[int, RunResult]:
+    results = {}
+    for t in tasks:
+        results[t.index] = run_task(runner, t.scenario, t.variant.design, t.seed)
+        advance()
+    return results
+
+
+def _run_pool(
+    tasks: list[_Task], runner: Runner | None, workers: int, advance: Callable[[], None], log_level: str
+) -> dict[int, RunResult]:
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    results: dict[int, RunResult] = {}
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(log_level,)) as pool:
+        pending: dict[Future[RunResult], int] = {
+            pool.submit(run_task, runner, t.scenario, t.variant.design, t.seed): t.index for t in tasks
+        }
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    index = pending.pop(future)
+                    results[index] = future.result()  # re-raises a worker's exception here
+                    advance()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
+
+
+def _run_dask(
+    tasks: list[_Task], runner: Runner | None, workers: int, advance: Callable[[], None]
+) -> dict[int, RunResult]:
+    try:
+        import dask
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError("--executor dask needs dask.distributed: pip install 'liqnet[dask]'") from None
+    address = dask.config.get("scheduler-address", None)
+    cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+    client = Client(address) if address else Client(cluster)
+    try:
+        futures = [
+            client.submit(run_task, runner, t.scenario, t.variant.design, t.seed, pure=False,
+                          key=f"liqnet-run-{t.index}")
+            for t in tasks
+        ]
+        index = {f.key: t.index for f, t in zip(futures, tasks, strict=True)}
+        results: dict[int, RunResult] = {}
+        for future in as_completed(futures):
+            results[index[future.key]] = future.result()
+            advance()
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextmanager
+def _progress_bar(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr; silent when disabled or when stderr is not a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("runs", total=total)
+        yield lambda: bar.advance(task)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _applies(key: str, design: str) -> bool:
+    parts = split_key(key)
+    return parts[0] != "designs" or parts[1] == DESIGN_TABLE[design]
+
+
+def _label(design: str, params: tuple[tuple[str, Any], ...]) -> str:
+    if not params:
+        return design
+    return f"{design} [" + ", ".join(f"{k}={v}" for k, v in params) + "]"
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``["dutch.buf=1.1,1.2", "oracle.kind=instant"]`` -> {"dutch.buf": [1.1, 1.2], "oracle.kind": ["instant"]}.
+
+    Each value is read as a TOML value (numbers, true/false, quoted strings), else kept as a bare string.
+    """
+    import tomllib
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise ConfigError(f"--set {item!r}: use KEY=V1,V2,... (e.g. dutch.buf=1.1,1.2,1.3)")
+        split_key(key)  # unknown keys fail here, before anything runs
+        parsed = []
+        for text in values.split(","):
+            text = text.strip()
+            try:
+                parsed.append(tomllib.loads(f"v = {text}")["v"])
+            except tomllib.TOMLDecodeError:
+                parsed.append(text)
+        grid[key] = [v for i, v in enumerate(parsed) if not any(_same(v, w) for w in parsed[:i])]
+    return grid
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b

@@ -1,0 +1,146 @@
+"""Reports: the JSON contract, byte-identical determinism, Markdown, identities, the HTML page."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from auction.compare.html import render_html
+from auction.compare.report import SCHEMA, dumps_json, identity_violations, markdown, report_dict, write_reports
+from auction.compare.scenario import DESIGNS, Scenario, scenario_from_toml
+from auction.compare.sweep import CompareResult, compare
+from auction.sim.result import METRICS
+from tests.test_compare_sweep import fake_run_one, slow_fake_run_one
+
+GBM = "name = 'calm'\ndescription = 'a calm day'\n[prices]\nsource = 'gbm'\n[[keepers]]\nstrategy = 'universal'\n"
+IPV = "name = 'ipv'\n[ipv]\nlots = 10\nbidders = 4\n"
+
+
+@pytest.fixture
+def calm() -> Scenario:
+    return scenario_from_toml(GBM, label="calm")
+
+
+@pytest.fixture
+def result(calm: Scenario) -> CompareResult:
+    return compare(calm, DESIGNS, 3, workers=1, runner=fake_run_one, progress=False)
+
+
+def test_json_shape(result: CompareResult) -> None:
+    doc = json.loads(dumps_json(result))
+    assert set(doc) == {"schema", "mode", "scenario", "seeds", "designs", "summary", "runs"}
+    assert (doc["schema"], doc["mode"], doc["seeds"], doc["designs"]) == (SCHEMA, "sim", 3, list(DESIGNS))
+    assert doc["scenario"]["name"] == "calm" and doc["scenario"]["prices"]["source"] == "gbm"
+    assert "origin" not in doc["scenario"] and "path" not in doc["scenario"]["prices"]
+    assert set(doc["summary"]) == set(DESIGNS)
+    for design in DESIGNS:
+        assert set(METRICS) <= set(doc["summary"][design])
+        for stat in doc["summary"][design].values():
+            assert set(stat) == {"mean", "ci95"} and len(stat["ci95"]) == 2
+            assert stat["ci95"][0] <= stat["mean"] <= stat["ci95"][1]
+    assert len(doc["runs"]) == 15
+    assert doc["runs"][0] == {"design": "dutch", "seed": 0, "metrics": doc["runs"][0]["metrics"]}
+    assert set(METRICS) <= set(doc["runs"][0]["metrics"])
+
+
+def test_summary_is_mean_over_seeds(result: CompareResult) -> None:
+    doc = report_dict(result)
+    bad = [r["metrics"]["bad_debt"] for r in doc["runs"] if r["design"] == "english"]
+    assert doc["summary"]["english"]["bad_debt"]["mean"] == pytest.approx(sum(bad) / 3, rel=1e-11)
+
+
+def test_same_runs_in_any_completion_order_give_identical_bytes(calm: Scenario) -> None:
+    # slow_fake finishes early seeds last: with 2 workers the completion order differs from the plan.
+    inline = compare(calm, ["dutch", "english"], 4, workers=1, runner=fake_run_one, progress=False)
+    pooled = compare(calm, ["dutch", "english"], 4, workers=2, runner=slow_fake_run_one, progress=False)
+    assert dumps_json(inline).encode() == dumps_json(pooled).encode()
+
+
+def test_no_clock_in_json(result: CompareResult) -> None:
+    text = dumps_json(result)
+    assert not re.search(r"20\d\d-\d\d-\d\dT", text) and "wall" not in text and "elapsed" not in text
+
+
+def test_non_finite_metrics_become_null(calm: Scenario) -> None:
+    result = compare(calm, ["dutch"], 2, workers=1, runner=fake_run_one, progress=False)
+    for run in result.runs:
+        run.result.metrics["price_discount_mean"] = float("nan")  # no fills in that run
+    doc = json.loads(dumps_json(result))
+    assert doc["summary"]["dutch"]["price_discount_mean"] == {"mean": None, "ci95": [None, None]}
+    assert doc["runs"][0]["metrics"]["price_discount_mean"] is None
+
+
+def test_floats_are_rounded_to_twelve_digits(calm: Scenario) -> None:
+    result = compare(calm, ["dutch"], 1, workers=1, runner=fake_run_one, progress=False)
+    result.runs[0].result.metrics["bad_debt"] = 0.1 + 0.2  # 0.30000000000000004
+    assert report_dict(result)["runs"][0]["metrics"]["bad_debt"] == 0.3
+
+
+def test_grid_report(calm: Scenario) -> None:
+    result = compare(calm, ["dutch", "fixed"], 2, workers=1, grid={"dutch.buf": [1.1, 1.2]}, runner=fake_run_one,
+                     progress=False)
+    doc = report_dict(result)
+    assert doc["grid"] == {"dutch.buf": [1.1, 1.2]}
+    assert doc["variants"] == ["dutch [dutch.buf=1.1]", "dutch [dutch.buf=1.2]", "fixed"]
+    assert set(doc["summary"]) == set(doc["variants"])
+    assert doc["runs"][0]["params"] == {"dutch.buf": 1.1} and doc["runs"][0]["variant"] == "dutch [dutch.buf=1.1]"
+    assert doc["summary"]["dutch [dutch.buf=1.2]"]["dutch_buf"]["mean"] == 1.2  # the runs saw the override
+
+
+def test_ipv_report_has_theory() -> None:
+    s = scenario_from_toml(IPV, label="ipv")
+    result = compare(s, DESIGNS, 2, workers=1, runner=fake_run_one, progress=False)
+    doc = report_dict(result)
+    assert doc["theory"]["revenue_per_lot"]["dutch"] == 60.0
+    assert doc["theory"]["revenue_per_lot"]["fixed"] == pytest.approx(16.8855, abs=1e-4)
+    assert "revenue_per_lot" in doc["summary"]["sealed-second"]
+    md = markdown(result)
+    assert "## Theory (independent private values)" in md and "| dutch |" in md
+
+
+def test_markdown(result: CompareResult) -> None:
+    md = markdown(result)
+    assert md.startswith("# liqnet compare: calm\n")
+    assert "| metric | dutch | sealed-first | sealed-second | english | fixed |" in md
+    assert md.count("| bad_debt |") == 1
+
+
+def test_identities(result: CompareResult) -> None:
+    run = result.runs[0].result
+    assert identity_violations(run) == []
+    run.exact["bad_debt"] += 1
+    assert identity_violations(run) == [
+        f"debt_liquidated {run.exact['debt_liquidated']} != debt_repaid + bad_debt "
+        f"{run.exact['debt_repaid'] + run.exact['bad_debt']}"
+    ]
+
+
+def test_write_reports(result: CompareResult, tmp_path: Path) -> None:
+    paths = write_reports(result, tmp_path / "out", tmp_path / "extra" / "r.json")
+    assert sorted(p.name for p in paths) == ["calm.html", "calm.json", "calm.md", "r.json"]
+    assert (tmp_path / "out" / "calm.json").read_bytes() == (tmp_path / "extra" / "r.json").read_bytes()
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in paths)  # like any file, not mkstemp's 0600
+
+
+def test_html_is_self_contained_with_plots(result: CompareResult) -> None:
+    page = render_html(result)
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', page)
+    assert [alt for alt, _ in images] == ["Price, oracle and liquidations", "Bad debt and borrower loss",
+                                          "Fill discounts", "Time to liquidate"]
+    assert all(len(data) > 1000 for _, data in images)
+    assert not re.search(r"(?i)(https?:|//[a-z0-9.-]+\.[a-z]{2,}/|<script|<link|@import|url\()", page)
+    assert "| bad_debt" not in page and "<td>bad_debt</td>" in page
+
+
+def test_html_for_ipv_shows_theory_plot() -> None:
+    s = scenario_from_toml(IPV, label="ipv")
+    page = render_html(compare(s, ["dutch", "fixed"], 2, workers=1, runner=fake_run_one, progress=False))
+    assert 'alt="Revenue against theory"' in page and "revenue_per_lot (theory)" in page
