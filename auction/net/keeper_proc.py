@@ -1,0 +1,508 @@
+"""One live keeper process: the simulator's ``KeeperAgent`` on an MQTT bus, in the house's clock.
+
+``liqnet keeper`` feeds the agent the messages the simulator feeds it (everything the house publishes:
+oracle prices, blocks, announces, auction states, results and its own rejections: ``AGENT_MESSAGES``), with
+the simulator's timing, so one strategy object decides the same in both runtimes. The gas price comes from
+the house's blocks; the outside market from the scenario (``--scenario``: the same price path and resale
+depth the house uses) or, without one, from the oracle price.
+
+Time: scenario time comes from the house's clock messages, extrapolated at ``--speed`` between blocks while
+the house is online, up to the next block's time (a slow or stalled house slows the keeper's clock too).
+Without ``--speed`` the speed is measured from the clock messages. As in ``auction.sim.engine``: a message is
+handed to the agent ``latency`` scenario seconds after it arrives (in arrival order), each ``Order`` is
+released when the clock reaches ``max(not_before, decision time)``, and the released action, signed with the
+keeper's Ed25519 key, leaves ``latency`` seconds later on ``liq/v1/keepers/<id>/actions``.
+
+Late joiners catch up from retained state: an auction seen first through its retained ``State`` is shown to
+the agent as an announce built from that state and the current oracle price, then the state itself.
+
+Registration: whenever the house comes online (retained ``HouseStatus``) the keeper sends a signed
+``Register`` binding its key to its id; the house funds its escrow once, from the house configuration.
+Nonces start at the wall-clock microsecond, so a keeper restarted with the same key never reuses one.
+Liveness: a retained ``KeeperStatus`` (balance, P&L) now and then, and a Last Will saying offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import json
+import math
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from auction import units
+from auction.errors import ConfigError, Rejected
+from broker import messages as m
+from broker import topics
+from broker.bus import Bus, BusError, connect
+from broker.signing import KeyPair, load_or_create
+from keepers.agent import KeeperAgent, Order, Policy
+from keepers.deadline import DeadlineStrategy
+from keepers.wallet import Limits
+
+log = structlog.get_logger()
+
+# What the simulator delivers to a keeper agent (auction.sim.engine._broadcast: every output of the house,
+# rejections only to the keeper concerned). Keep the two in step.
+AGENT_MESSAGES: tuple[type[m.Message], ...] = (m.OraclePrice, m.Block, m.Announce, m.State, m.Result, m.Rejection)
+DEFAULT_CAPITAL = 1_000_000.0  # USD: the keeper's own budget when --capital is not given
+# The clock runs at most one block interval past the last block: the house includes an action in its next
+# block, so a keeper acting later than that on its own clock would act before the house's time (a Dutch take
+# at a price the house has not reached yet).
+MAX_AHEAD_BLOCKS = 1.0
+WALL_TTL_S = 0.5  # an action's deadline is at least this much wall time after it leaves
+STOP_PUBLISH_S = 2.0  # on shutdown, wait this long at most to say offline
+
+
+class HouseClock:
+    """Scenario time as a keeper sees it, anchored on the house's clock messages."""
+
+    def __init__(self, speed: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.speed = speed
+        self._measured: float | None = None
+        self.clock = clock
+        self.online = False
+        self.height = 0
+        self._anchor: tuple[float, float] | None = None  # (scenario s, wall s) of the last block
+        self._first: tuple[float, float] | None = None  # first anchor since the house came online
+        self._interval = 12.0  # scenario seconds between blocks, as observed
+        self._last = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        return self.speed if self.speed is not None else self._measured
+
+    def on_block(self, msg: m.Block) -> None:
+        ts, wall = msg.ts_ms / 1000, self.clock()
+        if msg.height <= self.height and self._anchor is not None:
+            return  # a stale or retained repeat
+        if self._anchor is not None and msg.height == self.height + 1 and ts > self._anchor[0]:
+            self._interval = ts - self._anchor[0]
+        self.height = msg.height
+        self._anchor = (ts, wall)
+        if self._first is None:
+            self._first = (ts, wall)
+        elif wall - self._first[1] >= 0.5:
+            self._measured = (ts - self._first[0]) / (wall - self._first[1]) or None
+
+    def on_house(self, online: bool) -> None:
+        if online:  # follow the clock of this house from its next block (another run may have left one)
+            self._anchor = self._first = None
+            self.height, self._last = 0, 0.0
+        elif self._anchor is not None:  # the house's clock stops with the house: stop extrapolating
+            self._anchor = (self.now(), self.clock())
+            self._first = None
+        self.online = online
+
+    def now(self) -> float:
+        if self._anchor is None:
+            return self._last
+        ts, wall = self._anchor
+        rate = self.rate
+        t = ts
+        if self.online and rate:
+            t = min(ts + (self.clock() - wall) * rate, ts + MAX_AHEAD_BLOCKS * self._interval)
+        self._last = max(self._last, t)
+        return self._last
+
+    def wall_delay(self, t: float) -> float | None:
+        """Wall seconds until scenario time ``t`` (None: only the next clock message can tell)."""
+        now = self.now()
+        if t <= now:
+            return 0.0
+        rate = self.rate
+        if not self.online or not rate or self._anchor is None:
+            return None
+        reach = self._anchor[0] + MAX_AHEAD_BLOCKS * self._interval
+        if now >= reach:
+            return None  # extrapolated as far as allowed: wait for the next block
+        return (min(t, reach) - now) / rate
+
+
+class OracleMarket:
+    """The outside market when no scenario is given: the latest oracle price, no price impact."""
+
+    def __init__(self) -> None:
+        self.prices: dict[str, float] = {}
+
+    def price(self, asset: str, t: float) -> float:
+        if asset not in self.prices:
+            raise KeyError(f"no oracle price for {asset!r} yet")
+        return self.prices[asset]
+
+    def proceeds(self, asset: str, qty: float, t: float) -> float:
+        return qty * self.price(asset, t)
+
+
+@dataclass(slots=True)
+class KeeperOptions:
+    broker: str
+    keeper_id: str
+    speed: float | None = None
+    latency: float = 0.0  # scenario seconds, as the simulator's latency_s
+    status_every: float = 1.0  # wall seconds between status updates (when something changed)
+    client_id: str | None = None  # MQTT client id; the keeper id by default (the compose ACL relies on it)
+
+
+@dataclass(order=True, slots=True)
+class _Job:
+    due: float
+    seq: int
+    kind: str = field(compare=False)  # "deliver", "order" or "send"
+    payload: Any = field(compare=False)
+    at: float = field(compare=False, default=0.0)  # decision time (orders)
+
+
+class KeeperProcess:
+    """Drives one ``KeeperAgent`` from the bus; ``run()`` returns the exit code."""
+
+    def __init__(self, agent: KeeperAgent, key: KeyPair, options: KeeperOptions, *,
+                 clock: Callable[[], float] = time.monotonic, bus: Bus | None = None,
+                 house_clock: HouseClock | None = None, oracle_market: OracleMarket | None = None) -> None:
+        self.agent, self.key, self.opt = agent, key, options
+        self.house_clock = house_clock or HouseClock(options.speed, clock)
+        self.oracle_market = oracle_market
+        self.wall = clock
+        self._bus = bus
+        self._jobs: list[_Job] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._outbox: asyncio.Queue[m.Action] = asyncio.Queue()
+        self._dirty = True
+        self._seen: set[int] = set()  # auctions shown to the agent
+        self.oracle: dict[str, int] = {}
+        self.sent: list[m.Action] = []  # every action published (signed), for tests and the log
+        self.registered = 0
+
+    @property
+    def keeper_id(self) -> str:
+        return self.agent.keeper_id
+
+    async def run(self) -> int:
+        kid = self.keeper_id
+        will = (topics.keeper_status(kid), m.encode(self._status(online=False)))
+        bus = self._bus or connect(self.opt.broker, self.opt.client_id or kid, will)
+        async with bus:
+            self._install_signals()
+            tasks: list[asyncio.Task[None]] = []
+            try:
+                await self._publish_status(bus)
+                for pattern in topics.keeper_subscriptions(kid):
+                    await bus.subscribe(pattern)
+                self.agent.start(self.house_clock.now())
+                tasks = [asyncio.create_task(self._read(bus), name="keeper-reader"),
+                         asyncio.create_task(self._schedule(bus), name="keeper-scheduler"),
+                         asyncio.create_task(self._send(bus), name="keeper-sender"),
+                         asyncio.create_task(self._heartbeat(bus), name="keeper-status")]
+                stopper = asyncio.create_task(self._stop.wait())
+                done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                for task in done:
+                    failure = None if task is stopper else task.exception()
+                    if failure is not None:
+                        raise failure
+                return 0
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                self.agent.stop(self.house_clock.now())
+                with contextlib.suppress(Exception):  # a broker that is gone must not hold the exit up
+                    offline = bus.publish(topics.keeper_status(kid), m.encode(self._status(online=False)))
+                    await asyncio.wait_for(offline, STOP_PUBLISH_S)
+                self._remove_signals()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- receiving -------------------------------------------------------------------------------------------
+    async def _read(self, bus: Bus) -> None:
+        async for env in bus.messages():
+            parsed = topics.parse(env.topic)
+            if parsed is None or not env.payload:
+                continue  # outside the tree, or a cleared retained state
+            try:
+                msg = m.decode(env.payload, allowed=parsed.policy.messages)
+            except Rejected as exc:
+                log.warning("bad message ignored", topic=env.topic, code=exc.code, reason=exc.message)
+                continue
+            await self.receive(bus, msg)
+
+    async def receive(self, bus: Bus, msg: m.Message) -> None:
+        """Handle one decoded message from the house."""
+        if isinstance(msg, m.HouseStatus):
+            was = self.house_clock.online
+            self.house_clock.on_house(msg.online)
+            if msg.online and not was:
+                await self._register(bus)
+            self._wake.set()
+            return
+        if isinstance(msg, m.Block):
+            self.house_clock.on_block(msg)
+        elif isinstance(msg, m.OraclePrice):
+            self.oracle[msg.asset] = msg.price_q
+            if self.oracle_market is not None:
+                self.oracle_market.prices[msg.asset] = msg.price_q / units.NUM
+        if isinstance(msg, AGENT_MESSAGES) and not (isinstance(msg, m.Rejection) and msg.keeper != self.keeper_id):
+            now = self.house_clock.now()
+            self._push(now + self.opt.latency, "deliver", msg, now)
+        self._wake.set()
+
+    def deliver(self, msg: m.Message, now: float) -> None:
+        """Hand one message to the agent at ``now``; schedule the orders it gives."""
+        if isinstance(msg, m.State) and msg.auction not in self._seen and msg.status != "closed":
+            self._catch_up(msg, now)
+        if isinstance(msg, m.Announce | m.State):
+            self._seen.add(msg.auction)
+        for order in self.agent.on_message(msg, now):
+            self._push(max(order.not_before, now), "order", order, now)
+        if isinstance(msg, m.Result | m.Rejection):
+            self._dirty = True
+
+    def _catch_up(self, state: m.State, now: float) -> None:
+        """An auction first seen through its retained state: announce it to the agent from that state."""
+        oracle_q = self.oracle.get(state.asset, state.top_q)
+        announce = m.Announce(auction=state.auction, design=state.design, asset=state.asset, lot=state.lot,
+                              tab=state.tab, owner=state.owner, start_ms=state.start_ms, oracle_q=oracle_q,
+                              terms=state.terms)
+        for order in self.agent.on_message(announce, now):
+            self._push(max(order.not_before, now), "order", order, now)
+
+    # -- acting ------------------------------------------------------------------------------------------------
+    def _push(self, due: float, kind: str, payload: Any, at: float) -> None:
+        heapq.heappush(self._jobs, _Job(due, next(self._seq), kind, payload, at))
+        self._wake.set()
+
+    async def _schedule(self, bus: Bus) -> None:
+        while True:
+            self._wake.clear()
+            now = self.house_clock.now()
+            while self._jobs and self._jobs[0].due <= now:
+                job = heapq.heappop(self._jobs)
+                if job.kind == "deliver":
+                    self.deliver(job.payload, job.due)
+                elif job.kind == "order":
+                    self._release(job.payload, now)
+                else:
+                    self._outbox.put_nowait(job.payload)
+                now = self.house_clock.now()
+            delay = self.house_clock.wall_delay(self._jobs[0].due) if self._jobs else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), None if delay is None else max(delay, 0.0005))
+
+    def _release(self, order: Order, now: float) -> None:
+        """The agent's decision at ``now`` (its order's time, or later if the keeper fell behind: the deadline
+        then counts from when it really acts); the signed action leaves after the keeper's latency."""
+        action = self.agent.release(order, now)
+        if action is not None:
+            self._push(now + self.opt.latency, "send", self.key.sign(action), now)
+
+    async def _send(self, bus: Bus) -> None:
+        """Publish released actions in order, off the scheduler: waiting for the broker's acknowledgement
+        never delays a decision."""
+        while True:
+            signed = await self._outbox.get()
+            self.sent.append(signed)
+            self._dirty = True
+            await bus.publish(topics.actions(self.keeper_id), m.encode(signed))
+        # One line per action that left: with the house's journal and its rejections this accounts for each.
+        log.info("action sent", keeper=self.keeper_id, type=m.tag_of(type(signed)), nonce=signed.nonce)
+
+    async def _register(self, bus: Bus) -> None:
+        self.agent.nonce += 1
+        reg = self.key.register(self.keeper_id, self.agent.nonce)
+        self.registered += 1
+        await bus.publish(topics.actions(self.keeper_id), m.encode(reg))
+        log.info("registered", keeper=self.keeper_id, pubkey=self.key.pubkey)
+
+    # -- status ------------------------------------------------------------------------------------------------
+    async def _heartbeat(self, bus: Bus) -> None:
+        """Status now and then; again at once after a reconnect (a restarted broker lost the retained one)."""
+        connections = int(getattr(bus, "connections", 0))
+        while True:
+            await asyncio.sleep(self.opt.status_every)
+            now_connections = int(getattr(bus, "connections", 0))
+            if self._dirty or now_connections != connections:
+                connections = now_connections
+                await self._publish_status(bus)
+
+    async def _publish_status(self, bus: Bus) -> None:
+        self._dirty = False
+        await bus.publish(topics.keeper_status(self.keeper_id), m.encode(self._status(online=True)))
+
+    def _status(self, *, online: bool) -> m.KeeperStatus:
+        pnl = max(-(2**63), min(2**63 - 1, self.agent.pnl))
+        return m.KeeperStatus(keeper=self.keeper_id, online=online, pubkey=self.key.pubkey,
+                              balance=max(0, self.agent.balance), pnl=pnl, ts_ms=_ms(self.house_clock.now()))
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+def _ms(t: float) -> int:
+    return max(0, round(t * 1000))
+
+
+# --- building a keeper ---------------------------------------------------------------------------------------
+
+
+def default_id(strategy: str) -> str:
+    """``<strategy>-<host>``: unique per container (its host name) and a valid keeper id / topic level."""
+    from keepers.population import _slug
+
+    host = "".join(c if c.isalnum() or c in "_.-" else "-" for c in socket.gethostname())[:20] or "host"
+    return f"{_slug(strategy)[:40]}-{host}"
+
+
+def default_key_file(keeper_id: str) -> Path:
+    home = Path(os.environ.get("LIQNET_HOME", Path.home() / ".liqnet"))
+    return home / "keys" / f"{keeper_id}.key"
+
+
+def make_agent(
+    keeper_id: str,
+    strategy: str,
+    *,
+    capital: float,
+    config: dict[str, Any] | None = None,
+    seed: int = 0,
+    latency: float = 0.0,
+    gas_policy: str = "market",
+    market: Any = None,
+    native_asset: str = "ETH",
+    speed: float | None = None,
+    deadline_s: float | None = None,
+) -> KeeperAgent:
+    """A live keeper's agent, built as ``keepers.population.make_agents`` builds the simulator's.
+
+    One difference: an action's deadline is at least ``WALL_TTL_S`` of wall time away (``speed`` scenario
+    seconds per wall second), since scheduling and broker hops on a busy machine take tens of milliseconds,
+    which at ``--speed 3600`` is longer than the simulator's 120 s. Gas comes from the house's blocks.
+    """
+    from keepers.loader import load_strategy
+    from keepers.population import gas_cap
+
+    limits = Limits()
+    inner = load_strategy(strategy, config or {})
+    wrapped = DeadlineStrategy(inner, limits.deadline_s if deadline_s is None else deadline_s)
+    ttl = max(Policy().action_ttl_s, WALL_TTL_S * (speed or 1.0))
+    policy = Policy(max_gas_gwei=gas_cap(gas_policy), native_asset=native_asset, action_ttl_s=ttl)
+    return KeeperAgent(keeper_id, wrapped, units.num(capital), limits=limits, seed=seed, market=market,
+                       policy=policy, latency_s=latency)
+
+
+def scenario_market(scenario: str, seed: int | None) -> tuple[Any, int, str]:
+    """The outside market of a scenario (price path and resale depth) as the simulator's keepers see it,
+    the run seed, and the asset gas is priced in."""
+    from auction.compare.scenario import load_scenario
+    from auction.sim.world import build_world
+    from keepers.population import WorldMarket, native_asset
+
+    loaded = load_scenario(scenario)
+    run_seed = loaded.seed_base if seed is None else seed
+    world = build_world(loaded, "dutch", run_seed, accounts=1)
+    return WorldMarket(world.market_price, world.proceeds), run_seed, native_asset(world)
+
+
+def keeper_command(
+    broker: str,
+    strategy: str,
+    *,
+    keeper_id: str | None = None,
+    key: str | None = None,
+    capital: float | None = None,
+    config: str | None = None,
+    latency: float = 0.0,
+    speed: float | None = None,
+    scenario: str | None = None,
+    seed: int | None = None,
+    gas_policy: str = "market",
+) -> int:
+    """``liqnet keeper``: run one live keeper until SIGINT/SIGTERM."""
+    kid = keeper_id or default_id(strategy)
+    try:
+        topics.actions(kid)
+    except ValueError:
+        raise ConfigError(f"--id {kid!r}: use 1-64 letters, digits, '_', '.', '-'") from None
+    if speed is not None and not (speed > 0 and math.isfinite(speed)):
+        raise ConfigError(f"--speed must be a positive number, got {speed}")
+    if latency < 0 or not math.isfinite(latency):
+        raise ConfigError(f"--latency must be >= 0 seconds, got {latency}")
+    cfg = _parse_config(config)
+    pair = load_or_create(_key_path(key, kid))
+    clock = HouseClock(speed)
+    oracle_market: OracleMarket | None = None
+    market: Any
+    native = "ETH"
+    if scenario is not None:
+        market, run_seed, native = scenario_market(scenario, seed)
+    else:
+        market = oracle_market = OracleMarket()
+        run_seed = seed or 0
+    agent = make_agent(kid, strategy, capital=DEFAULT_CAPITAL if capital is None else capital, config=cfg,
+                       seed=run_seed, latency=latency, gas_policy=gas_policy, market=market, native_asset=native,
+                       speed=speed)
+    agent.nonce = time.time_ns() // 1000  # above any nonce a previous run with this key used
+    process = KeeperProcess(agent, pair, KeeperOptions(broker, kid, speed=speed, latency=latency),
+                            house_clock=clock, oracle_market=oracle_market)
+    log.info("keeper starting", keeper=kid, strategy=strategy, pubkey=pair.pubkey, broker=_safe_url(broker))
+    try:
+        return asyncio.run(process.run())
+    except BusError as exc:
+        print(f"liqnet: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _key_path(key: str | None, keeper_id: str) -> Path:
+    path = Path(key) if key else default_key_file(keeper_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the key directory {path.parent}: {exc.strerror}") from None
+    return path
+
+
+def _parse_config(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config is not valid JSON ({exc.msg} at column {exc.colno}); "
+                          "e.g. --config '{\"margin\": 0.05}'") from None
+    if not isinstance(value, dict):
+        raise ConfigError("--config must be a JSON object, e.g. --config '{\"margin\": 0.05}'")
+    return value
+
+
+def _safe_url(url: str) -> str:
+    """The broker URL without its password, for logs."""
+    head, sep, tail = url.partition("@")
+    if not sep:
+        return url
+    scheme, _, _ = head.partition("://")
+    return f"{scheme}://***@{tail}"
