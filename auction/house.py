@@ -176,7 +176,7 @@ class AuctionHouse:
             if isinstance(sale, FixedSale):
                 self._write_off_if_insolvent(sale, now)
             else:
-                self._release_all_holds(sale)
+                self.ledger.release_all(sale.id)
                 sale.ledger.close(sale.id)
                 sale.closed_at = now
             out += self._after_change(sale, now)
@@ -420,12 +420,6 @@ class AuctionHouse:
         due = _next_deadline(sale, now)
         if math.isfinite(due):
             heapq.heappush(self.deadlines, (due, sale.id, sale.seq))
-
-    def _release_all_holds(self, sale: Sale) -> None:
-        prefix = f"hold:{sale.id}:"
-        for holder, asset in [key for key in self.ledger.bal if key[0].startswith(prefix)]:
-            if asset == USD:
-                self.ledger.release(sale.id, holder[len(prefix):])
 
     def _sale_for(self, action: m.Action) -> Sale:
         sale = self.open.get(action.auction)  # type: ignore[union-attr]

@@ -72,6 +72,7 @@ class Ledger:
     debt: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     books: dict[int, Book] = field(default_factory=dict)
     totals: Totals = field(default_factory=Totals)
+    holders: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # keepers with holds
 
     # -- reading -------------------------------------------------------------------------------------
     def balance(self, holder: str, asset: str = USD) -> int:
@@ -102,12 +103,18 @@ class Ledger:
         _positive(amount, allow_zero=True)
         self._need(f"keeper:{keeper}", USD, amount, "insufficient-escrow")
         self._move(f"keeper:{keeper}", hold_of(auction, keeper), USD, amount)
+        self.holders[auction].add(keeper)
 
     def release(self, auction: int, keeper: str) -> int:
         """Unlock everything a keeper holds in ``auction``; return the amount."""
         amount = self.held(auction, keeper)
         self._move(hold_of(auction, keeper), f"keeper:{keeper}", USD, amount)
         return amount
+
+    def release_all(self, auction: int) -> None:
+        """Unlock every hold in ``auction`` (the auction is over)."""
+        for keeper in sorted(self.holders.pop(auction, ())):
+            self.release(auction, keeper)
 
     def forfeit(self, auction: int, keeper: str, amount: int) -> None:
         """A sealed bidder that did not reveal loses its deposit to the protocol."""
