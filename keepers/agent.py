@@ -170,6 +170,7 @@ class KeeperAgent:
         self._settled: set[int] = set()
         self._last_eval = -math.inf
         self._last_seen: tuple[Any, ...] = ()
+        self._batch_ctx: Context | None = None  # shared by a re-evaluation batch (nothing it holds moves within)
         self._log = structlog.get_logger().bind(keeper_id=keeper_id)
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -247,7 +248,12 @@ class KeeperAgent:
         if seen == self._last_seen:
             return []  # nothing a strategy reads has moved since the last look
         self._last_seen = seen
-        return [o for a in sorted(self.auctions) for o in self._evaluate(self.auctions[a], now)]
+        if getattr(self.market, "lot_price", None) is None:  # one context serves the whole batch
+            self._batch_ctx = self.context(now)
+        try:
+            return [o for a in sorted(self.auctions) for o in self._evaluate(self.auctions[a], now)]
+        finally:
+            self._batch_ctx = None
 
     def on_result(self, msg: m.Result, now: float) -> None:
         if msg.auction in self._settled:
@@ -373,7 +379,7 @@ class KeeperAgent:
     def _decide(self, tracked: Tracked, now: float) -> Take | Bid | None:
         view = self._view(tracked)
         try:
-            decision = self.strategy.on_auction(view, self.context(now, view.id))
+            decision = self.strategy.on_auction(view, self._batch_ctx or self.context(now, view.id))
         except Exception as exc:
             self.errors += 1
             self._log.warning("strategy.error", auction=view.id, error=f"{type(exc).__name__}: {exc}")
