@@ -82,7 +82,7 @@ def test_may_2021_uses_uniswap_reserves() -> None:
 
 def test_textbook_ipv() -> None:
     s = load_scenario("textbook-ipv")
-    assert s.ipv is not None and (s.ipv.lots, s.ipv.bidders, s.ipv.value_scale) == (4000, 4, 100.0)
+    assert s.ipv is not None and (s.ipv.lots, s.ipv.bidders, s.ipv.value_scale) == (1000, 4, 100.0)
     assert sum(k.count for k in s.keepers) == 4
 
 
