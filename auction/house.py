@@ -136,7 +136,7 @@ class AuctionHouse:
         for asset, price in prices.items():
             k = self.accounts.assets.index(asset)
             self.oracle[k] = price
-            out.append(m.OraclePrice(asset=asset, price_q=units.price_q(price), ts_ms=_ms(now)))
+            out.append(m.OraclePrice(asset=asset, price_q=units.price_q(price), ts_ms=units.ms(now)))
         if np.isnan(self.oracle).any():
             return out
         flagged = self.detector.on_prices(self.oracle, self.mm)
@@ -158,7 +158,7 @@ class AuctionHouse:
 
     def on_block(self, now: float, gas_gwei: float) -> list[m.Message]:
         self.height += 1
-        out: list[m.Message] = [m.Block(height=self.height, ts_ms=_ms(now), gas_gwei_milli=round(gas_gwei * 1000))]
+        out: list[m.Message] = [m.Block(height=self.height, ts_ms=units.ms(now), gas_gwei_milli=round(gas_gwei * 1000))]
         out += self._include(now, gas_gwei)
         out += self._deadlines(now)
         out += self._kick(now)
@@ -209,7 +209,7 @@ class AuctionHouse:
 
     def _dispatch(self, sale: Sale, action: m.Action, now: float) -> list[Fill]:
         deadline = getattr(action, "deadline_ms", 0)
-        if deadline and _ms(now) > deadline:
+        if deadline and units.ms(now) > deadline:
             raise Rejected("late", f"the action's deadline {deadline} ms passed before inclusion")
         if isinstance(action, m.Take) and isinstance(sale, DutchSale):
             return [sale.take(action.keeper, action.amount, action.max_price_q, now)]
@@ -438,7 +438,7 @@ class AuctionHouse:
     def _reject(self, action: m.Action, now: float, exc: Rejected) -> m.Rejection:
         log.debug("rejected", keeper=action.keeper, code=exc.code, reason=exc.message)
         return m.Rejection(keeper=action.keeper, ref=action.nonce, code=exc.code, text=exc.message[:500],
-                           ts_ms=_ms(now))
+                           ts_ms=units.ms(now))
 
     # -- messages ------------------------------------------------------------------------------------------
     def _announce(self, sale: Sale, now: float) -> m.Announce:
@@ -454,8 +454,8 @@ class AuctionHouse:
         return m.State(
             auction=sale.id, seq=sale.seq, status=status, design=sale.design,  # type: ignore[arg-type]
             asset=sale.asset, owner=sale.account, lot=max(0, s["lot"]), tab=max(0, s["tab"]),
-            start_ms=_ms(s["start"]), top_q=s.get("top_q", 0), bid=s.get("bid", 0), guy=s.get("guy", ""),
-            tic_ms=_ms(s.get("tic", 0.0)), phase=_phase(s), terms=terms, ts_ms=_ms(now),
+            start_ms=units.ms(s["start"]), top_q=s.get("top_q", 0), bid=s.get("bid", 0), guy=s.get("guy", ""),
+            tic_ms=units.ms(s.get("tic", 0.0)), phase=_phase(s), terms=terms, ts_ms=units.ms(now),
         )
 
     def _result(self, sale: Sale, now: float) -> m.Result:
@@ -466,19 +466,21 @@ class AuctionHouse:
             extra = {"clearing_q": sale.mech.outcome.clearing_q or 0,
                      "forfeited": sale.forfeited[-m.MAX_FILLS:]}
         return m.Result(auction=sale.id, design=sale.design, fills=fills,  # type: ignore[arg-type]
-                        returned=book.returned, bad_debt=book.bad_debt, revenue=book.raised, ts_ms=_ms(now), **extra)
+                        returned=book.returned, bad_debt=book.bad_debt, revenue=book.raised, ts_ms=units.ms(now),
+                        **extra)
 
 
 def _terms(sale: Sale, s: dict[str, Any]) -> m.AuctionTerms:
     if isinstance(sale, DutchSale):
-        return m.DutchTerms(top_q=s["top_q"], curve=s["curve"], tau_ms=_ms(s["tau"]), cut=s["cut"],
-                            step_ms=_ms(s["step"]), tail_ms=_ms(s["tail"]), cusp=s["cusp"], chost=s["chost"],
+        return m.DutchTerms(top_q=s["top_q"], curve=s["curve"], tau_ms=units.ms(s["tau"]), cut=s["cut"],
+                            step_ms=units.ms(s["step"]), tail_ms=units.ms(s["tail"]), cusp=s["cusp"], chost=s["chost"],
                             tip=units.num(sale.params.tip), chip=sale.params.chip)
     if isinstance(sale, SealedSale):
-        return m.SealedTerms(commit_end_ms=_ms(s["commit_end"]), reveal_end_ms=_ms(s["reveal_end"]),
+        return m.SealedTerms(commit_end_ms=units.ms(s["commit_end"]), reveal_end_ms=units.ms(s["reveal_end"]),
                              reserve_q=s["reserve_q"], deposit=s["deposit"], second_price=s["second_price"])
     if isinstance(sale, EnglishSale):
-        return m.EnglishTerms(beg=s["beg"], ttl_ms=_ms(s["ttl"]), tau_ms=_ms(sale.params.tau_s), end_ms=_ms(s["end"]))
+        return m.EnglishTerms(beg=s["beg"], ttl_ms=units.ms(s["ttl"]), tau_ms=units.ms(sale.params.tau_s),
+                              end_ms=units.ms(s["end"]))
     assert isinstance(sale, FixedSale)
     return m.FixedTerms(debt=s["debt"], collateral=s["collateral"], close_factor=s["close_factor"],
                         bonus=s["bonus"], health=min(max(s["health"], 0.0), 1e6), max_repay=s["max_repay"])
@@ -502,9 +504,6 @@ def _next_deadline(sale: Sale, now: float) -> float:
         return (e.tic if e.tic else e.end) + 1e-6
     return math.inf
 
-
-def _ms(t: float) -> int:
-    return max(0, round(t * 1000))
 
 
 def _index(account: str) -> int:

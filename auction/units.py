@@ -62,6 +62,11 @@ def col_f(units: int) -> float:
     return units / COL
 
 
+def ms(t: float) -> int:
+    """Seconds of scenario time -> the wire's integer milliseconds (never negative)."""
+    return max(0, round(t * 1000))
+
+
 def _round(x: float) -> int:
     if not math.isfinite(x):
         raise ValueError(f"amount must be finite, got {x!r}")

@@ -316,7 +316,7 @@ class KeeperAgent:
         action = fitted
         changes: dict[str, Any] = {"nonce": self.next_nonce()}
         if hasattr(action, "deadline_ms"):
-            changes["deadline_ms"] = _ms(now + self.policy.action_ttl_s)
+            changes["deadline_ms"] = units.ms(now + self.policy.action_ttl_s)
         action = msgspec.structs.replace(action, **changes)
         self._sent[action.nonce] = Sent(tracked.msg.auction, m.tag_of(type(action)), spend)
         self.wallet.commit(tracked.msg.auction, spend)
@@ -427,7 +427,7 @@ class KeeperAgent:
             return self._drop(tracked, decision)
         bid, guy, tic_ms = (msg.bid, msg.guy, msg.tic_ms) if isinstance(msg, m.State) else (0, "", 0)
         self.wallet.settle(msg.auction)  # outbid (or never bid): the house released any hold
-        now_ms = _ms(now)
+        now_ms = units.ms(now)
         if msg.terms.end_ms <= now_ms or (tic_ms and tic_ms <= now_ms):
             return []
         beg_wad = round(msg.terms.beg * WAD)
@@ -477,7 +477,7 @@ class KeeperAgent:
         if not isinstance(t, m.SealedTerms) or (tracked.sealed and tracked.sealed.round == t.commit_end_ms):
             return []  # committed (or failed) this round already: the reveal is scheduled
         phase = msg.phase if isinstance(msg, m.State) else "commit"
-        if phase != "commit" or _ms(now) >= t.commit_end_ms:
+        if phase != "commit" or units.ms(now) >= t.commit_end_ms:
             return []
         decision = self._decide(tracked, now)
         if not isinstance(decision, Bid):
@@ -607,6 +607,3 @@ def _fit_qty(qty: int, price_q: int, budget: int) -> int:
         return qty
     return max(0, min(qty, units.qty_for(max(budget, 0), price_q)))
 
-
-def _ms(t: float) -> int:
-    return max(0, round(t * 1000))
