@@ -306,7 +306,7 @@ def _add_selftest(sub: SubParsers) -> None:
         "and the house's rules. Prints one line per family with the figures the run counted; exit 0 when every "
         "claim held, 1 otherwise (the failures are printed on stderr).",
         epilog="examples:\n"
-        "  liqnet selftest --quick            # CI-sized: about 3 minutes on 2 cores\n"
+        "  liqnet selftest --quick            # CI-sized: about 2 minutes on 2 cores\n"
         "  liqnet selftest --only attacks,access\n"
         "  liqnet selftest --keep runs/       # keep every run's logs and journal",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -316,6 +316,9 @@ def _add_selftest(sub: SubParsers) -> None:
                    help="families to run, from %(default)s (default: all)")
     p.add_argument("--keep", metavar="DIR", help="keep the runs (logs, journals, reports) in DIR")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the fuzzing (default: %(default)s)")
+    p.add_argument("--broker-kind", choices=("auto", "mosquitto", "embedded"), default="auto",
+                   help="the broker the runs start: Mosquitto when installed, else the embedded one (default: "
+                   "%(default)s; the access-control family needs Mosquitto)")
     p.set_defaults(func=_run_selftest)
 
 
@@ -323,7 +326,7 @@ def _run_selftest(args: argparse.Namespace) -> int:
     from auction.net.selftest import selftest_command
 
     only = [name.strip() for name in args.only.split(",") if name.strip()]
-    return selftest_command(quick=args.quick, only=only, keep=args.keep, seed=args.seed)
+    return selftest_command(quick=args.quick, only=only, keep=args.keep, seed=args.seed, broker=args.broker_kind)
 
 
 # Subcommands, in the order `liqnet --help` lists them. To add one: write `_add_NAME(sub)` that calls

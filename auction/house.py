@@ -436,7 +436,7 @@ class AuctionHouse:
         return bool(self.accounts.health(self.oracle, self.mm, idx=np.array([i]))[0] >= 1.0)
 
     def _reject(self, action: m.Action, now: float, exc: Rejected) -> m.Rejection:
-        log.debug("rejected", keeper=action.keeper, code=exc.code, reason=exc.message)
+        log.info("rejected", keeper=action.keeper, code=exc.code, reason=exc.message)
         return m.Rejection(keeper=action.keeper, ref=action.nonce, code=exc.code, text=exc.message[:500],
                            ts_ms=units.ms(now))
 

@@ -94,6 +94,7 @@ class MqttBus:
         self._queue: asyncio.Queue[Envelope | None] = asyncio.Queue()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
+        self._lost = asyncio.Event()  # set when the current connection drops: calls in flight on it are retried
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_error = ""
@@ -178,8 +179,9 @@ class MqttBus:
             client = self._client
             if self._connected.is_set() and client is not None:
                 try:
-                    await call(client)
-                    return
+                    if await self._unless_lost(call(client), self._lost):
+                        return
+                    continue  # the connection dropped with the call in flight: again on the next one
                 except aiomqtt.MqttError as exc:
                     if loop.time() > deadline:
                         raise BusError(f"cannot {what}: {exc}") from None
@@ -191,9 +193,27 @@ class MqttBus:
             except TimeoutError:
                 raise BusError(f"cannot {what}: no connection to {self.url}") from None
 
+    @staticmethod
+    async def _unless_lost(call: Awaitable[object], lost: asyncio.Event) -> bool:
+        """Run ``call``; False if the connection dropped first (aiomqtt would wait its 10 s timeout)."""
+        task = asyncio.ensure_future(call)
+        waiter = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await task
+        return False
+
     async def _supervise(self) -> None:
         failures = 0
         while not self._closing:
+            self._lost = asyncio.Event()
             try:
                 async with self._make_client() as client:
                     self._client = client
@@ -208,6 +228,7 @@ class MqttBus:
             finally:
                 self._connected.clear()
                 self._client = None
+                self._lost.set()
             delay = min(self._backoff[1], self._backoff[0] * 2**failures)
             failures += 1
             await asyncio.sleep(delay)

@@ -393,7 +393,7 @@ def route(msg: m.Message) -> tuple[str, bytes, bool]:
 
 
 def _rejection(keeper: str | None, ref: int, exc: Rejected, now: float) -> list[m.Message]:
-    log.info("action rejected", keeper=keeper, code=exc.code, reason=exc.message)
+    log.info("action rejected", keeper=keeper, ref=ref, code=exc.code, reason=exc.message)
     if keeper is None:
         return []
     return [m.Rejection(keeper=keeper, ref=ref, code=exc.code, text=exc.message[:500], ts_ms=_ms(now))]
@@ -683,8 +683,9 @@ def house_command(
         spec, loaded = load_run(scenario, design, seed, accounts, funds, default_capital, jr)
         world = build_world(loaded, spec.design, spec.seed)
         core = HouseCore(world, spec, jr)
-        options = HouseOptions(broker, speed=speed, rate=rate, wait_keepers=wait_keepers, wait_timeout=wait_timeout,
-                               out=out, json_path=json_path)
+        # Burst: two seconds' worth (the default 500/s keeps its 1000), so --rate-limit also bounds a sudden flood.
+        options = HouseOptions(broker, speed=speed, rate=rate, burst=max(1.0, 2 * rate), wait_keepers=wait_keepers,
+                               wait_timeout=wait_timeout, out=out, json_path=json_path)
         process = HouseProcess(core, options)
         try:
             code = asyncio.run(process.run())

@@ -264,13 +264,21 @@ class KeeperProcess:
         self._wake.set()
 
     def deliver(self, msg: m.Message, now: float) -> None:
-        """Hand one message to the agent at ``now``; schedule the orders it gives."""
-        if isinstance(msg, m.State) and msg.auction not in self._seen and msg.status != "closed":
-            self._catch_up(msg, now)
-        if isinstance(msg, m.Announce | m.State):
-            self._seen.add(msg.auction)
-        for order in self.agent.on_message(msg, now):
-            self._push(max(order.not_before, now), "order", order, now)
+        """Hand one message to the agent at ``now``; schedule the orders it gives.
+
+        A message the agent cannot handle (it decoded, yet e.g. its curve terms cannot make a curve) costs that
+        message, logged, never the keeper process: like an undecodable one in ``_read``.
+        """
+        try:
+            if isinstance(msg, m.State) and msg.auction not in self._seen and msg.status != "closed":
+                self._catch_up(msg, now)
+            if isinstance(msg, m.Announce | m.State):
+                self._seen.add(msg.auction)
+            for order in self.agent.on_message(msg, now):
+                self._push(max(order.not_before, now), "order", order, now)
+        except Exception as exc:
+            log.warning("message skipped: the agent cannot handle it", type=m.tag_of(type(msg)),
+                        error=f"{type(exc).__name__}: {exc}")
         if isinstance(msg, m.Result | m.Rejection):
             self._dirty = True
 
@@ -320,14 +328,21 @@ class KeeperProcess:
             self.sent.append(signed)
             self._dirty = True
             await bus.publish(topics.actions(self.keeper_id), m.encode(signed))
-        # One line per action that left: with the house's journal and its rejections this accounts for each.
-        log.info("action sent", keeper=self.keeper_id, type=m.tag_of(type(signed)), nonce=signed.nonce)
+            # One line per action that left: with the house's journal and its rejections this accounts for each.
+            log.info("action sent", keeper=self.keeper_id, type=m.tag_of(type(signed)), nonce=signed.nonce)
 
     async def _register(self, bus: Bus) -> None:
+        """Queue a Register behind every action already numbered: the house refuses a nonce that arrives after
+        a higher one as a replay, so actions still waiting out their latency leave now, in nonce order, first."""
+        waiting = sorted((job for job in self._jobs if job.kind == "send"), key=lambda job: job.payload.nonce)
+        if waiting:
+            self._jobs = [job for job in self._jobs if job.kind != "send"]
+            heapq.heapify(self._jobs)
+            for job in waiting:
+                self._outbox.put_nowait(job.payload)
         self.agent.nonce += 1
-        reg = self.key.register(self.keeper_id, self.agent.nonce)
+        self._outbox.put_nowait(self.key.register(self.keeper_id, self.agent.nonce))
         self.registered += 1
-        await bus.publish(topics.actions(self.keeper_id), m.encode(reg))
         log.info("registered", keeper=self.keeper_id, pubkey=self.key.pubkey)
 
     # -- status ------------------------------------------------------------------------------------------------

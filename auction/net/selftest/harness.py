@@ -1,0 +1,628 @@
+"""Real processes over a real broker, for fault injection: a cluster, a watcher and the audit of a run.
+
+A ``Cluster`` owns a broker on a free port (``broker.server.start_broker``; never the one on 1883), the
+auction house and keeper processes (``python -m auction.cli house|keeper``, each logging JSON lines to its own
+file), and a ``Watcher`` subscribed to ``liq/v1/#`` that records what the house published with wall-clock
+arrival times. Faults are plain signals (SIGKILL, SIGSTOP/SIGCONT) and ``BrokerHandle.stop/restart``.
+
+``audit`` judges a finished run from the house's journal, the only record that survives every fault: it
+replays every journaled input through a fresh, unfaulted ``HouseCore`` and compares, and it accounts for
+every action the keepers say they sent (``action sent`` log lines) against the journal (accepted) and the
+house's ``action rejected`` log lines (refused with a reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+
+from auction.net.house_proc import HouseCore, ledger_snapshot, load_run
+from auction.net.journal import Entry, Journal
+from auction.net.network import KeeperPlan, population
+from broker import messages as m
+from broker import topics
+from broker.bus import Bus, connect
+from broker.server import BrokerHandle, Prefer, start_broker
+
+log = structlog.get_logger()
+
+SPEED = 3600.0  # scenario seconds per wall second: the 9 h run below takes 9 s of wall time
+BROKER_ENV = "LIQNET_BROKER"
+STOP_GRACE_S = 5.0
+
+# A steady eight-hour decline (GBM, drift -500/yr): vaults break all along the run, two kicks per block at
+# most, so at any moment some auctions are settled and others open. Dutch auctions last about 1000 s (0.3 s
+# of wall time at SPEED); sealed ones 600 s. Three keepers, as in the network tests.
+CHAOS_SCENARIO = """
+name = "chaos"
+description = "a steady eight-hour decline: liquidations all along, for fault-injection runs"
+seed_base = 5
+
+[prices]
+source = "gbm"
+asset = "ETH"
+s0 = 2000.0
+mu = -500.0
+sigma = 0.5
+dt_s = 600.0
+steps = 48
+
+[oracle]
+kind = "instant"
+
+[gas]
+source = "fixed"
+gwei = 30.0
+
+[market]
+kind = "depth"
+depth = 20000
+
+[accounts]
+n = 60
+debt_mean = 20000.0
+debt_sigma = 0.6
+cr_low = 1.52
+cr_high = 2.4
+liquidation_ratio = 1.5
+
+[house]
+max_kicks_per_block = 2
+drain_s = 3600.0
+
+[designs.dutch]
+step = 60.0
+cut = 0.98
+tail = 3600.0
+
+[designs.sealed]
+commit_s = 300.0
+reveal_s = 300.0
+deposit = 100.0
+
+[[keepers]]
+strategy = "universal"
+count = 2
+capital = 1000000.0
+latency_s = 1.0
+
+[[keepers]]
+strategy = "dutch-threshold"
+count = 1
+capital = 500000.0
+latency_s = 2.0
+config = { margin = 0.08 }
+"""
+
+
+class FaultError(AssertionError):
+    """A run did not reach a state the fault schedule waits for (with the logs' tails to say why)."""
+
+
+# --- processes -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Child:
+    """One OS process of the cluster, its log file, and how many times it was started."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    lives: int = 0
+    _out: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> Child:
+        self.close_log()
+        self._out = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        self.lives += 1
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        """SIGCONT (a stopped process cannot exit), SIGTERM, then SIGKILL after the grace period."""
+        if self.alive():
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+            if self.wait(STOP_GRACE_S) is None:
+                self.signal(signal.SIGKILL)
+                self.wait(STOP_GRACE_S)
+        self.close_log()
+
+    def close_log(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:]) or "(empty log)"
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The JSON log lines of every life of this process."""
+        yield from log_events(self.log_path)
+
+
+def log_time(event: dict[str, Any]) -> float:
+    """The ``timestamp`` of a JSON log line (ISO 8601, UTC) as ``time.time`` seconds; 0 when absent."""
+    stamp = event.get("timestamp")
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def log_events(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    yield event
+
+
+# --- watching --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Watcher:
+    """What the house published, as one subscriber saw it (arrival times: ``time.time``, as in the logs)."""
+
+    announced: dict[int, float] = field(default_factory=dict)
+    announces: dict[int, m.Announce] = field(default_factory=dict)
+    raw: list[tuple[float, str, bytes]] = field(default_factory=list)  # everything, as it arrived
+    results: dict[int, set[bytes]] = field(default_factory=lambda: defaultdict(set))
+    result_msgs: dict[int, m.Result] = field(default_factory=dict)
+    result_at: dict[int, float] = field(default_factory=dict)
+    rejections: list[tuple[float, m.Rejection]] = field(default_factory=list)
+    house_status: list[tuple[float, bool]] = field(default_factory=list)
+    keeper_status: dict[str, list[tuple[float, bool]]] = field(default_factory=lambda: defaultdict(list))
+    blocks: list[tuple[float, m.Block]] = field(default_factory=list)
+    oracle: dict[str, list[tuple[float, m.OraclePrice]]] = field(default_factory=lambda: defaultdict(list))
+    actions: list[tuple[float, str, bytes]] = field(default_factory=list)  # (wall, topic keeper, payload)
+    undecodable: list[tuple[str, str]] = field(default_factory=list)  # house messages that failed to decode
+
+    def feed(self, topic: str, payload: bytes, wall: float) -> None:
+        self.raw.append((wall, topic, payload))
+        parsed = topics.parse(topic)
+        if parsed is None or not payload:
+            return
+        if parsed.kind == "actions" and parsed.keeper is not None:
+            self.actions.append((wall, parsed.keeper, payload))
+            return
+        try:
+            msg = m.decode(payload, allowed=parsed.policy.messages)
+        except Exception as exc:  # anything the house sends must decode: record what does not
+            self.undecodable.append((topic, str(exc)))
+            return
+        if isinstance(msg, m.Announce):
+            self.announced.setdefault(msg.auction, wall)
+            self.announces.setdefault(msg.auction, msg)
+        elif isinstance(msg, m.Result):
+            self.results[msg.auction].add(payload)
+            self.result_msgs.setdefault(msg.auction, msg)
+            self.result_at.setdefault(msg.auction, wall)
+        elif isinstance(msg, m.Rejection):
+            self.rejections.append((wall, msg))
+        elif isinstance(msg, m.HouseStatus):
+            self.house_status.append((wall, msg.online))
+        elif isinstance(msg, m.KeeperStatus):
+            self.keeper_status[msg.keeper].append((wall, msg.online))
+        elif isinstance(msg, m.Block):
+            self.blocks.append((wall, msg))
+        elif isinstance(msg, m.OraclePrice):
+            self.oracle[msg.asset].append((wall, msg))
+
+    def open_auctions(self) -> set[int]:
+        return set(self.announced) - set(self.results)
+
+    def wins(self, keeper: str) -> dict[int, int]:
+        """Auction -> collateral units ``keeper`` bought there, from the results seen."""
+        out: dict[int, int] = {}
+        for auction, msg in self.result_msgs.items():
+            qty = sum(f.qty for f in msg.fills if f.keeper == keeper)
+            if qty:
+                out[auction] = qty
+        return out
+
+    def rejected(self, keeper: str) -> list[m.Rejection]:
+        return [r for _, r in self.rejections if r.keeper == keeper]
+
+    def last_house_online(self) -> bool | None:
+        return self.house_status[-1][1] if self.house_status else None
+
+
+# --- the cluster -----------------------------------------------------------------------------------------
+
+
+class Cluster:
+    """A broker, an auction house, keepers and a watcher, all real, in ``workdir``. Use ``async with``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        design: str = "dutch",
+        speed: float = SPEED,
+        scenario_text: str = CHAOS_SCENARIO,
+        rate_limit: float | None = None,
+        keepers: int | None = None,
+        acl_file: Path | None = None,
+        password_file: Path | None = None,
+        urls: dict[str, str] | None = None,
+        default_capital: float | None = None,
+        funds: dict[str, float] | None = None,
+        house_log_level: str = "info",
+        prefer: Prefer = "auto",
+    ) -> None:
+        self.workdir = workdir
+        self.design, self.speed, self.rate_limit = design, speed, rate_limit
+        self.default_capital, self.funds = default_capital, dict(funds or {})
+        self.house_log_level = house_log_level
+        self.prefer: Prefer = prefer  # which broker: "auto" (Mosquitto when installed), "mosquitto", "embedded"
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "logs").mkdir(exist_ok=True)
+        (workdir / "keys").mkdir(exist_ok=True)
+        self.scenario_path = workdir / "chaos.toml"
+        self.scenario_path.write_text(scenario_text)
+        from auction.compare.scenario import load_scenario
+
+        self.scenario = load_scenario(self.scenario_path)
+        plans = population(self.scenario, None, ())
+        self.plans: list[KeeperPlan] = plans if keepers is None else plans[:keepers]
+        self.journal_path = workdir / "house.journal"
+        self.broker: BrokerHandle | None = None
+        self._acl, self._passwords = acl_file, password_file
+        self._urls = dict(urls or {})  # user -> URL with credentials (secure mode)
+        self.keepers: dict[str, Child] = {}
+        self.house: Child | None = None
+        self.house_lives: list[Child] = []
+        self.watcher = Watcher()
+        self._watch_bus: Bus | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self.faults: list[str] = []  # every fault injected, in order ("keeper SIGKILL", ...)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    async def __aenter__(self) -> Cluster:
+        self.broker = await start_broker(prefer=self.prefer, acl_file=self._acl, password_file=self._passwords)
+        if self._urls:
+            host_port = self.broker.url.removeprefix("mqtt://")
+            self._urls = {u: url.replace("HOSTPORT", host_port) for u, url in self._urls.items()}
+        await self.watch()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.stop_processes)
+        await self.unwatch()
+        if self.broker is not None:
+            self.broker.close()
+
+    def url(self, user: str = "house") -> str:
+        assert self.broker is not None
+        return self._urls.get(user, self.broker.url)
+
+    async def watch(self, user: str = "house") -> None:
+        """Subscribe the watcher to everything (in secure mode with the house's credentials)."""
+        bus = connect(self.url(user), f"chaos-watch-{uuid.uuid4().hex[:8]}")
+        await bus.__aenter__()
+        await bus.subscribe(topics.ALL)
+        self._watch_bus = bus
+        self._watch_task = asyncio.create_task(self._watch(bus), name="chaos-watcher")
+
+    async def _watch(self, bus: Bus) -> None:
+        async for env in bus.messages():
+            self.watcher.feed(env.topic, env.payload, time.time())
+
+    async def unwatch(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+        if self._watch_bus is not None:
+            with contextlib.suppress(Exception):
+                await self._watch_bus.__aexit__(None, None, None)
+            self._watch_bus = None
+
+    def stop_processes(self) -> None:
+        for child in [*self.house_lives, *self.keepers.values()]:
+            child.stop()
+
+    # -- processes -----------------------------------------------------------------------------------------
+    def _cli(self, level: str = "info") -> list[str]:
+        return [sys.executable, "-m", "auction.cli", "--log-level", level, "--log-format", "json"]
+
+    def _env(self, user: str) -> dict[str, str]:
+        return {**os.environ, BROKER_ENV: self.url(user), "PYTHONUNBUFFERED": "1"}
+
+    def keeper_argv(self, plan: KeeperPlan, *, strategy: str | None = None) -> list[str]:
+        return [*self._cli(), "keeper", "--strategy", strategy or plan.strategy, "--id", plan.keeper_id,
+                "--capital", repr(plan.capital), "--config", json.dumps(plan.config), "--latency",
+                repr(plan.latency_s), "--gas-policy", plan.gas_policy, "--speed", repr(self.speed), "--scenario",
+                str(self.scenario_path), "--key", str(self.key_file(plan.keeper_id))]
+
+    def key_file(self, keeper: str) -> Path:
+        return self.workdir / "keys" / f"{keeper}.key"
+
+    def start_keeper(self, plan: KeeperPlan, *, strategy: str | None = None) -> Child:
+        """Start (or restart, same id and key file) one keeper process."""
+        child = self.keepers.get(plan.keeper_id)
+        if child is None:
+            child = Child(plan.keeper_id, self.keeper_argv(plan, strategy=strategy), self._env(plan.keeper_id),
+                          self.workdir / "logs" / f"{plan.keeper_id}.log")
+            self.keepers[plan.keeper_id] = child
+        return child.start()
+
+    def start_keepers(self) -> None:
+        for plan in self.plans:
+            self.start_keeper(plan)
+
+    def house_argv(self, *, resume: bool) -> list[str]:
+        argv = [*self._cli(self.house_log_level), "house", "--speed", repr(self.speed), "--journal",
+                str(self.journal_path), "--out", str(self.workdir / "out")]
+        if self.rate_limit is not None:
+            argv += ["--rate-limit", repr(self.rate_limit)]
+        if resume:
+            return argv  # everything else comes from the journal's header
+        argv += ["--scenario", str(self.scenario_path), "--design", self.design, "--wait-keepers",
+                 str(len(self.plans)), "--wait-timeout", "60"]
+        if self.default_capital is not None:
+            argv += ["--default-capital", repr(self.default_capital)]
+        funds = {**{p.keeper_id: p.capital for p in self.plans}, **self.funds}
+        for keeper, usd in funds.items():
+            argv += ["--fund", f"{keeper}={usd!r}"]
+        return argv
+
+    def start_house(self, *, resume: bool = False) -> Child:
+        """Start the house; ``resume``: again on its journal, as after a crash."""
+        n = len(self.house_lives) + 1
+        child = Child(f"house-{n}", self.house_argv(resume=resume), self._env("house"),
+                      self.workdir / "logs" / f"house-{n}.log").start()
+        self.house, self.house_lives = child, [*self.house_lives, child]
+        return child
+
+    # -- waiting ---------------------------------------------------------------------------------------------
+    async def until(self, predicate: Callable[[], bool], timeout: float, what: str, *, step: float = 0.01) -> None:
+        """Poll ``predicate`` until true; FaultError naming ``what`` (and the logs) after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise FaultError(f"timed out after {timeout:g} s waiting for {what}\n{self.tails()}")
+            if self.house is not None and self.house.proc is not None and self.house.proc.poll() not in (None, 0) \
+                    and self.house.proc.returncode != -signal.SIGKILL:
+                raise FaultError(f"the house exited with {self.house.proc.returncode} while waiting for {what}\n"
+                                 f"{self.tails()}")
+            await asyncio.sleep(step)
+
+    async def house_done(self, timeout: float = 90.0) -> int:
+        """Wait for the current house process to exit; its exit code."""
+        assert self.house is not None
+        code = await asyncio.to_thread(self.house.wait, timeout)
+        if code is None:
+            raise FaultError(f"the house did not finish within {timeout:g} s\n{self.tails()}")
+        await asyncio.sleep(0.3)  # the last results reach the watcher
+        return code
+
+    def scenario_time(self) -> float:
+        """Scenario seconds of the latest block the watcher saw (0 before the first)."""
+        return self.watcher.blocks[-1][1].ts_ms / 1000 if self.watcher.blocks else 0.0
+
+    def started(self) -> bool:
+        """The house's clock runs: a block arrived."""
+        return bool(self.watcher.blocks)
+
+    def tails(self) -> str:
+        children = [*self.house_lives, *self.keepers.values()]
+        return "\n".join(f"--- {c.name} ({c.log_path.name}):\n{c.tail()}" for c in children)
+
+    def fault(self, what: str) -> None:
+        self.faults.append(what)
+        log.info("fault injected", fault=what)
+
+
+# --- the audit ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Replay:
+    """A fresh house fed every journaled input, entry by entry, as an unfaulted run would have been."""
+
+    core: HouseCore
+    entries: list[Entry]
+    recorded_final: dict[str, Any] | None  # the ledger the faulted house wrote at its end (journal finish row)
+
+
+def replay_journal(path: Path, hook: Callable[[HouseCore, Entry], None] | None = None, *,
+                   skip: Callable[[Entry], bool] | None = None) -> Replay:
+    """Rebuild the run from the journal at ``path``; ``hook(core, entry)`` is called before each input.
+
+    ``skip``: inputs to leave out, for a counterfactual run (the same run without one keeper's action).
+    """
+    from auction.sim.world import build_world
+
+    with Journal(path) as jr:
+        spec, scenario = load_run(None, None, None, None, None, None, jr)
+        entries = list(jr.entries())
+    core = HouseCore(build_world(scenario, spec.design, spec.seed), spec)  # no journal: nothing is written
+    recorded: dict[str, Any] | None = None
+    for entry in entries:
+        if skip is not None and skip(entry):
+            continue
+        if hook is not None:
+            hook(core, entry)
+        if entry.kind == "finish":
+            recorded = json.loads(entry.payload)
+            continue
+        core.apply([entry])
+    if recorded is not None:
+        core.finish()
+    return Replay(core, entries, recorded)
+
+
+@dataclass(slots=True)
+class Audit:
+    """What a run kept and lost, judged from the journal, the watcher and the processes' logs."""
+
+    auctions: int = 0  # auctions the house opened
+    settled: int = 0  # of those, closed with a result
+    lost: list[int] = field(default_factory=list)  # opened or announced, never closed with a result
+    double_settled: list[int] = field(default_factory=list)  # two different outcomes, or a result for no auction
+    conserved: bool = False  # exact integer conservation and both book identities on every auction
+    matches_unfaulted: bool = False  # final ledger == an unfaulted house fed the same accepted inputs
+    finished: bool = False  # the journal records the end of the run
+    accepted: int = 0  # keeper actions the house accepted (journaled)
+    refused: int = 0  # keeper actions refused at admission, each with a reason code
+    refusals: dict[str, int] = field(default_factory=dict)  # refusal code -> count
+    sent: int = 0  # actions the keepers logged as sent
+    after_end: int = 0  # sent once the house had published its last block: the run was over
+    unaccounted: list[tuple[str, int]] = field(default_factory=list)  # sent, neither journaled nor refused
+    sent_at: dict[tuple[str, int], float] = field(default_factory=dict)  # when each unaccounted one was sent
+    unseen_results: list[int] = field(default_factory=list)  # settled, but the watcher never got the result
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (self.finished and self.conserved and self.matches_unfaulted and not self.lost
+                and not self.double_settled and not self.problems)
+
+    def describe(self) -> str:
+        return (f"auctions={self.auctions} settled={self.settled} lost={self.lost} double={self.double_settled} "
+                f"conserved={self.conserved} matches_unfaulted={self.matches_unfaulted} finished={self.finished} "
+                f"accepted={self.accepted} refused={self.refused} {self.refusals} sent={self.sent} "
+                f"after_end={self.after_end} "
+                f"unaccounted={self.unaccounted[:10]} unseen_results={self.unseen_results} problems={self.problems}")
+
+
+def audit(cluster: Cluster, replay: Replay | None = None) -> Audit:
+    """Judge a finished run: nothing lost, nothing settled twice, value conserved, same as unfaulted."""
+    replay = replay or replay_journal(cluster.journal_path)
+    core, out = replay.core, Audit()
+    out.finished = replay.recorded_final is not None
+    out.matches_unfaulted = out.finished and ledger_snapshot(core.ledger) == replay.recorded_final
+    out.conserved = _conserved(core, out.problems)
+    sales, books = core.house.sales, core.ledger.books
+    out.auctions = len(sales)
+    out.settled = sum(1 for a in sales if a in core.results and books[a].closed)
+    seen = cluster.watcher
+    out.lost = sorted({a for a in sales if a not in core.results or not books[a].closed}
+                      | (set(seen.announced) - set(sales)))
+    out.double_settled = sorted({a for a, payloads in seen.results.items() if len(payloads) > 1}
+                                | (set(seen.results) - set(sales)))
+    for a, msg in seen.result_msgs.items():  # what was published is what the ledger holds
+        if a in core.results and m.encode(msg) != m.encode(core.results[a]):
+            out.double_settled.append(a)
+            out.problems.append(f"auction {a}: the published result differs from the journal's")
+    out.unseen_results = sorted(set(core.results) - set(seen.results))
+    if seen.undecodable:
+        out.problems.append(f"{len(seen.undecodable)} house messages did not decode: {seen.undecodable[:3]}")
+    _account_actions(cluster, replay, out)
+    return out
+
+
+def _conserved(core: HouseCore, problems: list[str]) -> bool:
+    from auction.errors import Rejected
+
+    try:
+        core.ledger.check()
+    except Rejected as exc:
+        problems.append(f"ledger check: {exc}")
+        return False
+    for a, book in core.ledger.books.items():
+        if book.closed and (book.debt != book.repaid + book.bad_debt
+                            or book.seized != book.sold + book.returned + book.unsold):
+            problems.append(f"auction {a}: book identities broken {book}")
+            return False
+    return True
+
+
+def action_pairs(entries: Sequence[Entry]) -> list[tuple[Entry, m.Action]]:
+    """The journaled keeper actions, decoded, with their entries."""
+    out: list[tuple[Entry, m.Action]] = []
+    for e in entries:
+        if e.kind == "action":
+            action = m.decode(e.payload)
+            assert isinstance(action, m.ACTIONS)
+            out.append((e, action))
+    return out
+
+
+def _account_actions(cluster: Cluster, replay: Replay, out: Audit) -> None:
+    """Every action a keeper sent is in the journal (accepted) or in the house's log (refused, with a code).
+
+    Actions sent after the watcher got the house's last block arrived after the run was over: counted apart.
+    """
+    accepted = {(a.keeper, a.nonce) for _, a in action_pairs(replay.entries)}
+    refused: set[tuple[str, int]] = {(r.keeper, r.ref) for _, r in cluster.watcher.rejections}
+    codes: dict[str, int] = defaultdict(int)
+    for house in cluster.house_lives:
+        for ev in house.events():
+            if ev.get("event") == "action rejected" and ev.get("keeper") is not None:
+                codes[str(ev.get("code"))] += 1
+                if "ref" in ev:
+                    refused.add((str(ev["keeper"]), int(ev["ref"])))
+    for child in cluster.keepers.values():  # what each sender was told: the agent logs every rejection
+        for ev in child.events():
+            if ev.get("event") == "action.rejected" and "ref" in ev:
+                refused.add((child.name, int(ev["ref"])))
+    last_block = max((at for at, b in cluster.watcher.blocks if b.height >= replay.core.n_blocks), default=math.inf)
+    sent: dict[tuple[str, int], float] = {}
+    for child in cluster.keepers.values():  # the sender's own record: one "action sent" line per action
+        for ev in child.events():
+            if ev.get("event") == "action sent":
+                sent[(str(ev["keeper"]), int(ev["nonce"]))] = log_time(ev)
+    logged = {k for k, _ in sent}
+    for at, keeper, payload in cluster.watcher.actions:  # else what the broker carried (keepers not logging it)
+        if keeper not in logged:
+            with contextlib.suppress(Exception):
+                action = m.decode(payload)
+                if isinstance(action, m.ACTIONS) and not isinstance(action, m.Register):
+                    sent.setdefault((action.keeper, action.nonce), at)
+    missing = set(sent) - accepted - refused
+    late = {k for k in missing if sent[k] >= last_block}
+    out.accepted, out.refused, out.refusals, out.sent = len(accepted), len(refused - accepted), dict(codes), len(sent)
+    out.after_end = len(late)
+    out.unaccounted = sorted(missing - late)
+    out.sent_at = {k: sent[k] for k in out.unaccounted}

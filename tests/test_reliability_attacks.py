@@ -1,0 +1,115 @@
+"""Named attacks against a real house process over a real broker, and the broker's access control.
+
+One sealed-bid network (house, three keepers) is attacked once from this process (module fixture); each named
+attack then has its own test: refused with its reason code on the sender's rejection topic, logged by the
+house, and costing the ledger nothing but the attacker's gas (measured against the same journal replayed
+without the attack). tests/test_broker_signing.py shows the Verifier's refusals in isolation and
+tests/test_broker_mqtt.py the ACL at bus level; these go through the house process end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from auction.net.selftest.attacks import AttackReport, forbidden_publishes, named_attacks
+from auction.net.selftest.fuzz import corpus
+from broker import messages as m
+from broker import topics
+from broker.bus import connect
+from broker.server import BrokerHandle
+from tests.chaos import explain, failed_claims, requires_mosquitto
+
+pytestmark = [pytest.mark.faults, pytest.mark.broker]
+
+ATTACKS = ("forged signature", "replayed nonce", "unknown key", "bid as another keeper", "bid over escrow",
+           "bid after deadline", "oversized payload", "reveal not matching its commit", "commit without reveal",
+           "flood from one keeper")
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory: pytest.TempPathFactory) -> AttackReport:
+    return asyncio.run(named_attacks(tmp_path_factory.mktemp("attacks")))
+
+
+def test_every_named_attack_was_made(attacked: AttackReport) -> None:
+    assert [a.name for a in attacked.attacks] == list(ATTACKS)
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_each_attack_is_refused_with_its_code_logged_and_costs_only_gas(attacked: AttackReport, name: str) -> None:
+    attack = next(a for a in attacked.attacks if a.name == name)
+    assert attack.refused, f"{name}: expected {attack.expect}, the sender got {attack.got}\n{explain(attacked)}"
+    assert attack.logged, f"{name}: no '{attack.expect}' line in the house's log"
+    assert attack.ledger_ok, f"{name}: ledger effect {attack.ledger}"
+
+
+def test_what_each_attack_cost_the_ledger(attacked: AttackReport) -> None:
+    effect = {a.name: a.ledger.split(" ")[0] for a in attacked.attacks}
+    # Refused at admission: never journaled, so the ledger never saw them.
+    for name in ("forged signature", "replayed nonce", "unknown key", "bid as another keeper", "bid after deadline",
+                 "oversized payload", "flood from one keeper"):
+        assert effect[name] == "unchanged", (name, effect[name])
+    # Refused by the auction's rules inside a block: the reverted transaction's gas, nothing else.
+    for name in ("bid over escrow", "reveal not matching its commit"):
+        assert effect[name] == "gas", (name, effect[name])
+    forfeit = next(a for a in attacked.attacks if a.name == "commit without reveal")
+    assert "deposit 100.00 USD" in forfeit.ledger  # the deposit to the protocol, and its gas: nothing else
+
+
+def test_no_process_crashed_and_the_house_went_on(attacked: AttackReport) -> None:
+    assert attacked.crashes == []
+    assert failed_claims(attacked) == [], explain(attacked)  # incl. stopped cleanly, conserved, flood refused
+    assert attacked.figures["flood_rate_limited"] > 0
+    assert attacked.figures["flood_rate_limited"] + attacked.figures["flood_malformed"] >= attacked.figures["flood"]
+
+
+@requires_mosquitto
+async def test_a_keepers_forbidden_publishes_never_reach_the_house(tmp_path: Path) -> None:
+    """`liqnet network --secure`'s configuration: forged oracle price, block, state, result, house status, and
+    another keeper's actions and status never reach the house process nor any subscriber; compose.yaml's ACL
+    (keepers share one user, confined by client id) holds too."""
+    report = await forbidden_publishes(tmp_path)
+    assert report.control, "mallory's own-topic action must reach the house (positive control)"
+    assert report.forbidden and not any(report.forbidden.values()), report.describe()
+    assert failed_claims(report) == [], report.describe()
+
+
+async def test_a_keeper_survives_an_announce_its_curve_cannot_take(own_broker: BrokerHandle, tmp_path: Path) -> None:
+    """On an anonymous broker anyone can publish an announce; with the ACL only the house can. Either way an
+    announce the keeper cannot price (a curve cut of 2.0: the schema allows it, auction/curves.py does not) must
+    cost it that auction, not its life. Before the fix in KeeperProcess.deliver the keeper exited with code 1."""
+    keeper = subprocess.Popen(
+        [sys.executable, "-m", "auction.cli", "--log-format", "json", "keeper", "--strategy", "universal", "--id",
+         "victim", "--key", str(tmp_path / "victim.key"), "--speed", "600"],
+        env={**os.environ, "LIQNET_BROKER": own_broker.url}, stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "victim.log").open("wb"))
+    try:
+        announce = next(x for x in corpus() if isinstance(x, m.Announce) and x.design == "dutch")
+        assert isinstance(announce.terms, m.DutchTerms)
+        bad = msgspec.structs.replace(announce, terms=msgspec.structs.replace(announce.terms, cut=2.0))
+        async with connect(own_broker.url, f"forger-{uuid.uuid4().hex[:6]}") as bus:
+            await asyncio.sleep(2.0)  # the keeper is up and subscribed
+            await bus.publish(topics.house_status(), m.encode(m.HouseStatus(online=True, ts_ms=0)))
+            await bus.publish(topics.clock(), m.encode(m.Block(height=1, ts_ms=600_000, gas_gwei_milli=20_000)))
+            price = m.OraclePrice(asset=bad.asset, price_q=bad.oracle_q, ts_ms=600_000)  # the keeper values the lot
+            await bus.publish(topics.oracle(bad.asset), m.encode(price))
+            await asyncio.sleep(0.2)
+            await bus.publish(topics.announce(bad.auction), m.encode(bad))
+            await asyncio.sleep(1.5)
+            for topic in (topics.house_status(), topics.clock(), topics.oracle(bad.asset)):
+                await bus.publish(topic, b"", retain=True)
+        assert keeper.poll() is None, (tmp_path / "victim.log").read_text()[-1500:]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            keeper.send_signal(signal.SIGTERM)
+        keeper.wait(10)
