@@ -35,7 +35,6 @@ import contextlib
 import hashlib
 import json
 import math
-import signal
 import sys
 import time
 import uuid
@@ -50,6 +49,7 @@ from auction import units
 from auction.errors import ConfigError, Rejected
 from auction.house import AuctionHouse
 from auction.ledger import USD, Ledger
+from auction.net import signals
 from auction.net.journal import Entry, Journal, Sync
 from auction.sim.result import RunResult, Series
 from auction.sim.world import World
@@ -240,7 +240,7 @@ class HouseCore:
             return None, _rejection(sender, 0, exc, now)
         assert isinstance(action, m.ACTIONS)
         try:
-            fresh = self.verifier.check(action, _ms(now), sender=sender)
+            fresh = self.verifier.check(action, units.ms(now), sender=sender)
         except Rejected as exc:
             return None, _rejection(sender, action.nonce, exc, now)
         if not fresh:
@@ -311,7 +311,7 @@ class HouseCore:
     def _action(self, entry: Entry, *, replay: bool) -> list[m.Message]:
         action = m.decode(entry.payload, allowed=topics.ACTION_TAGS)
         assert isinstance(action, m.ACTIONS)
-        if replay and not self.verifier.check(action, _ms(entry.t), sender=action.keeper):
+        if replay and not self.verifier.check(action, units.ms(entry.t), sender=action.keeper):
             raise JournalError(f"journal entry {entry.seq} is a duplicate action")
         if isinstance(action, m.Register):
             if action.keeper not in self.funded:
@@ -396,11 +396,8 @@ def _rejection(keeper: str | None, ref: int, exc: Rejected, now: float) -> list[
     log.info("action rejected", keeper=keeper, ref=ref, code=exc.code, reason=exc.message)
     if keeper is None:
         return []
-    return [m.Rejection(keeper=keeper, ref=ref, code=exc.code, text=exc.message[:500], ts_ms=_ms(now))]
+    return [m.Rejection(keeper=keeper, ref=ref, code=exc.code, text=exc.message[:500], ts_ms=units.ms(now))]
 
-
-def _ms(t: float) -> int:
-    return max(0, round(t * 1000))
 
 
 # --- the process ----------------------------------------------------------------------------------------------
@@ -464,7 +461,7 @@ class HouseProcess:
             for pattern in topics.house_subscriptions():
                 await bus.subscribe(pattern)
             reader = asyncio.create_task(self._read(bus), name="house-reader")
-            self._install_signals()
+            signals.install(self.stop)
             try:
                 main = asyncio.create_task(self._main(bus, pending), name="house-main")
                 stopper = asyncio.create_task(self._stop.wait())
@@ -490,7 +487,7 @@ class HouseProcess:
                     await reader
                 with contextlib.suppress(Exception):  # a broker that is gone must not hold the exit up
                     await asyncio.wait_for(self._status(bus, online=False), 2.0)
-                self._remove_signals()
+                signals.remove()
 
     async def _main(self, bus: Bus, pending: list[m.Message]) -> None:
         await self._status(bus, online=True)
@@ -621,7 +618,7 @@ class HouseProcess:
             self._connections = connections
 
     async def _status(self, bus: Bus, *, online: bool) -> None:
-        status = m.HouseStatus(online=online, version=VERSION, ts_ms=_ms(self.core.now))
+        status = m.HouseStatus(online=online, version=VERSION, ts_ms=units.ms(self.core.now))
         await bus.publish(topics.house_status(), m.encode(status), retain=True)
 
     def _report(self) -> list[Path]:
@@ -633,17 +630,6 @@ class HouseProcess:
             return []
         return write_reports(result, self.opt.out or ".", self.opt.json_path)
 
-    def _install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.stop)
-
-    def _remove_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
 
 
 def _nonce_of(payload: bytes) -> int:

@@ -31,7 +31,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import socket
 import sys
 import time
@@ -44,6 +43,7 @@ import structlog
 
 from auction import units
 from auction.errors import ConfigError, Rejected
+from auction.net import signals
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus, BusError, connect
@@ -196,7 +196,7 @@ class KeeperProcess:
         will = (topics.keeper_status(kid), m.encode(self._status(online=False)))
         bus = self._bus or connect(self.opt.broker, self.opt.client_id or kid, will)
         async with bus:
-            self._install_signals()
+            signals.install(self.stop)
             tasks: list[asyncio.Task[None]] = []
             try:
                 await self._publish_status(bus)
@@ -225,7 +225,7 @@ class KeeperProcess:
                 with contextlib.suppress(Exception):  # a broker that is gone must not hold the exit up
                     offline = bus.publish(topics.keeper_status(kid), m.encode(self._status(online=False)))
                     await asyncio.wait_for(offline, STOP_PUBLISH_S)
-                self._remove_signals()
+                signals.remove()
 
     def stop(self) -> None:
         self._stop.set()
@@ -363,23 +363,9 @@ class KeeperProcess:
     def _status(self, *, online: bool) -> m.KeeperStatus:
         pnl = max(-(2**63), min(2**63 - 1, self.agent.pnl))
         return m.KeeperStatus(keeper=self.keeper_id, online=online, pubkey=self.key.pubkey,
-                              balance=max(0, self.agent.balance), pnl=pnl, ts_ms=_ms(self.house_clock.now()))
-
-    def _install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.stop)
-
-    def _remove_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
+                              balance=max(0, self.agent.balance), pnl=pnl, ts_ms=units.ms(self.house_clock.now()))
 
 
-def _ms(t: float) -> int:
-    return max(0, round(t * 1000))
 
 
 # --- building a keeper ---------------------------------------------------------------------------------------
