@@ -37,7 +37,7 @@ from auction.fills import Fill
 from auction.fixed import FixedLiquidation
 from auction.ledger import USD, Ledger
 from auction.margin import Detector, LiquidationQueue
-from auction.params import DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
+from auction.params import Designs, HouseParams
 from auction.sales import (
     KICKER,
     DutchSale,
@@ -56,16 +56,6 @@ log = structlog.get_logger()
 MarketFn = Callable[[str, float], float]  # (asset, time) -> market price
 ProceedsFn = Callable[[str, int, float], int]  # (asset, qty base units, time) -> numeraire base units
 GasCostFn = Callable[[int, float, float], int]  # (gas units, gwei, time) -> numeraire base units
-
-
-@dataclass(frozen=True, slots=True)
-class Designs:
-    """Parameters of every design; the house runs one of them."""
-
-    dutch: DutchParams = field(default_factory=DutchParams)
-    sealed: SealedParams = field(default_factory=SealedParams)
-    english: EnglishParams = field(default_factory=EnglishParams)
-    fixed: FixedParams = field(default_factory=FixedParams)
 
 
 @dataclass(slots=True)

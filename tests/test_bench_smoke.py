@@ -41,6 +41,25 @@ CASES: list[Case] = [
         ],
     ),
     Case("bench.machine", ["--broker", "mosquitto 2.0.18"], ["machine: ", "broker mosquitto 2.0.18"]),
+    Case(
+        "bench.sim_scale",
+        ["--sizes", "200,400", "--set", "duration_s=43200", "--budget-s", "30", "--profile", "200",
+         "--profile-top", "5"],
+        ["scenario black-thursday, design dutch", "events/s", "growth", "target growth <= 1.00",
+         "not checked at 400", "profile by own time", "engine.py"],
+    ),
+    Case(
+        "bench.network",
+        ["--seconds", "0.4", "--keepers", "2", "--inflight", "16", "--latency-rate", "20", "--accounts", "3000",
+         "--window", "8", "--house-windows", "1"],
+        ["broker: ", "(a) ceiling", "settled/s", "accepted/s", "p99_ms", "p99 announce -> take"],
+        timeout=90.0,
+    ),
+    Case(
+        "bench.wire",
+        ["--iterations", "40", "--repeats", "1"],
+        ["encode+decode+verify", "json/msgspec", "Take payload", "per State"],
+    ),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from auction.compare import scenario as sc
 from auction.compare.scenario import (
     DESIGNS,
     Scenario,
-    design_params,
     house_params,
     list_scenarios,
     load_scenario,
@@ -95,7 +93,7 @@ def test_load_by_path_and_relative_data(tmp_path: Path, prices_csv: Path) -> Non
 
 def test_defaults_fill_missing_tables(tmp_path: Path) -> None:
     s = scenario_from_toml("[prices]\nsource = 'gbm'\n", label="x")
-    assert s.oracle == sc.OracleConfig() and s.designs == sc.DesignsConfig() and s.keepers == ()
+    assert s.oracle == sc.OracleConfig() and s.designs == sc.Designs() and s.keepers == ()
 
 
 # --- mistakes -----------------------------------------------------------------------------------------
@@ -243,15 +241,12 @@ def test_design_of(calm: Scenario) -> None:
 # --- the tables match the house's parameter types -----------------------------------------------------
 
 
-def test_design_tables_match_auction_params(calm: Scenario) -> None:
+def test_design_tables_are_the_house_parameters(calm: Scenario) -> None:
+    """The scenario's design tables are auction.params types: what the file says is what the house runs."""
     from auction import params
 
-    pairs = [(sc.DutchConfig, params.DutchParams), (sc.SealedConfig, params.SealedParams),
-             (sc.EnglishConfig, params.EnglishParams), (sc.FixedConfig, params.FixedParams)]
-    for ours, theirs in pairs:
-        assert [f.name for f in dataclasses.fields(ours)] == [f.name for f in dataclasses.fields(theirs)]
-        assert ours() == ours(**dataclasses.asdict(theirs())), f"{ours.__name__} defaults differ from {theirs}"
-    d = design_params(with_overrides(calm, {"dutch.buf": 1.2}))
-    assert d.dutch.buf == 1.2
+    s = with_overrides(calm, {"dutch.buf": 1.2, "sealed.reserve": 0.5})
+    assert isinstance(s.designs, params.Designs) and isinstance(s.designs.dutch, params.DutchParams)
+    assert (s.designs.dutch.buf, s.designs.sealed.reserve) == (1.2, 0.5)
     h = house_params(calm)
     assert (h.block_time_s, h.block_gas_limit, h.max_kicks_per_block) == (12.0, 3_000_000, 20)

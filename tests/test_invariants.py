@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from auction import units
 from auction.accounts import Accounts, mm_from_ratio
-from auction.house import AuctionHouse, Designs
+from auction.house import AuctionHouse
 from auction.ledger import USD, Ledger
-from auction.params import EnglishParams, HouseParams, SealedParams
+from auction.params import Designs, EnglishParams, HouseParams, SealedParams
 from auction.sealed import commitment
 from broker import messages as m
 

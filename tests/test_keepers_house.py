@@ -16,9 +16,9 @@ import pytest
 
 from auction import units
 from auction.accounts import Accounts, mm_from_ratio
-from auction.house import AuctionHouse, Designs
+from auction.house import AuctionHouse
 from auction.ledger import USD, Ledger
-from auction.params import HouseParams
+from auction.params import Designs, HouseParams
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order
 from keepers.population import WorldMarket

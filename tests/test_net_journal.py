@@ -14,10 +14,9 @@ import pytest
 from auction import units
 from auction.accounts import generate
 from auction.errors import ConfigError
-from auction.house import Designs
 from auction.net.house_proc import HouseCore, JournalError, RunSpec, ledger_snapshot, load_run
 from auction.net.journal import Entry, Journal
-from auction.params import HouseParams
+from auction.params import Designs, HouseParams
 from auction.sim.world import World
 from broker import messages as m
 from broker.signing import KeyPair

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from auction.errors import ConfigError
+from auction.params import Designs, DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
+from auction.params import key as _key
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 DATA_DIR = Path(__file__).with_name("data")
@@ -35,23 +37,6 @@ DESIGN_TABLE: dict[str, str] = {
     "english": "english",
     "fixed": "fixed",
 }
-
-
-def _key(
-    default: Any = dataclasses.MISSING,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
-    choices: tuple[str, ...] | None = None,
-    internal: bool = False,
-) -> Any:
-    """A scenario key with its allowed range; ``internal`` keys are derived, never written by users."""
-    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "internal": internal}
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata=meta, hash=False)
-    return field(default=default, metadata=meta)
 
 
 # --- tables -------------------------------------------------------------------------------------------
@@ -167,63 +152,6 @@ class KeeperSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class DutchConfig:
-    """[designs.dutch]: MakerDAO Liquidations 2.0 Clipper + abaci (dss src/clip.sol, src/abaci.sol)."""
-
-    buf: float = _key(1.30, gt=0)  # top = oracle * buf
-    curve: str = _key("stairstep", choices=("linear", "stairstep", "exponential"))
-    tau: float = _key(3600.0, gt=0)  # linear: seconds to zero
-    cut: float = _key(0.99, gt=0, le=1)  # stairstep: per step; exponential: per second
-    step: float = _key(90.0, gt=0)  # stairstep: seconds per step
-    tail: float = _key(8400.0, gt=0)  # seconds before a reset is due
-    cusp: float = _key(0.40, gt=0, lt=1)  # price/top below which a reset is due
-    chop: float = _key(1.13, ge=1)  # liquidation penalty multiplier on the tab
-    tip: float = _key(300.0, ge=0)  # flat keeper incentive (USD) on kick and redo
-    chip: float = _key(0.001, ge=0, lt=1)  # keeper incentive, fraction of the tab
-    chost: float = _key(0.0, ge=0)  # USD: smallest tab a partial take may leave (dust * chop)
-
-
-@dataclass(frozen=True, slots=True)
-class SealedConfig:
-    """[designs.sealed]: commit-reveal sealed bids, first-price or second-price (Vickrey) clearing."""
-
-    commit_s: float = _key(600.0, gt=0)
-    reveal_s: float = _key(300.0, gt=0)
-    reserve: float = _key(0.0, ge=0, le=2)  # reserve price, fraction of the oracle price
-    deposit: float = _key(100.0, ge=0)  # USD held at commit, forfeited without a reveal
-    chop: float = _key(1.13, ge=1)
-    rounds: int = _key(3, ge=1, le=100)  # re-auctions of an unsold lot
-
-
-@dataclass(frozen=True, slots=True)
-class EnglishConfig:
-    """[designs.english]: MakerDAO Liquidations 1.2 Flipper (dss src/flip.sol): tend then dent."""
-
-    beg: float = _key(1.03, ge=1)  # minimum bid increase
-    ttl_s: float = _key(600.0, gt=0)  # bid lifetime
-    tau_s: float = _key(21_600.0, gt=0)  # auction length
-    chop: float = _key(1.13, ge=1)
-
-
-@dataclass(frozen=True, slots=True)
-class FixedConfig:
-    """[designs.fixed]: fixed-bonus liquidation (Aave v3 LiquidationLogic.sol)."""
-
-    bonus: float = _key(0.05, ge=0, lt=1)  # collateral seized at oracle * (1 + bonus)
-    close_factor: float = _key(0.5, gt=0, le=1)  # DEFAULT_LIQUIDATION_CLOSE_FACTOR = 0.5e4
-    full_close_health: float = _key(0.95, gt=0, le=1)  # CLOSE_FACTOR_HF_THRESHOLD = 0.95e18
-    protocol_fee: float = _key(0.0, ge=0, le=1)  # share of the bonus to the protocol
-
-
-@dataclass(frozen=True, slots=True)
-class DesignsConfig:
-    dutch: DutchConfig = field(default_factory=DutchConfig)
-    sealed: SealedConfig = field(default_factory=SealedConfig)
-    english: EnglishConfig = field(default_factory=EnglishConfig)
-    fixed: FixedConfig = field(default_factory=FixedConfig)
-
-
-@dataclass(frozen=True, slots=True)
 class IpvConfig:
     """[ipv]: independent-private-values calibration: ``lots`` single-unit auctions, values U[0, value_scale]."""
 
@@ -244,15 +172,15 @@ class Scenario:
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     house: HouseConfig = field(default_factory=HouseConfig)
     keepers: tuple[KeeperSpec, ...] = ()
-    designs: DesignsConfig = field(default_factory=DesignsConfig)
+    designs: Designs = field(default_factory=Designs)
     ipv: IpvConfig | None = None
     duration_s: float | None = None  # default: the length of the price path
     seed_base: int = 0
     origin: str = ""  # the file it was loaded from; not part of reports
 
-    def design(self, design: str) -> DutchConfig | SealedConfig | EnglishConfig | FixedConfig:
+    def design(self, design: str) -> DutchParams | SealedParams | EnglishParams | FixedParams:
         """The parameter table a design runs with (sealed-first and sealed-second share one)."""
-        table: DutchConfig | SealedConfig | EnglishConfig | FixedConfig = getattr(
+        table: DutchParams | SealedParams | EnglishParams | FixedParams = getattr(
             self.designs, DESIGN_TABLE[check_design(design)]
         )
         return table
@@ -267,8 +195,8 @@ _TABLES: dict[str, type] = {
     "house": HouseConfig,
     "ipv": IpvConfig,
 }
-_DESIGN_TABLES: dict[str, type] = {"dutch": DutchConfig, "sealed": SealedConfig, "english": EnglishConfig,
-                                   "fixed": FixedConfig}
+_DESIGN_TABLES: dict[str, type] = {"dutch": DutchParams, "sealed": SealedParams, "english": EnglishParams,
+                                   "fixed": FixedParams}
 _TOP_SCALARS = {"name": str, "description": str, "duration_s": float, "seed_base": int}
 _TOP_KEYS = (*_TOP_SCALARS, *_TABLES, "keepers", "designs")
 
@@ -396,24 +324,8 @@ def with_prices(scenario: Scenario, csv_path: str | Path) -> Scenario:
     return dataclasses.replace(scenario, prices=prices, gas=gas, market=market)
 
 
-def design_params(scenario: Scenario) -> Any:
-    """The scenario's design tables as ``auction.house.Designs`` (the field names are the same)."""
-    from auction.house import Designs
-    from auction.params import DutchParams, EnglishParams, FixedParams, SealedParams
-
-    d = scenario.designs
-    return Designs(
-        dutch=DutchParams(**_table_dict(d.dutch)),
-        sealed=SealedParams(**_table_dict(d.sealed)),
-        english=EnglishParams(**_table_dict(d.english)),
-        fixed=FixedParams(**_table_dict(d.fixed)),
-    )
-
-
-def house_params(scenario: Scenario) -> Any:
+def house_params(scenario: Scenario) -> HouseParams:
     """``auction.params.HouseParams`` from [house] and the block settings of [gas]."""
-    from auction.params import HouseParams
-
     return HouseParams(block_time_s=scenario.gas.block_time_s, block_gas_limit=scenario.gas.block_gas_limit,
                        **_table_dict(scenario.house))
 
@@ -611,14 +523,14 @@ def _resolve_strategy_file(spec: str, base_dir: Path, where: str) -> str:
     return f"{path.resolve()}:{cls}"
 
 
-def _designs(raw: Any) -> DesignsConfig:
+def _designs(raw: Any) -> Designs:
     if not isinstance(raw, dict):
         raise _Bad(f"designs: must be a table, got {_kind(raw)}")
     for key in raw:
         if key not in _DESIGN_TABLES:
             raise _Bad(f"[designs.{key}]: unknown design table; allowed: {', '.join(_DESIGN_TABLES)}")
     tables = {k: _table(cls, raw[k], f"[designs.{k}]") for k, cls in _DESIGN_TABLES.items() if k in raw}
-    return DesignsConfig(**tables)
+    return Designs(**tables)
 
 
 def _check_consistency(s: Scenario) -> None:

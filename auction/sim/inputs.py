@@ -13,7 +13,7 @@ import numpy as np
 from auction import accounts as acc
 from auction import units
 from auction.chain import GasModel, fee_num
-from auction.compare.scenario import design_params, house_params
+from auction.compare.scenario import house_params
 from auction.margin import vol_adjusted_mm
 from auction.market import make_market
 from auction.oracle import make_oracle
@@ -48,7 +48,7 @@ def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None)
 
     return World(
         scenario=scenario, design=design, seed=seed, asset=asset, accounts=population, oracle_mm=margins,
-        designs=design_params(scenario), house_params=house_params(scenario),
+        designs=scenario.designs, house_params=house_params(scenario),
         oracle_updates=updates, end=end, market_price=market_price, proceeds=proceeds, gas_cost=gas_cost,
         gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
         series_market=[float(p) for x, p in zip(times, prices, strict=True) if x <= end],

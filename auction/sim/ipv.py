@@ -18,7 +18,7 @@ import numpy as np
 
 from auction import units
 from auction.accounts import Accounts, mm_from_ratio
-from auction.compare.scenario import design_params, house_params
+from auction.compare.scenario import house_params
 from auction.sim.world import World
 from keepers.population import keeper_ids, members
 
@@ -47,7 +47,7 @@ def build_ipv(scenario: Any, design: str, seed: int) -> World:
 
     return World(
         scenario=scenario, design=design, seed=seed, asset=asset, accounts=accounts,
-        designs=design_params(scenario), house_params=params, oracle_updates=[(0.0, {asset: oracle})], end=end,
+        designs=scenario.designs, house_params=params, oracle_updates=[(0.0, {asset: oracle})], end=end,
         market_price=lambda a, t: v, proceeds=lambda a, qty, t: units.cost(qty, units.price_q(v)),
         gas_cost=lambda gas, gwei, t: 0, gas_gwei=lambda t: 0.0, series_times=[0.0, end], series_market=[v, v],
         keeper_specs=list(scenario.keepers), ipv_lots=lots, private_value=private_value,

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auction.accounts import Accounts
-from auction.house import Designs
 from auction.ledger import USD, Ledger
-from auction.params import HouseParams
+from auction.params import Designs, HouseParams
 
 
 @dataclass(slots=True)
