@@ -39,12 +39,30 @@ async def own_broker() -> AsyncIterator[BrokerHandle]:
 
 
 def _quiet_logs() -> None:
-    """Library code logs through structlog; tests keep only warnings and errors on the console."""
+    """Library code logs through structlog; tests keep only warnings and errors, on the current stderr.
+
+    The stream is looked up per logger, not once: pytest swaps and closes the capture streams between tests,
+    and a test that runs the CLI configures logging onto its own capture stream.
+    """
     import logging
+    import sys
 
     import structlog
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.getLogger().handlers = [logging.StreamHandler()]
 
 
 _quiet_logs()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Every test starts from the quiet configuration, whatever the previous test configured."""
+    _quiet_logs()
+    yield
