@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from auction import units
 from auction.accounts import generate
 from auction.margin import Detector
-from bench.machine import machine_line
+from bench.machine import machine_line, positive_int, sizes
 
 ASSETS = ("ETH", "BTC")
 PRICES0 = np.array([194.52, 7_900.0])  # 2020-03-12 00:00 UTC
@@ -177,24 +177,6 @@ def report(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
-    except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return sizes
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _share(text: str) -> float:
@@ -211,12 +193,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__.splitlines()[0])
     p.add_argument(
         "--sizes",
-        type=_sizes,
+        type=sizes,
         default=[10_000, 100_000, 1_000_000],
         help="account counts, comma-separated (default 10000,100000,1000000)",
     )
     p.add_argument(
-        "--events", type=_positive, default=144, help="price events per size (default 144: one day of 10-minute steps)"
+        "--events", type=positive_int, default=144,
+        help="price events per size (default 144: one day of 10-minute steps)",
     )
     p.add_argument(
         "--csv",
@@ -233,12 +216,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--loop-cap",
-        type=_positive,
+        type=positive_int,
         default=100_000,
         help="most accounts the Python loop visits; above it, scaled (default 100000)",
     )
     p.add_argument(
-        "--loop-events", type=_positive, default=5, help="events on which the Python loop is timed (default 5)"
+        "--loop-events", type=positive_int, default=5, help="events on which the Python loop is timed (default 5)"
     )
     return p.parse_args(argv)
 

@@ -59,3 +59,25 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def positive_int(text: str) -> int:
+    """argparse type shared by the benchmarks: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def sizes(text: str) -> list[int]:
+    """argparse type shared by the benchmarks: comma-separated positive integers (``_`` allowed), sorted."""
+    try:
+        values = [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return sorted(values)

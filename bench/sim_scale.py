@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from bench.machine import sizes
+
 TARGET_N = 1_000_000
 TARGET_S = 30.0
 TARGET_RSS_MB = 2048.0
@@ -219,15 +221,6 @@ def profile_lines(path: str, top: int) -> list[str]:
 # --- flags ---------------------------------------------------------------------------------------------------
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
-    except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return sorted(sizes)
-
 
 def _seconds(text: str) -> float:
     try:
@@ -241,7 +234,7 @@ def _seconds(text: str) -> float:
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.sim_scale", description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000],
+    p.add_argument("--sizes", type=sizes, default=[10_000, 100_000, 1_000_000],
                    help="account counts, comma-separated (default 10000,100000,1000000)")
     p.add_argument("--scenario", default="black-thursday", help="bundled scenario or file (default black-thursday)")
     p.add_argument("--design", default="dutch", help="auction design (default dutch)")

@@ -28,6 +28,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from bench.machine import positive_int
 from broker import messages as m
 from broker import signing
 
@@ -224,20 +225,11 @@ def report(us: dict[str, float], sizes: dict[str, int]) -> list[str]:
     return lines
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.wire", description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--iterations", type=_positive, default=5_000, help="calls per timed round (default 5000)")
-    p.add_argument("--repeats", type=_positive, default=5, help="rounds; the best is kept (default 5)")
+    p.add_argument("--iterations", type=positive_int, default=5_000, help="calls per timed round (default 5000)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="rounds; the best is kept (default 5)")
     args = p.parse_args(argv)
     from bench.machine import machine_line
 
