@@ -15,11 +15,11 @@ from broker.bus import connect
 from broker.server import BrokerHandle
 
 
-async def test_liq_topics_read_as_plain_json(broker: BrokerHandle, broker_url: str) -> None:
+async def test_liq_topics_read_as_plain_json(own_broker: BrokerHandle) -> None:
     price = m.OraclePrice(asset="ETH", price_q=units.price_q(131.5), ts_ms=3_600_000)
-    async with connect(broker_url, "readable-test") as bus:
+    async with connect(own_broker.url, "readable-test") as bus:  # a fresh broker: nothing else is retained
         await bus.publish(topics.oracle("ETH"), m.encode(price))  # retained: any late subscriber sees it
-    lines = await _subscribe_once(broker)
+    lines = await _subscribe_once(own_broker)
     topic, _, payload = lines.partition(" ")
     assert topic == "liq/v1/oracle/ETH"
     assert json.loads(payload) == {"type": "oracle", "v": 1, "asset": "ETH", "price_q": 131_500_000, "ts_ms": 3_600_000}
