@@ -25,8 +25,7 @@ from auction import units
 from auction.compare.scenario import KeeperSpec, Scenario, check_design, load_scenario
 from auction.compare.stats import Interval, mean_ci95
 from auction.errors import ConfigError
-from auction.sim.engine import Simulation
-from auction.sim.world import build_world
+from auction.sim.engine import simulate
 from keepers.loader import load_strategy
 
 YOU = "you"
@@ -56,10 +55,7 @@ def with_candidate(scenario: Scenario, spec: str, capital: float, config: dict[s
 
 def run_seed(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> list[KeeperRun]:
     """One simulation; one row per keeper. The last keeper of the population is the candidate."""
-    world = build_world(scenario, design, seed, accounts=accounts)
-    sim = Simulation(world, design)
-    sim.run()
-    sim.ledger.check()
+    sim = simulate(scenario, design, seed, accounts)
     won: dict[str, set[int]] = defaultdict(set)
     paid: dict[str, int] = defaultdict(int)
     for sale in sim.house.sales.values():

@@ -8,8 +8,7 @@ from pathlib import Path
 from auction import units
 from auction.cli import main
 from auction.compare.scenario import load_scenario
-from auction.sim.engine import Simulation
-from auction.sim.world import build_world
+from auction.sim.engine import simulate
 from keepers.testbench import run_seed, strategy_test, with_candidate
 
 SPEC = str(Path(__file__).with_name("strategies") / "greedy.py") + ":Greedy"
@@ -17,9 +16,7 @@ SPEC = str(Path(__file__).with_name("strategies") / "greedy.py") + ":Greedy"
 
 def test_candidate_pnl_matches_the_ledger_and_its_own_books() -> None:
     scenario = with_candidate(load_scenario("black-thursday"), SPEC, 250_000.0, {"discount": 0.02})
-    world = build_world(scenario, "dutch", 3, accounts=300)
-    sim = Simulation(world, "dutch")
-    sim.run()
+    sim = simulate(scenario, "dutch", 3, accounts=300)
     keeper = list(sim.agents)[-1]
     agent = sim.agents[keeper]
     fills = [f for s in sim.house.sales.values() for f in s.fills if f.who == keeper]

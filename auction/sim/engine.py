@@ -108,12 +108,18 @@ class Simulation:
                 self.push(now + latency, DELIVER, (keepers, msg))
 
 
-def run_one(scenario: Any, design: str, seed: int, accounts: int | None = None) -> RunResult:
-    """Simulate ``scenario`` under ``design`` with ``seed``; same inputs, same result."""
-    world = build_world(scenario, design, seed, accounts=accounts)
-    sim = Simulation(world, design)
+def simulate(scenario: Any, design: str, seed: int, accounts: int | None = None) -> Simulation:
+    """Build the world, run it to the end and audit the ledger; the finished simulation, for any report."""
+    sim = Simulation(build_world(scenario, design, seed, accounts=accounts), design)
     sim.run()
     sim.ledger.check()
+    return sim
+
+
+def run_one(scenario: Any, design: str, seed: int, accounts: int | None = None) -> RunResult:
+    """Simulate ``scenario`` under ``design`` with ``seed``; same inputs, same result."""
+    sim = simulate(scenario, design, seed, accounts)
+    world = sim.world
     metrics, exact, extra = compute_metrics(sim.house, sim.ledger, world)
     series = sim.series
     series.times, series.market = world.series_times, world.series_market
