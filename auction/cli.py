@@ -362,7 +362,7 @@ def _add_strategy_test(sub: SubParsers) -> None:
 
 
 def _run_strategy_test(args: argparse.Namespace) -> int:
-    from keepers.testbench import strategy_test_command
+    from auction.compare.strategy_test import strategy_test_command
 
     return strategy_test_command(args.scenario, args.strategy, design=args.design, seeds=args.seeds,
                                  capital=args.capital, config=args.config, accounts=args.accounts,

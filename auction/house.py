@@ -29,14 +29,14 @@ import numpy as np
 import structlog
 
 from auction import units
-from auction.accounts import Accounts
-from auction.chain import GAS, Tx, include
+from auction.book.accounts import Accounts
+from auction.models.chain import GAS, Tx, include
 from auction.english import EnglishAuction
 from auction.errors import Rejected
 from auction.fills import Fill
 from auction.fixed import FixedLiquidation
-from auction.ledger import USD, Ledger
-from auction.margin import Detector, LiquidationQueue
+from auction.book.ledger import USD, Ledger
+from auction.book.margin import Detector, LiquidationQueue
 from auction.params import Designs, HouseParams
 from auction.sales import (
     KICKER,

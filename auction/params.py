@@ -1,6 +1,6 @@
 """Typed parameters of each auction design and of the house: one definition, used everywhere.
 
-Scenario files give them as TOML tables (``[designs.dutch]`` ...): ``auction.compare.scenario`` builds these
+Scenario files give them as TOML tables (``[designs.dutch]`` ...): ``auction.scenario.load`` builds these
 very classes, checking each key against the range its field declares (``key(..., gt=0)``), and the house runs
 on them. Money in whole USD, times in seconds, ratios as fractions (``chop`` and ``buf`` are multipliers,
 as in MakerDAO: 1.13 is a 13% penalty).

@@ -18,7 +18,7 @@ from auction.dutch import DutchAuction
 from auction.english import EnglishAuction
 from auction.fills import Fill
 from auction.fixed import FixedLiquidation
-from auction.ledger import Book, Ledger
+from auction.book.ledger import Book, Ledger
 from auction.params import DutchParams, EnglishParams, FixedParams, SealedParams
 from auction.sealed import SealedAuction
 

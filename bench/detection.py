@@ -4,7 +4,7 @@
 
 For each population size, on the same accounts and the same price events, in one run:
 
-- detector: ``auction.margin.Detector.on_prices`` (sorted thresholds + vectorized cross-margin scan);
+- detector: ``auction.book.margin.Detector.on_prices`` (sorted thresholds + vectorized cross-margin scan);
 - loop:     a per-account Python loop computing each account's health, as agent-based simulators do. It
             runs over Python lists built beforehand (faster than indexing numpy arrays element by element,
             so the baseline is the stronger one). Above ``--loop-cap`` accounts it runs on the first
@@ -33,8 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from auction import units
-from auction.accounts import generate
-from auction.margin import Detector
+from auction.book.accounts import generate
+from auction.book.margin import Detector
 from bench.machine import machine_line, positive_int, sizes
 
 ASSETS = ("ETH", "BTC")

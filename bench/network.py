@@ -183,9 +183,9 @@ class BenchHouse:
         import numpy as np
 
         from auction import units
-        from auction.accounts import generate
+        from auction.book.accounts import generate
         from auction.house import AuctionHouse
-        from auction.ledger import USD, Ledger
+        from auction.book.ledger import USD, Ledger
         from auction.params import Designs, HouseParams
         from broker.signing import Verifier
 
@@ -219,7 +219,7 @@ class BenchHouse:
     # -- admission -----------------------------------------------------------------------------------------
     def admit(self, phase: Phase | None, now: float) -> list[Any]:
         from auction.errors import Rejected
-        from auction.ledger import USD
+        from auction.book.ledger import USD
         from broker import messages as m
         from broker import topics
 

@@ -68,7 +68,7 @@ class OverBudget(Exception):
 
 
 def _scenario(name: str, overrides: Sequence[str]) -> Any:
-    from auction.compare.scenario import load_scenario, with_overrides
+    from auction.scenario.load import load_scenario, with_overrides
     from auction.compare.sweep import parse_grid
     from auction.errors import ConfigError
 
@@ -86,7 +86,7 @@ def run_child(args: argparse.Namespace) -> int:
 
     configure_logging("warning")  # the simulator logs at info/debug: keep it out of the timings
     from auction.sim.engine import Simulation
-    from auction.sim.world import build_world
+    from auction.scenario.world import build_world
 
     n = args.child
     started = time.perf_counter()
@@ -254,7 +254,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _check(args: argparse.Namespace) -> str | None:
     """One line naming a bad flag, or None; checked in the parent before any child starts."""
-    from auction.compare.scenario import check_design
+    from auction.scenario.load import check_design
     from auction.errors import ConfigError
 
     try:

@@ -12,7 +12,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from auction.compare.scenario import DESIGNS, load_scenario
+from auction.scenario.load import DESIGNS, load_scenario
 from auction.compare.sweep import Runner, compare
 
 

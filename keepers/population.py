@@ -1,6 +1,6 @@
 """The keeper population of a simulated run: one ``KeeperAgent`` per ``[[keepers]]`` member.
 
-``make_agents(world, ledger)`` is what ``auction.sim.world.World.make_agents`` calls; the world then
+``make_agents(world, ledger)`` is what ``auction.scenario.world.World.make_agents`` calls; the world then
 funds each agent's ``capital`` in the ledger. Keeper ids are stable (``k00-universal``, ``k01-...``)
 and every agent's randomness derives from the run seed and its id, so runs are reproducible.
 """
@@ -74,7 +74,7 @@ def keeper_ids(population: Sequence[Member]) -> list[str]:
 
 
 def make_agents(world: Any, ledger: Any = None) -> dict[str, KeeperAgent]:
-    """One agent per population member of ``world`` (``auction.sim.world.World``).
+    """One agent per population member of ``world`` (``auction.scenario.world.World``).
 
     Optional world attributes: ``private_value(keeper_id, auction_id) -> USD per token`` (textbook-ipv)
     is what ``ctx.market_price`` shows while a keeper decides about that lot; ``gas_gwei(t)`` feeds the
@@ -101,7 +101,7 @@ def make_agents(world: Any, ledger: Any = None) -> dict[str, KeeperAgent]:
 
 def native_asset(world: Any) -> str:
     """The asset gas is priced in: ETH when the price path has it, else the scenario's main asset
-    (as ``auction.sim.inputs`` prices gas), so the agents' gas estimates match what the house charges."""
+    (as ``auction.scenario.inputs`` prices gas), so the agents' gas estimates match what the house charges."""
     try:
         world.market_price("ETH", 0.0)
         return "ETH"

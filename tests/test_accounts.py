@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from auction import units
-from auction.accounts import Accounts, generate, mm_from_ratio
+from auction.book.accounts import Accounts, generate, mm_from_ratio
 from auction.errors import ConfigError, Rejected
 
 USD = units.NUM  # numeraire base units per whole USD

@@ -69,7 +69,7 @@ def test_missing_scenario(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_malformed_csv(calm_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("auction.prices")
+    pytest.importorskip("auction.models.prices")
     bad = tmp_path / "bad.csv"
     bad.write_text("unix_ts,close\n1583971200,194.5\n1583971800,not-a-price\n")
     assert cli.main(["compare", "--scenario", str(calm_file), "--prices", str(bad), "--seeds", "1"]) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auction.compare.report import dumps_json, identity_violations, report_dict
-from auction.compare.scenario import DESIGNS, load_scenario
+from auction.scenario.load import DESIGNS, load_scenario
 from auction.compare.sweep import compare
 
 

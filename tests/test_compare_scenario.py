@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from auction.compare import scenario as sc
-from auction.compare.scenario import (
+from auction.scenario import load as sc
+from auction.scenario.load import (
     DESIGNS,
     Scenario,
     house_params,

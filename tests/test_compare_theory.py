@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auction.compare.scenario import scenario_from_toml
+from auction.scenario.load import scenario_from_toml
 from auction.compare.theory import revenue_per_lot, theory
 from auction.errors import ConfigError
 

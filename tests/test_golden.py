@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from auction.compare.report import dumps_json
-from auction.compare.scenario import DESIGNS, list_scenarios, load_scenario
+from auction.scenario.load import DESIGNS, list_scenarios, load_scenario
 from auction.compare.sweep import compare, usable_cores
 
 GOLDEN = Path(__file__).with_name("golden")

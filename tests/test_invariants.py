@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from auction import units
-from auction.accounts import Accounts, mm_from_ratio
+from auction.book.accounts import Accounts, mm_from_ratio
 from auction.house import AuctionHouse
-from auction.ledger import USD, Ledger
+from auction.book.ledger import USD, Ledger
 from auction.params import Designs, EnglishParams, HouseParams, SealedParams
 from auction.sealed import commitment
 from broker import messages as m

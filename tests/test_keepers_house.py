@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from auction import units
-from auction.accounts import Accounts, mm_from_ratio
+from auction.book.accounts import Accounts, mm_from_ratio
 from auction.house import AuctionHouse
-from auction.ledger import USD, Ledger
+from auction.book.ledger import USD, Ledger
 from auction.params import Designs, HouseParams
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order

@@ -12,7 +12,7 @@ from auction import units
 from auction.curves import StairstepExponentialDecrease
 from auction.dutch import DutchAuction
 from auction.errors import Rejected
-from auction.ledger import USD, Ledger
+from auction.book.ledger import USD, Ledger
 
 ETH, DAI = units.col, units.num
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auction import units
-from auction.accounts import Accounts, generate, mm_from_ratio
-from auction.margin import Detector, LiquidationQueue, vol_adjusted_mm
+from auction.book.accounts import Accounts, generate, mm_from_ratio
+from auction.book.margin import Detector, LiquidationQueue, vol_adjusted_mm
 
 USD = units.NUM
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auction.errors import ConfigError
-from auction.market import ConstantProductPool, depth_market, make_market, reserves_market
-from auction.prices import PricePath, load_csv, merge
+from auction.models.market import ConstantProductPool, depth_market, make_market, reserves_market
+from auction.models.prices import PricePath, load_csv, merge
 
 MAY_19 = "eth_usd_10m_stablesims_2021-05-19.csv"
 BLACK_THURSDAY = "eth_usd_10m_stablesims_2020-03-12.csv"

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from auction import units
-from auction.accounts import generate
+from auction.book.accounts import generate
 from auction.errors import ConfigError
 from auction.net.house_proc import HouseCore, JournalError, RunSpec, ledger_snapshot, load_run
 from auction.net.journal import Entry, Journal
 from auction.params import Designs, HouseParams
-from auction.sim.world import World
+from auction.scenario.world import World
 from broker import messages as m
 from broker.signing import KeyPair
 

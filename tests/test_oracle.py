@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from auction import units
-from auction.accounts import Accounts, mm_from_ratio
+from auction.book.accounts import Accounts, mm_from_ratio
 from auction.errors import ConfigError
-from auction.oracle import ChainlinkOracle, DelayedOracle, InstantOracle, make_oracle, value_at
-from auction.prices import load_csv
+from auction.models.oracle import ChainlinkOracle, DelayedOracle, InstantOracle, make_oracle, value_at
+from auction.models.prices import load_csv
 
 BLACK_THURSDAY = "eth_usd_10m_stablesims_2020-03-12.csv"
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from auction.errors import ConfigError
-from auction.prices import (
+from auction.models.prices import (
     DATA_DIR,
     YEAR_S,
     PricePath,
@@ -227,7 +227,7 @@ def test_jump_crash_jumps_have_the_expected_size() -> None:
 
 def test_bundled_jump_crash_scenario_jumps() -> None:
     # the bundled jump-crash scenario's [prices]: ~3 jumps a day of N(-0.08, 0.05) log size, 10-minute steps
-    with (DATA_DIR.parent / "scenarios" / "jump-crash.toml").open("rb") as fh:
+    with (DATA_DIR.parent / "scenario" / "bundled" / "jump-crash.toml").open("rb") as fh:
         p = tomllib.load(fh)["prices"]
     assert (p["lam"], p["jump_mean"], p["jump_std"], p["dt_s"]) == (1095.0, -0.08, 0.05, 600.0)
     n = 100_000  # 694 days: ~2083 jumps

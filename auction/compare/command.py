@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auction.compare.report import identity_violations, print_summary, write_reports
-from auction.compare.scenario import DESIGNS, Scenario, list_scenarios, load_scenario, parse_designs, with_prices
+from auction.scenario.load import DESIGNS, Scenario, list_scenarios, load_scenario, parse_designs, with_prices
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
 
 
@@ -68,7 +68,7 @@ def preflight_prices(scenario: Scenario) -> None:
     if scenario.prices.source != "csv":
         return
     try:
-        from auction.prices import load_csv
+        from auction.models.prices import load_csv
     except ImportError:  # the price module is not there yet: the simulator will read the file
         return
     load_csv(scenario.prices.path, asset=scenario.prices.asset, column=scenario.prices.column,

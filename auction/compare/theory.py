@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from auction.compare.scenario import Scenario, check_design
+from auction.scenario.load import Scenario, check_design
 from auction.errors import ConfigError
 
 

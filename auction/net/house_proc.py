@@ -48,11 +48,11 @@ import structlog
 from auction import units
 from auction.errors import ConfigError, Rejected
 from auction.house import AuctionHouse
-from auction.ledger import USD, Ledger
+from auction.book.ledger import USD, Ledger
 from auction.net import signals
 from auction.net.journal import Entry, Journal, Sync
-from auction.sim.result import RunResult, Series
-from auction.sim.world import World
+from auction.run.result import RunResult, Series
+from auction.scenario.world import World
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus, BusError, connect
@@ -99,7 +99,7 @@ class RunSpec:
 
 
 def scenario_sha(scenario: Any) -> str:
-    from auction.compare.scenario import to_dict
+    from auction.scenario.load import to_dict
 
     text = json.dumps(to_dict(scenario), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -123,7 +123,7 @@ def load_run(
     journal: Journal | None,
 ) -> tuple[RunSpec, Any]:
     """The run to do: from the flags, or from the journal header (flags given must agree with it)."""
-    from auction.compare.scenario import check_design, load_scenario
+    from auction.scenario.load import check_design, load_scenario
 
     header = journal.header() if journal is not None else None
     if journal is not None and header is not None:
@@ -156,7 +156,7 @@ def load_run(
 
 
 def _scenario_with_accounts(scenario: Any, accounts: int | None) -> Any:
-    from auction.compare.scenario import with_overrides
+    from auction.scenario.load import with_overrides
 
     return with_overrides(scenario, {"accounts.n": accounts}) if accounts is not None else scenario
 
@@ -339,7 +339,7 @@ class HouseCore:
     # -- the report --------------------------------------------------------------------------------------
     def run_result(self) -> RunResult:
         """Metrics and series of the run, as ``auction.sim.engine.run_one`` makes them."""
-        from auction.sim.metrics import compute_metrics
+        from auction.run.metrics import compute_metrics
 
         self.ledger.check()
         metrics, exact, extra = compute_metrics(self.house, self.ledger, self.world)
@@ -662,7 +662,7 @@ def house_command(
     json_path: str | None = None,
 ) -> int:
     """``liqnet house``: build the world, replay the journal if any, run to the end, write the report."""
-    from auction.sim.world import build_world
+    from auction.scenario.world import build_world
 
     jr = Journal(journal, sync=journal_sync) if journal else None
     try:

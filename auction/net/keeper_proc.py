@@ -419,8 +419,8 @@ def make_agent(
 def scenario_market(scenario: str, seed: int | None) -> tuple[Any, int, str]:
     """The outside market of a scenario (price path and resale depth) as the simulator's keepers see it,
     the run seed, and the asset gas is priced in."""
-    from auction.compare.scenario import load_scenario
-    from auction.sim.world import build_world
+    from auction.scenario.load import load_scenario
+    from auction.scenario.world import build_world
     from keepers.population import WorldMarket, native_asset
 
     loaded = load_scenario(scenario)

@@ -130,7 +130,7 @@ def network_command(
 ) -> int:
     """Run a whole network to the end of the scenario; the house's exit code (0: report written)."""
     from auction.compare.report import _safe_name
-    from auction.compare.scenario import check_design, load_scenario, with_overrides
+    from auction.scenario.load import check_design, load_scenario, with_overrides
 
     if not speed > 0:
         raise ConfigError(f"--speed must be positive, got {speed}")
@@ -316,7 +316,7 @@ class Network:
 
     def _market(self) -> Any:
         try:
-            from auction.sim.world import build_world
+            from auction.scenario.world import build_world
 
             world = build_world(self.scenario, self.design, self.seed, accounts=1)
         except Exception:  # the view works without the market column

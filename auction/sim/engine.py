@@ -16,10 +16,10 @@ import itertools
 from typing import Any
 
 from auction.house import AuctionHouse
-from auction.ledger import USD, Ledger
-from auction.sim.metrics import compute_metrics
-from auction.sim.result import RunResult, Series
-from auction.sim.world import World, build_world
+from auction.book.ledger import USD, Ledger
+from auction.run.metrics import compute_metrics
+from auction.run.result import RunResult, Series
+from auction.scenario.world import World, build_world
 from broker import messages as m
 
 # Event kinds, in the order they run at equal times: a keeper decides (SUBMIT: the agent releases its

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auction.ledger import USD
+from auction.book.ledger import USD
 from auction.net.house_proc import HouseCore
 from auction.net.journal import Entry, Journal
 from auction.net.selftest.harness import (

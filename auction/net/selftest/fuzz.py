@@ -265,9 +265,9 @@ def fuzz_keeper(rng: np.random.Generator, n: int, report: FuzzReport) -> None:
 
 def synthetic_core(design: str, seed: int = 3, n: int = 24) -> HouseCore:
     """A small hand-built world (no data files): a two-hour crash from 100 to 55, then a partial recovery."""
-    from auction.accounts import generate
+    from auction.book.accounts import generate
     from auction.params import Designs, EnglishParams, HouseParams, SealedParams
-    from auction.sim.world import World
+    from auction.scenario.world import World
 
     hour = 3600.0
 

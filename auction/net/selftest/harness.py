@@ -308,7 +308,7 @@ class Cluster:
         (workdir / "keys").mkdir(exist_ok=True)
         self.scenario_path = workdir / "chaos.toml"
         self.scenario_path.write_text(scenario_text)
-        from auction.compare.scenario import load_scenario
+        from auction.scenario.load import load_scenario
 
         self.scenario = load_scenario(self.scenario_path)
         plans = population(self.scenario, None, ())
@@ -481,7 +481,7 @@ def replay_journal(path: Path, hook: Callable[[HouseCore, Entry], None] | None =
 
     ``skip``: inputs to leave out, for a counterfactual run (the same run without one keeper's action).
     """
-    from auction.sim.world import build_world
+    from auction.scenario.world import build_world
 
     with Journal(path) as jr:
         spec, scenario = load_run(None, None, None, None, None, None, jr)

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from auction import units
 from auction.errors import ConfigError
-from auction.prices import PricePath
+from auction.models.prices import PricePath
 
 F64 = NDArray[np.float64]
 

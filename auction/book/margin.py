@@ -48,7 +48,7 @@ takes a batch with one ``searchsorted`` + ``insert`` (O(m + b log m), vectorized
 Volatility-adjusted maintenance margin
 --------------------------------------
 ``mm_a(t) = max(floor_a, k * sigma_a(t) * sqrt(horizon))`` with sigma per sqrt(second) from
-``auction.prices.ewma_vol`` (RiskMetrics EWMA of squared log returns); ``horizon`` in seconds is the time the
+``auction.models.prices.ewma_vol`` (RiskMetrics EWMA of squared log returns); ``horizon`` in seconds is the time the
 protocol needs to liquidate. The volatility term is capped below 1 so that collateral always backs something.
 """
 
@@ -61,14 +61,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from auction import units
-from auction.accounts import Accounts, check_marks, check_mm, debt_per_token, health_of
+from auction.book.accounts import Accounts, check_marks, check_mm, debt_per_token, health_of
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _SLACK = 1e-9  # relative width of the band decided by the health formula itself
-_SCALE = units.COL / units.NUM  # as in auction.accounts
+_SCALE = units.COL / units.NUM  # as in auction.book.accounts
 
 # Where a watched account lives (Detector._home): an entry elsewhere is stale and skipped.
 _NONE, _MAIN, _OVERLAY, _CROSS = 0, 1, 2, 3

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from auction.errors import ConfigError
 
 F64 = NDArray[np.float64]
-DATA_DIR = Path(__file__).with_name("compare") / "data"
+DATA_DIR = Path(__file__).parents[1] / "data"
 YEAR_S = 365.0 * 86400.0  # annual parameters (mu, sigma, lam) use a 365-day year
 RESERVE_COLUMNS = ("univ2_ethdai_reserve_dai", "univ2_ethdai_reserve_weth")
 
@@ -52,7 +52,7 @@ class PricePath:
 
 
 def bundled(name: str) -> Path:
-    """The bundled data file ``name`` (auction/compare/data, listed in its MANIFEST.csv)."""
+    """The bundled data file ``name`` (auction/data, listed in its MANIFEST.csv)."""
     path = DATA_DIR / name
     if Path(name).name != name or not name.endswith(".csv") or not path.is_file():
         names = ", ".join(sorted(p.name for p in DATA_DIR.glob("*.csv") if p.name != "MANIFEST.csv"))
@@ -61,7 +61,7 @@ def bundled(name: str) -> Path:
 
 
 def resolve_data(name_or_path: str | Path) -> Path:
-    """A bundled data file name (auction/compare/data) or a user's path."""
+    """A bundled data file name (auction/data) or a user's path."""
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from auction.errors import ConfigError
-from auction.prices import PricePath
+from auction.models.prices import PricePath
 
 F64 = NDArray[np.float64]
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from auction import units
-from auction.accounts import Accounts, mm_from_ratio
-from auction.compare.scenario import house_params
-from auction.sim.world import World
+from auction.book.accounts import Accounts, mm_from_ratio
+from auction.scenario.load import house_params
+from auction.scenario.world import World
 from keepers.population import keeper_ids, members
 
 

@@ -10,15 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from auction import accounts as acc
+from auction.book import accounts as acc
 from auction import units
-from auction.chain import GasModel, fee_num
-from auction.compare.scenario import house_params
-from auction.margin import vol_adjusted_mm
-from auction.market import make_market
-from auction.oracle import make_oracle
-from auction.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
-from auction.sim.world import World
+from auction.models.chain import GasModel, fee_num
+from auction.scenario.load import house_params
+from auction.book.margin import vol_adjusted_mm
+from auction.models.market import make_market
+from auction.models.oracle import make_oracle
+from auction.models.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
+from auction.scenario.world import World
 
 
 def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None) -> World:
@@ -77,7 +77,7 @@ def _vol_margins(cfg: Any, population: acc.Accounts, times: np.ndarray, prices: 
     """Volatility-adjusted maintenance margin at each oracle update, when the scenario asks for it.
 
     sigma from the EWMA of the oracle's own prices (what the protocol sees), with a half-life of the
-    liquidation horizon; mm(t) = max(mm_floor, k * sigma(t) * sqrt(horizon)) (auction.margin).
+    liquidation horizon; mm(t) = max(mm_floor, k * sigma(t) * sqrt(horizon)) (auction.book.margin).
     """
     if not cfg.vol_adjusted or len(times) < 2:
         return None

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from auction.accounts import Accounts
-from auction.ledger import USD, Ledger
+from auction.book.accounts import Accounts
+from auction.book.ledger import USD, Ledger
 from auction.params import Designs, HouseParams
 
 
@@ -50,9 +50,9 @@ class World:
 
 def build_world(scenario: Any, design: str, seed: int, *, accounts: int | None = None) -> World:
     if scenario.ipv is not None:
-        from auction.sim.ipv import build_ipv
+        from auction.scenario.ipv import build_ipv
 
         return build_ipv(scenario, design, seed)
-    from auction.sim.inputs import build
+    from auction.scenario.inputs import build
 
     return build(scenario, design, seed, accounts=accounts)

@@ -24,7 +24,7 @@ when ``ink * spot < art * rate``. So a Maker liquidation ratio ``r`` (``mat``, 1
 
 A *single-collateral* account holds at most one asset; it becomes liquidatable when that asset's price falls
 below its liquidation price ``debt / (q * (1 - mm))``. Cross-margin accounts (several assets backing one debt)
-have no single threshold price. ``auction.margin.Detector`` uses both facts.
+have no single threshold price. ``auction.book.margin.Detector`` uses both facts.
 
 The house changes an account only through ``seize`` and ``close``; after either it must call
 ``Detector.reindex`` so that the account's new threshold is watched.
@@ -232,7 +232,7 @@ def weighted_sum(q: I64 | F64, factors: F64) -> F64:
 
     A loop over the k assets, never over accounts. The fixed order (and int64 -> float64 conversion being
     exact-rounded either way) makes an account's result identical whether computed over all accounts, a
-    subset, or a float copy of its rows: ``auction.margin.Detector`` relies on that to agree exactly with
+    subset, or a float copy of its rows: ``auction.book.margin.Detector`` relies on that to agree exactly with
     the brute-force scan.
     """
     out: F64 = q[:, 0] * factors[0]

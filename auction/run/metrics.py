@@ -24,7 +24,7 @@ import numpy as np
 
 from auction import units
 from auction.house import AuctionHouse
-from auction.ledger import Ledger
+from auction.book.ledger import Ledger
 from auction.sales import Sale
 
 

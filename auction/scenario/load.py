@@ -2,8 +2,8 @@
 
 A scenario is a tree of frozen dataclasses built from TOML (``tomllib``) and checked key by key: every
 problem is a ``ConfigError`` of ONE line naming the file, the table, the key and what is wrong (an unknown
-key lists the allowed ones). Bundled scenarios live in ``auction/compare/scenarios/NAME.toml`` and their
-data in ``auction/compare/data/``; any other file is accepted by path.
+key lists the allowed ones). Bundled scenarios live in ``auction/scenario/bundled/NAME.toml`` and their
+data in ``auction/data/``; any other file is accepted by path.
 
 Units: money in whole numeraire (USD), collateral in whole tokens, times in seconds, ratios as fractions
 (``chop`` and ``buf`` are multipliers, as in MakerDAO: 1.13 is a 13% penalty). ``mu``, ``sigma`` and
@@ -25,8 +25,8 @@ from auction.errors import ConfigError
 from auction.params import Designs, DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
 from auction.params import key as _key
 
-SCENARIO_DIR = Path(__file__).with_name("scenarios")
-DATA_DIR = Path(__file__).with_name("data")
+SCENARIO_DIR = Path(__file__).with_name("bundled")
+DATA_DIR = Path(__file__).parents[1] / "data"
 
 # Every design a comparison can run; sealed-first and sealed-second share [designs.sealed].
 DESIGNS: tuple[str, ...] = ("dutch", "sealed-first", "sealed-second", "english", "fixed")
@@ -306,7 +306,7 @@ def split_key(key: str) -> list[str]:
 
 def with_prices(scenario: Scenario, csv_path: str | Path) -> Scenario:
     """Replace the price source by a user CSV (``unix_ts``, ``close``); malformed files are refused by
-    ``auction.prices.load_csv``. Gas data and pool reserves the file does not carry fall back to the
+    ``auction.models.prices.load_csv``. Gas data and pool reserves the file does not carry fall back to the
     scenario's fixed gas price and a configured depth."""
     path = Path(csv_path)
     if not path.is_file():
