@@ -30,13 +30,13 @@ import structlog
 
 from auction import units
 from auction.book.accounts import Accounts
-from auction.models.chain import GAS, Tx, include
+from auction.book.ledger import USD, Ledger
+from auction.book.margin import Detector, LiquidationQueue
 from auction.english import EnglishAuction
 from auction.errors import Rejected
 from auction.fills import Fill
 from auction.fixed import FixedLiquidation
-from auction.book.ledger import USD, Ledger
-from auction.book.margin import Detector, LiquidationQueue
+from auction.models.chain import GAS, Tx, include
 from auction.params import Designs, HouseParams
 from auction.sales import (
     KICKER,

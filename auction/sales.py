@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auction import units
+from auction.book.ledger import Book, Ledger
 from auction.curves import make_curve
 from auction.dutch import DutchAuction
 from auction.english import EnglishAuction
 from auction.fills import Fill
 from auction.fixed import FixedLiquidation
-from auction.book.ledger import Book, Ledger
 from auction.params import DutchParams, EnglishParams, FixedParams, SealedParams
 from auction.sealed import SealedAuction
 

@@ -184,8 +184,8 @@ class BenchHouse:
 
         from auction import units
         from auction.book.accounts import generate
-        from auction.house import AuctionHouse
         from auction.book.ledger import USD, Ledger
+        from auction.house import AuctionHouse
         from auction.params import Designs, HouseParams
         from broker.signing import Verifier
 
@@ -218,8 +218,8 @@ class BenchHouse:
 
     # -- admission -----------------------------------------------------------------------------------------
     def admit(self, phase: Phase | None, now: float) -> list[Any]:
-        from auction.errors import Rejected
         from auction.book.ledger import USD
+        from auction.errors import Rejected
         from broker import messages as m
         from broker import topics
 

@@ -68,9 +68,9 @@ class OverBudget(Exception):
 
 
 def _scenario(name: str, overrides: Sequence[str]) -> Any:
-    from auction.scenario.load import load_scenario, with_overrides
     from auction.compare.sweep import parse_grid
     from auction.errors import ConfigError
+    from auction.scenario.load import load_scenario, with_overrides
 
     scenario = load_scenario(name)
     grid = parse_grid(list(overrides))
@@ -85,8 +85,8 @@ def run_child(args: argparse.Namespace) -> int:
     from auction.log import configure_logging
 
     configure_logging("warning")  # the simulator logs at info/debug: keep it out of the timings
-    from auction.sim.engine import Simulation
     from auction.scenario.world import build_world
+    from auction.sim.engine import Simulation
 
     n = args.child
     started = time.perf_counter()
@@ -254,8 +254,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _check(args: argparse.Namespace) -> str | None:
     """One line naming a bad flag, or None; checked in the parent before any child starts."""
-    from auction.scenario.load import check_design
     from auction.errors import ConfigError
+    from auction.scenario.load import check_design
 
     try:
         check_design(args.design)

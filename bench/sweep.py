@@ -12,8 +12,8 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from auction.scenario.load import DESIGNS, load_scenario
 from auction.compare.sweep import Runner, compare
+from auction.scenario.load import DESIGNS, load_scenario
 
 
 def measure(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from auction import units
-from auction.models.chain import GAS, GasModel, Tx, fee_num, include
 from auction.errors import ConfigError
+from auction.models.chain import GAS, GasModel, Tx, fee_num, include
 from auction.models.prices import PricePath, load_csv
 
 BLACK_THURSDAY = "eth_usd_10m_stablesims_2020-03-12.csv"

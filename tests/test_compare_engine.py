@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from auction.compare.report import dumps_json, identity_violations, report_dict
-from auction.scenario.load import DESIGNS, load_scenario
 from auction.compare.sweep import compare
+from auction.scenario.load import DESIGNS, load_scenario
 
 
 def test_same_seeds_same_bytes_and_identities_hold() -> None:

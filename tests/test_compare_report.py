@@ -11,9 +11,9 @@ import pytest
 
 from auction.compare.html import render_html
 from auction.compare.report import SCHEMA, dumps_json, identity_violations, markdown, report_dict, write_reports
-from auction.scenario.load import DESIGNS, Scenario, scenario_from_toml
 from auction.compare.sweep import CompareResult, compare
 from auction.run.result import METRICS
+from auction.scenario.load import DESIGNS, Scenario, scenario_from_toml
 from tests.test_compare_sweep import fake_run_one, slow_fake_run_one
 
 GBM = "name = 'calm'\ndescription = 'a calm day'\n[prices]\nsource = 'gbm'\n[[keepers]]\nstrategy = 'universal'\n"

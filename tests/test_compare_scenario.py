@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from auction.errors import ConfigError
 from auction.scenario import load as sc
 from auction.scenario.load import (
     DESIGNS,
@@ -19,7 +20,6 @@ from auction.scenario.load import (
     with_overrides,
     with_prices,
 )
-from auction.errors import ConfigError
 
 BUNDLED = ("black-thursday", "may-2021", "gbm-calm", "jump-crash", "textbook-ipv")
 

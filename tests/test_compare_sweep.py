@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from auction.scenario.load import DESIGNS, Scenario, scenario_from_toml
 from auction.compare.sweep import compare, parse_grid, plan, seed_list
 from auction.errors import ConfigError
 from auction.run.result import METRICS, RunResult, Series
+from auction.scenario.load import DESIGNS, Scenario, scenario_from_toml
 
 
 def fake_run_one(scenario: Scenario, design: str, seed: int) -> RunResult:

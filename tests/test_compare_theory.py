@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from auction.scenario.load import scenario_from_toml
 from auction.compare.theory import revenue_per_lot, theory
 from auction.errors import ConfigError
+from auction.scenario.load import scenario_from_toml
 
 IPV = """
 [ipv]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from auction.compare.report import dumps_json
-from auction.scenario.load import DESIGNS, list_scenarios, load_scenario
 from auction.compare.sweep import compare, usable_cores
+from auction.scenario.load import DESIGNS, list_scenarios, load_scenario
 
 GOLDEN = Path(__file__).with_name("golden")
 SEEDS = 2

@@ -9,8 +9,8 @@ import pytest
 
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
-from auction.house import AuctionHouse
 from auction.book.ledger import USD, Ledger
+from auction.house import AuctionHouse
 from auction.params import Designs, DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
 from auction.sealed import commitment
 from broker import messages as m

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
-from auction.house import AuctionHouse
 from auction.book.ledger import USD, Ledger
+from auction.house import AuctionHouse
 from auction.params import Designs, EnglishParams, HouseParams, SealedParams
 from auction.sealed import commitment
 from broker import messages as m

@@ -16,8 +16,8 @@ import pytest
 
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
-from auction.house import AuctionHouse
 from auction.book.ledger import USD, Ledger
+from auction.house import AuctionHouse
 from auction.params import Designs, HouseParams
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auction import units
+from auction.book.ledger import USD, Ledger
 from auction.curves import StairstepExponentialDecrease
 from auction.dutch import DutchAuction
 from auction.errors import Rejected
-from auction.book.ledger import USD, Ledger
 
 ETH, DAI = units.col, units.num
 

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from auction.scenario.load import load_scenario
 from auction.net.house_proc import HouseCore, RunSpec, ledger_snapshot
 from auction.net.journal import Journal
 from auction.net.network import network_command, population
-from auction.sim.engine import run_one
+from auction.scenario.load import load_scenario
 from auction.scenario.world import build_world
+from auction.sim.engine import run_one
 from broker import messages as m
 from broker import topics
 from broker.bus import connect

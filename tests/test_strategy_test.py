@@ -7,9 +7,9 @@ from pathlib import Path
 
 from auction import units
 from auction.cli import main
+from auction.compare.strategy_test import run_seed, strategy_test, with_candidate
 from auction.scenario.load import load_scenario
 from auction.sim.engine import simulate
-from auction.compare.strategy_test import run_seed, strategy_test, with_candidate
 
 SPEC = str(Path(__file__).with_name("strategies") / "greedy.py") + ":Greedy"
 

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from auction.compare.report import identity_violations, print_summary, write_reports
-from auction.scenario.load import DESIGNS, Scenario, list_scenarios, load_scenario, parse_designs, with_prices
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
+from auction.scenario.load import DESIGNS, Scenario, list_scenarios, load_scenario, parse_designs, with_prices
 
 
 def compare_command(

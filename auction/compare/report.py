@@ -27,11 +27,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from auction.scenario import load as scenario_mod
 from auction.compare.stats import Interval, mean_ci95
 from auction.compare.sweep import CompareResult
 from auction.compare.theory import theory
 from auction.run.result import METRICS, RunResult
+from auction.scenario import load as scenario_mod
 
 SCHEMA = "liqnet.compare/1"
 # The rows the terminal and Markdown show first; every other metric follows.

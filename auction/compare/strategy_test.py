@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from auction import units
-from auction.scenario.load import KeeperSpec, Scenario, check_design, load_scenario
 from auction.compare.stats import Interval, mean_ci95
 from auction.errors import ConfigError
+from auction.scenario.load import KeeperSpec, Scenario, check_design, load_scenario
 from auction.sim.engine import simulate
 from keepers.loader import load_strategy
 

@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from auction.scenario.load import DESIGN_TABLE, Scenario, check_design, split_key, with_overrides
 from auction.errors import ConfigError
 from auction.run.result import RunResult
+from auction.scenario.load import DESIGN_TABLE, Scenario, check_design, split_key, with_overrides
 
 Runner = Callable[[Scenario, str, int], RunResult]
 EXECUTORS = ("process", "dask")

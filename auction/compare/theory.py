@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-from auction.scenario.load import Scenario, check_design
 from auction.errors import ConfigError
+from auction.scenario.load import Scenario, check_design
 
 
 def revenue_per_lot(scenario: Scenario, design: str) -> float:

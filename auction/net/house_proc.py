@@ -46,9 +46,9 @@ from typing import Any
 import structlog
 
 from auction import units
+from auction.book.ledger import USD, Ledger
 from auction.errors import ConfigError, Rejected
 from auction.house import AuctionHouse
-from auction.book.ledger import USD, Ledger
 from auction.net import signals
 from auction.net.journal import Entry, Journal, Sync
 from auction.run.result import RunResult, Series

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from auction import units
-from auction.house import AuctionHouse
 from auction.book.ledger import Ledger
+from auction.house import AuctionHouse
 from auction.sales import Sale
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from auction.book import accounts as acc
 from auction import units
-from auction.models.chain import GasModel, fee_num
-from auction.scenario.load import house_params
+from auction.book import accounts as acc
 from auction.book.margin import vol_adjusted_mm
+from auction.models.chain import GasModel, fee_num
 from auction.models.market import make_market
 from auction.models.oracle import make_oracle
 from auction.models.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
+from auction.scenario.load import house_params
 from auction.scenario.world import World
 
 

@@ -15,8 +15,8 @@ import heapq
 import itertools
 from typing import Any
 
-from auction.house import AuctionHouse
 from auction.book.ledger import USD, Ledger
+from auction.house import AuctionHouse
 from auction.run.metrics import compute_metrics
 from auction.run.result import RunResult, Series
 from auction.scenario.world import World, build_world
