@@ -17,7 +17,13 @@ from auction.errors import ConfigError, Rejected
 SubParsers = Any  # argparse's _SubParsersAction (private type)
 Builder = Callable[[SubParsers], None]
 
-DESIGN_LIST = "dutch,sealed-first,sealed-second,english,fixed"
+
+
+def _design_list() -> str:
+    """The registered designs, for help texts (``auction.designs`` defines the names)."""
+    from auction.designs import names
+
+    return ",".join(names())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,8 +66,8 @@ def _add_compare(sub: SubParsers) -> None:
                    help="a bundled scenario (see `liqnet scenarios`) or a TOML file (default: %(default)s)")
     p.add_argument("--prices", metavar="CSV",
                    help="replace the scenario's prices with a CSV file with columns unix_ts and close")
-    p.add_argument("--designs", default=DESIGN_LIST, metavar="D1,D2",
-                   help="comma-separated designs to compare (default: %(default)s)")
+    p.add_argument("--designs", metavar="D1,D2",
+                   help=f"comma-separated designs to compare (default: all: {_design_list()})")
     p.add_argument("--seeds", type=_positive_int, default=8, metavar="N",
                    help="seeds per design, from the scenario's seed_base (default: %(default)s)")
     p.add_argument("--accounts", type=_positive_int, metavar="N", help="override the number of accounts")
@@ -162,7 +168,7 @@ def _add_house(sub: SubParsers) -> None:
                    help=f"mqtt://[user:password@]host:port (default: ${BROKER_ENV} or %(default)s)")
     p.add_argument("--scenario", metavar="NAME|FILE",
                    help="a bundled scenario or a TOML file (required unless --journal names an existing journal)")
-    p.add_argument("--design", metavar="D", help=f"one of {DESIGN_LIST} (default: dutch)")
+    p.add_argument("--design", metavar="D", help=f"one of {_design_list()} (default: dutch)")
     p.add_argument("--seed", type=int, metavar="N", help="run seed (default: the scenario's seed_base)")
     p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
                    help="scenario seconds per wall second (default: %(default)s)")
@@ -261,7 +267,7 @@ def _add_network(sub: SubParsers) -> None:
     )
     p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
                    help="a bundled scenario or a TOML file (default: %(default)s)")
-    p.add_argument("--design", default="dutch", metavar="D", help=f"one of {DESIGN_LIST} (default: %(default)s)")
+    p.add_argument("--design", default="dutch", metavar="D", help=f"one of {_design_list()} (default: %(default)s)")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--keepers", type=_positive_int, metavar="N",
                      help="N keepers taken in order from the scenario's population (default: all of it)")
@@ -351,7 +357,7 @@ def _add_strategy_test(sub: SubParsers) -> None:
                    help="a built-in name, module:Class, path/to/file.py:Class, an entry point or exec:COMMAND")
     p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
                    help="a bundled scenario or a TOML file (default: %(default)s)")
-    p.add_argument("--design", default="dutch", metavar="D", help=f"one of {DESIGN_LIST} (default: %(default)s)")
+    p.add_argument("--design", default="dutch", metavar="D", help=f"one of {_design_list()} (default: %(default)s)")
     p.add_argument("--seeds", type=_positive_int, default=4, metavar="N", help="seeds (default: %(default)s)")
     p.add_argument("--capital", type=_positive_float, default=1_000_000.0, metavar="USD",
                    help="your keeper's capital (default: %(default)s)")

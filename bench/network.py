@@ -9,7 +9,7 @@ port (Mosquitto when installed, else the embedded amqtt broker; the machine line
 (a) ceiling: raw aiomqtt QoS-1 publish -> receive between two processes (one publisher, one subscriber),
     with a window of publishes in flight, and one at a time (awaiting each PUBACK, as the house publishes);
 (b) throughput: an auction house process and ``--keepers`` keeper processes over ``broker.mqtt_bus.MqttBus``.
-    The house is ``auction.house.AuctionHouse`` (detection, Dutch kicks, per-block inclusion, settlement in
+    The house is the run kernel, ``auction.run.Kernel`` (detection, Dutch kicks, per-block inclusion, settlement in
     the ledger) fed by a crash: each block it lowers the oracle just enough that ``--inflight`` auctions are
     open (closed loop). Keepers take every auction they are assigned (``id % keepers``; all of them with
     ``--race``) as soon as it is announced: a signed ``Take`` of the whole lot at the top price. The house
@@ -184,33 +184,37 @@ class BenchHouse:
 
         from auction import units
         from auction.book.accounts import generate
-        from auction.book.ledger import USD, Ledger
-        from auction.house import AuctionHouse
         from auction.params import Designs, HouseParams
+        from auction.run.kernel import Kernel
+        from auction.scenario.world import World
         from broker.signing import Verifier
 
         self.args = args
-        self.accounts = generate(args.accounts, (ASSET,), np.array([P0]), seed=1, debt_mean=1_000.0,
-                                 debt_sigma=0.5, cr_low=1.55, cr_high=3.5, liquidation_ratio=1.5)
+        accounts = generate(args.accounts, (ASSET,), np.array([P0]), seed=1, debt_mean=1_000.0, debt_sigma=0.5,
+                            cr_low=1.55, cr_high=3.5, liquidation_ratio=1.5)
         # Liquidation prices, highest first: the oracle set just under the k-th flags exactly k accounts.
-        self.thresholds = np.sort(self.accounts.liquidation_prices())[::-1]
+        self.thresholds = np.sort(accounts.liquidation_prices())[::-1]
         self.flagged = 0
-        self.ledger = Ledger()
-        self.ledger.mint("market", USD, 10**18)
         self.price = P0
-        self.house = AuctionHouse(
-            "dutch", self.accounts, self.ledger, designs=Designs(),
-            house=HouseParams(max_kicks_per_block=10**6, block_time_s=args.block_ms / 1000, block_gas_limit=10**15),
-            market_price=lambda a, t: self.price,
-            proceeds=lambda a, qty, t: units.num(units.col_f(qty) * self.price),
-            gas_cost=lambda gas, gwei, t: 0,
+        world = World(  # no schedule: this driver moves the oracle itself and makes its own blocks
+            scenario=None, design="dutch", seed=1, asset=ASSET, accounts=accounts, designs=Designs(),
+            house_params=HouseParams(max_kicks_per_block=10**6, block_time_s=args.block_ms / 1000,
+                                     block_gas_limit=10**15),
+            oracle_updates=[], end=0.0, market_price=lambda a, t: self.price,
+            proceeds=lambda a, qty, t: units.num(units.col_f(qty) * self.price), gas_cost=lambda gas, gwei, t: 0,
+            gas_gwei=lambda t: 0.0,
         )
-        self.house.on_oracle(0.0, {ASSET: P0})
+        self.kernel = Kernel(world, "dutch", capital=lambda keeper: 10**17)
+        self.house = self.kernel.house
+        self.kernel.oracle(0.0, {ASSET: P0})
         self.verifier = Verifier()
-        self.funded: set[str] = set()
         self.inbox: list[tuple[str | None, bytes]] = []
         self.wake = asyncio.Event()
         self.t0 = time.monotonic()
+
+    @property
+    def funded(self) -> dict[str, int]:
+        return self.kernel.funded
 
     def now(self) -> float:
         """Scenario seconds = wall seconds since the house started (speed 1)."""
@@ -218,7 +222,6 @@ class BenchHouse:
 
     # -- admission -----------------------------------------------------------------------------------------
     def admit(self, phase: Phase | None, now: float) -> list[Any]:
-        from auction.book.ledger import USD
         from auction.errors import Rejected
         from broker import messages as m
         from broker import topics
@@ -239,14 +242,9 @@ class BenchHouse:
                     out.append(m.Rejection(keeper=sender, ref=0, code=exc.code, text=exc.message[:500],
                                            ts_ms=round(now * 1000)))
                 continue
-            if isinstance(action, m.Register):
-                if action.keeper not in self.funded:
-                    self.ledger.mint(f"keeper:{action.keeper}", USD, 10**17)
-                    self.funded.add(action.keeper)
-                continue
-            if phase is not None:
+            if phase is not None and not isinstance(action, m.Register):
                 phase.handled += 1
-            self.house.submit(action, now)
+            self.kernel.act(action, now)
         return out
 
     # -- the crash -----------------------------------------------------------------------------------------
@@ -261,7 +259,7 @@ class BenchHouse:
             return []
         self.flagged = want
         self.price = float(self.thresholds[want - 1]) * (1 - 1e-9)
-        return list(self.house.on_oracle(self.now(), {ASSET: self.price}))
+        return self.kernel.oracle(self.now(), {ASSET: self.price})
 
     # -- the loop ------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -330,7 +328,7 @@ class BenchHouse:
             if wall < stop_kicks:
                 out += self.lower_oracle(phase, start - self.t0, now)
             accepted0 = self.house.tally.accepted
-            out += self.house.on_block(now, 0.0)
+            out += self.kernel.block(now)
             done = time.monotonic()
             phase.blocks += 1
             phase.accepted += [done] * (self.house.tally.accepted - accepted0)
@@ -349,6 +347,7 @@ class BenchHouse:
     async def _publish(self, bus: Any, out: list[Any], phase: Phase | None) -> None:
         """As the network house publishes: in order, one at a time; only the last clock/oracle of a batch."""
         from broker import messages as m
+        from broker import topics
 
         last: dict[type, int] = {}
         for i, msg in enumerate(out):
@@ -361,7 +360,7 @@ class BenchHouse:
                 continue
             if isinstance(msg, m.Announce) and phase is not None:
                 phase.kicked_at[msg.auction] = time.monotonic()
-            for topic, payload, retain in _route(msg):
+            for topic, payload, retain in topics.publications(msg):
                 pending.append(bus.publish(topic, payload, retain=retain))
                 if phase is not None:
                     phase.published += 1
@@ -388,28 +387,6 @@ class BenchHouse:
             "p50_ms": _quantile(lat, 0.50) * 1000, "p99_ms": _quantile(lat, 0.99) * 1000,
             "max_ms": (lat[-1] * 1000) if lat else 0.0, "samples": len(lat),
         }
-
-
-def _route(msg: Any) -> list[tuple[str, bytes, bool | None]]:
-    """(topic, payload, retain) publications of one house output, as auction/net's house does them."""
-    from broker import messages as m
-    from broker import topics
-
-    if isinstance(msg, m.State):
-        if msg.status == "closed":  # seen live, then its retained copy cleared
-            return [(topics.state(msg.auction), m.encode(msg), False), (topics.state(msg.auction), b"", True)]
-        return [(topics.state(msg.auction), m.encode(msg), True)]
-    if isinstance(msg, m.Announce):
-        return [(topics.announce(msg.auction), m.encode(msg), None)]
-    if isinstance(msg, m.Result):
-        return [(topics.result(msg.auction), m.encode(msg), None)]
-    if isinstance(msg, m.OraclePrice):
-        return [(topics.oracle(msg.asset), m.encode(msg), None)]
-    if isinstance(msg, m.Block):
-        return [(topics.clock(), m.encode(msg), None)]
-    if isinstance(msg, m.Rejection):
-        return [(topics.rejections(msg.keeper), m.encode(msg), None)]
-    raise TypeError(f"the house does not publish {type(msg).__name__}")
 
 
 def _quantile(xs: Sequence[float], q: float) -> float:
@@ -439,6 +416,7 @@ async def house_role(args: argparse.Namespace) -> None:
 
 async def keeper_role(args: argparse.Namespace) -> None:
     """Take every assigned auction at once: a signed Take of the whole lot at the top price."""
+    from auction.designs.dutch import DutchTerms
     from broker import messages as m
     from broker import topics
     from broker.mqtt_bus import MqttBus
@@ -474,7 +452,7 @@ async def keeper_role(args: argparse.Namespace) -> None:
                 continue
             if parsed.kind == "announce":
                 msg = m.decode(env.payload)
-                assert isinstance(msg, m.Announce) and isinstance(msg.terms, m.DutchTerms)
+                assert isinstance(msg, m.Announce) and isinstance(msg.terms, DutchTerms)
                 if args.race or msg.auction % args.keepers == args.index:
                     nonce += 1
                     spawn(keys.sign(m.Take(auction=msg.auction, keeper=me, amount=msg.lot,

@@ -85,7 +85,7 @@ def run_child(args: argparse.Namespace) -> int:
     from auction.log import configure_logging
 
     configure_logging("warning")  # the simulator logs at info/debug: keep it out of the timings
-    from auction.scenario.world import build_world
+    from auction.scenario.build import build_world
     from auction.sim.engine import Simulation
 
     n = args.child

@@ -13,19 +13,20 @@ import time
 from collections.abc import Sequence
 
 from auction.compare.sweep import Runner, compare
-from auction.scenario.load import DESIGNS, load_scenario
+from auction.designs import names as design_names
+from auction.scenario.load import load_scenario
 
 
 def measure(
     seeds: int, *, scenario: str = "black-thursday", workers: Sequence[int] = (1, 2),
-    designs: Sequence[str] = DESIGNS, runner: Runner | None = None, progress: bool = True,
+    designs: Sequence[str] | None = None, runner: Runner | None = None, progress: bool = True,
 ) -> dict[int, float]:
     """Wall seconds of the whole comparison for each worker count."""
     s = load_scenario(scenario)
     walls: dict[int, float] = {}
     for n in workers:
         started = time.perf_counter()
-        compare(s, designs, seeds, workers=n, runner=runner, progress=progress)
+        compare(s, designs or design_names(), seeds, workers=n, runner=runner, progress=progress)
         walls[n] = time.perf_counter() - started
     return walls
 
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = [int(w) for w in args.workers.split(",")]
     print(machine_line())
     walls = measure(args.seeds, scenario=args.scenario, workers=workers, progress=args.progress)
-    print("\n".join(report_lines(walls, args.seeds, args.scenario, DESIGNS)))
+    print("\n".join(report_lines(walls, args.seeds, args.scenario, design_names())))
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from auction.designs.dutch import DutchTerms
 from bench.machine import positive_int
 from broker import messages as m
 from broker import signing
@@ -134,8 +135,8 @@ def sample_take(keys: signing.KeyPair) -> m.Take:
 
 
 def sample_state() -> m.State:
-    terms = m.DutchTerms(top_q=164_333_000, curve="stairstep", cut=0.99, step_ms=90_000, tail_ms=8_400_000,
-                         cusp=0.4, chost=0, tip=300_000_000, chip=0.001)
+    terms = DutchTerms(top_q=164_333_000, curve="stairstep", cut=0.99, step_ms=90_000, tail_ms=8_400_000,
+                    cusp=0.4, chost=0, tip=300_000_000, chip=0.001)
     return m.State(auction=18_342, seq=3, status="open", design="dutch", asset="ETH", owner="acct:731904",
                    lot=41_250_000_000, tab=5_713_882_140, start_ms=43_200_000, top_q=164_333_000, terms=terms,
                    ts_ms=43_212_000)

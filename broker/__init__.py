@@ -6,5 +6,5 @@
 - ``broker.bus``: the async ``Bus`` interface, the in-memory transport and ``connect(url, ...)``;
 - ``broker.mqtt_bus``: the MQTT transport (aiomqtt);
 - ``broker.server``: start Mosquitto or the embedded amqtt broker (``liqnet broker``, tests);
-- ``broker.protocol_doc``: regenerates the generated parts of PROTOCOL.md.
+- ``auction.net.protocol_doc``: regenerates the generated parts of PROTOCOL.md.
 """

@@ -18,7 +18,7 @@ Rules that PROTOCOL.md states for other languages:
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 from msgspec import Meta, Struct
@@ -57,8 +57,11 @@ Code = Annotated[str, Meta(pattern=r"\A[a-z][a-z-]{0,31}\Z")]
 Text = Annotated[str, Meta(max_length=512)]
 Version = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 
-Design = Literal["dutch", "sealed-first", "sealed-second", "english", "fixed"]
-DESIGNS: Final[tuple[str, ...]] = ("dutch", "sealed-first", "sealed-second", "english", "fixed")
+DesignName = Annotated[str, Meta(pattern=r"\A[a-z][a-z0-9-]{0,31}\Z")]
+"""A registered design's name (``auction.designs``), e.g. ``dutch`` or ``sealed-second``."""
+
+
+Status = Literal["open", "needs-redo", "closed"]
 
 
 class _Wire(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,61 +69,48 @@ class _Wire(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 # --- auction terms: what a keeper needs to act without asking -------------------------------------------
+# Each design defines its own terms Struct (``auction.designs``), a subclass of ``WireTerms`` tagged with the
+# design's table name, and registers it here: the wire layer knows the shape of terms, never the designs.
 
 
-class _Terms(_Wire, tag_field="type", frozen=True, kw_only=True):
-    pass
+class WireTerms(_Wire, tag_field="type", frozen=True, kw_only=True):
+    """Base of every design's terms: a JSON object whose ``type`` names the design's table."""
 
 
-class DutchTerms(_Terms, tag="dutch", frozen=True, kw_only=True):
-    """Clipper terms (dss clip.sol + abaci.sol); the keeper computes the price locally from these.
-
-    price(t) = top * curve(elapsed), elapsed = (t - start_ms) / 1000 seconds, price_q = floor(price).
-    """
-
-    top_q: Amount
-    curve: Literal["linear", "stairstep", "exponential"]
-    tau_ms: Amount = 0  # linear: time to reach 0
-    cut: Ratio = 0.0  # stairstep / exponential: factor per step / per second, in (0, 1]
-    step_ms: Amount = 0  # stairstep: length of one step
-    tail_ms: Amount  # reset due when elapsed > tail (clip.sol status)
-    cusp: Ratio  # reset due when price / top < cusp (clip.sol status)
-    chost: Amount  # numeraire units: smallest tab a partial take may leave (clip.sol chost)
-    tip: Amount = 0  # numeraire units: flat redo incentive (clip.sol tip)
-    chip: Ratio = 0.0  # fraction of tab paid as redo incentive (clip.sol chip)
+@runtime_checkable
+class Terms(Protocol):
+    """Any registered ``WireTerms`` subclass (decoded through ``register_terms``' table)."""
 
 
-class SealedTerms(_Terms, tag="sealed", frozen=True, kw_only=True):
-    """Commit-reveal terms: commits until ``commit_end_ms``, reveals until ``reveal_end_ms``."""
-
-    commit_end_ms: Amount
-    reveal_end_ms: Amount
-    reserve_q: Amount
-    deposit: Amount  # numeraire units escrowed with a commit, forfeited without a reveal
-    second_price: bool
+_TERMS: dict[str, type[WireTerms]] = {}
 
 
-class EnglishTerms(_Terms, tag="english", frozen=True, kw_only=True):
-    """Flipper terms (dss flip.sol): ``beg`` minimum increase (1.05 = 5%), bid lifetime, auction end."""
-
-    beg: Ratio
-    ttl_ms: Amount
-    tau_ms: Amount  # auction length; a restart (flip.sol tick) moves end_ms by this much
-    end_ms: Amount
-
-
-class FixedTerms(_Terms, tag="fixed", frozen=True, kw_only=True):
-    """Fixed-penalty liquidation terms (Aave v3 LiquidationLogic.sol)."""
-
-    debt: Amount  # numeraire units owed by the account
-    collateral: Amount  # collateral units held by the account
-    close_factor: Ratio  # share of the debt one liquidation may repay (0.5, or 1.0 below health 0.95)
-    bonus: Ratio  # liquidation bonus: collateral seized at oracle price * (1 + bonus)
-    health: Ratio  # health factor at announce time
-    max_repay: Amount  # numeraire units: close_factor applied to debt, the most one Liquidate may repay
+def register_terms(cls: type[WireTerms]) -> None:
+    """Let decoders accept ``cls`` as the terms of an announce or state (designs call it once each)."""
+    tag = str(cls.__struct_config__.tag)
+    known = _TERMS.get(tag)
+    if known is not None and known is not cls:
+        raise ValueError(f"terms type {tag!r} is already registered by {known.__name__}")
+    _TERMS[tag] = cls
 
 
-AuctionTerms = DutchTerms | SealedTerms | EnglishTerms | FixedTerms
+def unregister_terms(cls: type[WireTerms]) -> None:
+    _TERMS.pop(str(cls.__struct_config__.tag), None)
+
+
+def _decode_terms(tp: type, obj: Any) -> Any:
+    """msgspec's hook for ``Terms`` fields: the registered Struct named by the object's ``type``."""
+    if tp is not Terms:
+        raise NotImplementedError(f"no decoder for {tp!r}")
+    if not isinstance(obj, dict):
+        raise TypeError("terms must be an object")
+    cls = _TERMS.get(obj.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown terms type {obj.get('type')!r}")
+    try:
+        return msgspec.convert(obj, cls)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"terms: {exc}") from None
 
 
 # --- messages --------------------------------------------------------------------------------------------
@@ -134,14 +124,14 @@ class Announce(_Msg, tag="announce", frozen=True, kw_only=True):
     """A new auction (event, not retained). ``State`` carries the same terms for late joiners."""
 
     auction: Amount
-    design: Design
+    design: DesignName
     asset: AssetId
     lot: Amount  # collateral units for sale
     tab: Amount  # numeraire units to raise (debt + penalty)
     owner: HolderId
     start_ms: Amount
     oracle_q: Amount
-    terms: AuctionTerms
+    terms: Terms
 
 
 class State(_Msg, tag="state", frozen=True, kw_only=True):
@@ -149,8 +139,8 @@ class State(_Msg, tag="state", frozen=True, kw_only=True):
 
     auction: Amount
     seq: Amount
-    status: Literal["open", "needs-redo", "closed"]
-    design: Design
+    status: Status
+    design: DesignName
     asset: AssetId
     owner: HolderId
     lot: Amount
@@ -161,7 +151,7 @@ class State(_Msg, tag="state", frozen=True, kw_only=True):
     guy: MaybeKeeperId = ""  # English: current high bidder, "" when none
     tic_ms: Amount = 0  # English: current bid expires at tic_ms (0 when no bid)
     phase: Literal["", "commit", "reveal", "closed"] = ""  # sealed designs only
-    terms: AuctionTerms
+    terms: Terms
     ts_ms: Amount
 
 
@@ -177,7 +167,7 @@ class Result(_Msg, tag="result", frozen=True, kw_only=True):
     """An auction's outcome (event). ``returned`` collateral went back to the owner."""
 
     auction: Amount
-    design: Design
+    design: DesignName
     fills: Annotated[list[FillMsg], Meta(max_length=MAX_FILLS)]
     returned: Amount
     bad_debt: Amount
@@ -353,7 +343,7 @@ def tag_of(cls: type[Message]) -> str:
 
 # Built once and reused: msgspec compiles the whole union into one decoder.
 _encoder: Final = msgspec.json.Encoder()
-_decoder: Final = msgspec.json.Decoder(Message)
+_decoder: Final = msgspec.json.Decoder(Message, dec_hook=_decode_terms)
 
 
 class _Head(Struct):

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from broker import messages as m
 from broker.messages import ASSET_RE, KEEPER_RE
 
 PREFIX: Final = "liq/v1"
@@ -215,3 +216,31 @@ def _auction(auction: int) -> str:
     if isinstance(auction, bool) or not isinstance(auction, int) or not 0 <= auction < 2**63:
         raise ValueError(f"invalid auction id for a topic: {auction!r}")
     return str(auction)
+
+
+def route(msg: m.Message) -> tuple[str, bytes, bool]:
+    """(topic, payload, retained) for one output of the house. A closed state clears its retained copy."""
+    if isinstance(msg, m.State):
+        if msg.status == "closed":
+            return state(msg.auction), b"", True
+        return state(msg.auction), m.encode(msg), True
+    if isinstance(msg, m.Announce):
+        return announce(msg.auction), m.encode(msg), False
+    if isinstance(msg, m.Result):
+        return result(msg.auction), m.encode(msg), False
+    if isinstance(msg, m.OraclePrice):
+        return oracle(msg.asset), m.encode(msg), True
+    if isinstance(msg, m.Block):
+        return clock(), m.encode(msg), True
+    if isinstance(msg, m.Rejection):
+        return rejections(msg.keeper), m.encode(msg), False
+    raise TypeError(f"the house does not publish {type(msg).__name__}")
+
+
+def publications(msg: m.Message) -> list[tuple[str, bytes, bool]]:
+    """Every publish one house output makes: a closed state goes out live (not retained), then its retained
+    copy is cleared, so late joiners see no closed auction while live subscribers see it close."""
+    topic, payload, retain = route(msg)
+    if isinstance(msg, m.State) and msg.status == "closed":
+        return [(topic, m.encode(msg), False), (topic, payload, retain)]
+    return [(topic, payload, retain)]

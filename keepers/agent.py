@@ -10,15 +10,8 @@ Plain synchronous code with the clock handed in, shared by both runtimes:
 
 Because both runtimes hand the agent the same message objects, its decisions are the same in both.
 
-Per design (the strategy's decision -> actions):
-- dutch, ``Take``: one ``Take`` released at the time the curve crosses ``max_price`` (``curves.crossing``),
-  unless a reset is due before then (the state after the reset is planned afresh);
-- sealed, ``Bid``: a ``Commit`` now (salt from the keeper's seeded rng) and the ``Reveal`` at the end of
-  the commit phase; the agent keeps the salt;
-- english, ``Take``: a proxy: tend the minimum increment (``beg``) above the standing bid up to
-  ``max_price * lot``, opening at ``policy.english_open`` of it; dent by ``beg`` once the tab is reached;
-- fixed, ``Take``: a ``Liquidate`` now, repaying what buys ``max_qty`` at ``oracle / (1 + bonus)``,
-  if that is at most ``max_price``, with the strategy's priority fee.
+How a decision becomes actions is the design's own planner (``Planning.plan``, in ``auction.designs``):
+the runtime hands the agent the registry of designs, so this module names none of them.
 
 A strategy that raises or returns garbage is logged and treated as ``None``; the keeper goes on.
 """
@@ -27,7 +20,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,7 +29,6 @@ import numpy as np
 import structlog
 
 from auction import units
-from auction.sealed import commitment
 from broker import messages as m
 from keepers.api import AuctionView, Bid, Context, Strategy, Take, finite
 from keepers.deadline import DeadlineExceeded, DeadlineStrategy, call_with_deadline
@@ -44,22 +36,18 @@ from keepers.views import auction_view, result_view
 from keepers.wallet import Book, Limits, Wallet
 
 __all__ = [
-    "GAS_UNITS",
     "DeadlineExceeded",
     "DeadlineStrategy",
     "KeeperAgent",
     "Limits",
     "MarketView",
     "Order",
+    "Planning",
     "Policy",
     "call_with_deadline",
 ]
 
-# Gas per action, as the house charges it (auction.house.GAS; a test keeps the two equal).
-GAS_UNITS: dict[str, int] = {"take": 180_000, "redo": 120_000, "english-bid": 90_000, "commit": 60_000,
-                             "reveal": 80_000, "liquidate": 300_000}
-WAD = 10**18  # flip.sol ONE: beg is compared exactly on ints, as auction.english does
-SALT_BYTES = 16
+DEFAULT_GAS = 100_000  # an action its design does not list (auction.models.chain.DEFAULT_GAS)
 
 
 class MarketView(Protocol):
@@ -131,6 +119,25 @@ class Sent:
     amount: int
 
 
+class Planning(Protocol):
+    """What the agent needs of a design (``auction.designs.base.Design`` is one)."""
+
+    @property
+    def gas(self) -> Mapping[str, int]:
+        """Gas units per action tag, as the house charges them."""
+        ...
+
+    @property
+    def plan(self) -> Callable[[KeeperAgent, Tracked, float], list[Order]]:
+        """A strategy's decision about one auction -> the orders to send (``agent.decide`` asks it)."""
+        ...
+
+    @property
+    def view_terms(self) -> Callable[[m.Announce | m.State], dict[str, Any]]:
+        """The design's terms as the strategy sees them, in whole units."""
+        ...
+
+
 class KeeperAgent:
     """One keeper: a strategy, a wallet with limits, an inventory and a P&L book."""
 
@@ -140,6 +147,7 @@ class KeeperAgent:
         strategy: Strategy,
         capital: int,
         *,
+        designs: Mapping[str, Planning],
         limits: Limits | None = None,
         seed: int = 0,
         market: MarketView | None = None,
@@ -147,9 +155,11 @@ class KeeperAgent:
         latency_s: float = 0.0,
         gas: Callable[[float], float] | None = None,
     ) -> None:
-        """``capital`` in numeraire base units; ``latency_s`` is read by the simulator (decision -> send);
-        ``gas(t)`` gives the base fee in gwei where the runtime does not deliver ``Block`` messages."""
+        """``capital`` in numeraire base units; ``designs`` the registry (``auction.designs.REGISTRY``);
+        ``latency_s`` is read by the simulator (decision -> send); ``gas(t)`` gives the base fee in gwei where
+        the runtime does not deliver ``Block`` messages."""
         self.keeper_id, self.strategy, self.capital = keeper_id, strategy, capital
+        self.designs = designs
         self.latency_s = latency_s
         self._gas = gas
         self.limits = limits or Limits()
@@ -165,13 +175,13 @@ class KeeperAgent:
         self.oracle: dict[str, int] = {}  # latest oracle price_q by asset
         # Two streams from (run seed, keeper id): the strategy's draws (ctx.rng) never shift the salts.
         ours, theirs = np.random.SeedSequence([seed, zlib.crc32(keeper_id.encode())]).spawn(2)
-        self.rng, self._salt_rng = np.random.default_rng(theirs), np.random.default_rng(ours)
+        self.rng, self.salt_rng = np.random.default_rng(theirs), np.random.default_rng(ours)
         self._sent: dict[int, Sent] = {}
         self._settled: set[int] = set()
         self._last_eval = -math.inf
         self._last_seen: tuple[Any, ...] = ()
         self._batch_ctx: Context | None = None  # shared by a re-evaluation batch (nothing it holds moves within)
-        self._log = structlog.get_logger().bind(keeper_id=keeper_id)
+        self.log = structlog.get_logger().bind(keeper_id=keeper_id)
 
     # -- reading ----------------------------------------------------------------------------------------
     @property
@@ -204,7 +214,7 @@ class KeeperAgent:
             inventory={a: units.col_f(q) for a, q in self.inventory.items()},
             gas_price=self.gas_price(now),
             rng=self.rng,
-            log=self._log,
+            log=self.log,
             native_price=self._native_price(now),
         )
 
@@ -274,8 +284,8 @@ class KeeperAgent:
             self.book.won += 1
             self.inventory[asset] = self.inventory.get(asset, 0) + qty
             self._resell(asset, now)
-        if view.forfeited and isinstance(tracked.msg.terms, m.SealedTerms):
-            lost = min(tracked.msg.terms.deposit, self.wallet.cash)
+        if view.forfeited:  # a sealed bid committed but not revealed: its deposit went to the protocol
+            lost = min(int(getattr(tracked.msg.terms, "deposit", 0)), self.wallet.cash)
             self.wallet.cash -= lost
             self.book.forfeits += lost
         self._guard(lambda: self.strategy.on_result(view, self.context(now, msg.auction)), "on_result")
@@ -284,7 +294,7 @@ class KeeperAgent:
         if msg.keeper != self.keeper_id:
             return
         sent = self._sent.pop(msg.ref, None)
-        self._log.info("action.rejected", ref=msg.ref, code=msg.code, reason=msg.text)
+        self.log.info("action.rejected", ref=msg.ref, code=msg.code, reason=msg.text)
         if sent is None:
             return
         self.wallet.uncommit(sent.auction, sent.amount)
@@ -306,10 +316,10 @@ class KeeperAgent:
         if tracked is None or tracked.plan != order.plan:
             return None
         if self.gas_price(now) > self.policy.max_gas_gwei and not isinstance(action, m.Reveal):
-            self._log.info("gas.too_high", gwei=self.gas_price(now), cap=self.policy.max_gas_gwei)
+            self.log.info("gas.too_high", gwei=self.gas_price(now), cap=self.policy.max_gas_gwei)
             tracked.key = None  # planned again at the next evaluation (a reveal goes anyway: it saves the deposit)
             return None
-        gas = self._gas_cost(action, now)
+        gas = self._gas_cost(action, tracked.msg.design, now)
         spend, fitted = self._fit_release(action, self.wallet.budget(tracked.msg.auction) - gas)
         if fitted is None:
             return None
@@ -334,7 +344,7 @@ class KeeperAgent:
     def _fit_release(self, action: m.Action, budget: int) -> tuple[int, m.Action | None]:
         """Recheck an action against the budget at the moment it leaves; cut what can be cut."""
         if isinstance(action, m.Take):
-            amount = _fit_qty(action.amount, action.max_price_q, budget)
+            amount = fit_qty(action.amount, action.max_price_q, budget)
             if amount <= 0:
                 return self._refused(action, budget)
             return units.cost(amount, action.max_price_q), msgspec.structs.replace(action, amount=amount)
@@ -352,7 +362,7 @@ class KeeperAgent:
         return 0, action  # Reveal (already covered by its commit), Redo
 
     def _refused(self, action: m.Action, budget: int) -> tuple[int, None]:
-        self._log.debug("limit.refused", action=m.tag_of(type(action)), budget=budget)
+        self.log.debug("limit.refused", action=m.tag_of(type(action)), budget=budget)
         return 0, None
 
     # -- deciding ----------------------------------------------------------------------------------------
@@ -364,140 +374,37 @@ class KeeperAgent:
             return []
         if status == "needs-redo":
             return self._redo(tracked, now)
-        if msg.design.startswith("sealed"):
-            return self._plan_sealed(tracked, now)
-        if msg.design == "english" and isinstance(msg, m.State) and msg.guy == self.keeper_id:
-            self.wallet.set_committed(msg.auction, max(msg.bid, self.wallet.committed.get(msg.auction, 0)))
-            return []  # winning: nothing to do
-        decision = self._decide(tracked, now)
-        if msg.design == "dutch":
-            return self._plan_dutch(tracked, decision, now)
-        if msg.design == "english":
-            return self._plan_english(tracked, decision, now)
-        return self._plan_fixed(tracked, decision, now)
+        design = self.designs.get(msg.design)
+        if design is None:
+            self.log.warning("design.unknown", auction=msg.auction, design=msg.design)
+            return []
+        return design.plan(self, tracked, now)
 
-    def _decide(self, tracked: Tracked, now: float) -> Take | Bid | None:
-        view = self._view(tracked)
+    def decide(self, tracked: Tracked, now: float) -> Take | Bid | None:
+        """Ask the strategy about ``tracked``; an exception or an invalid decision counts as an error, None."""
+        view = self.view(tracked)
         try:
             decision = self.strategy.on_auction(view, self._batch_ctx or self.context(now, view.id))
         except Exception as exc:
             self.errors += 1
-            self._log.warning("strategy.error", auction=view.id, error=f"{type(exc).__name__}: {exc}")
+            self.log.warning("strategy.error", auction=view.id, error=f"{type(exc).__name__}: {exc}")
             return None
         if decision is None or _valid(decision):
             return decision
         self.errors += 1
-        self._log.warning("strategy.bad_decision", auction=view.id, decision=repr(decision))
+        self.log.warning("strategy.bad_decision", auction=view.id, decision=repr(decision))
         return None
 
-    def _view(self, tracked: Tracked) -> AuctionView:
+    def view(self, tracked: Tracked) -> AuctionView:
+        """What the strategy is shown of ``tracked`` (rebuilt only when its message or the oracle changed)."""
         oracle_q = self.oracle.get(tracked.msg.asset, tracked.oracle_q)
         cached = tracked.view
         if cached is not None and cached[0] is tracked.msg and cached[1] == oracle_q:
             return cached[2]
-        view = auction_view(tracked.msg, oracle_q / units.NUM)
+        terms = self.designs[tracked.msg.design].view_terms(tracked.msg)
+        view = auction_view(tracked.msg, oracle_q / units.NUM, terms)
         tracked.view = (tracked.msg, oracle_q, view)
         return view
-
-    def _plan_dutch(self, tracked: Tracked, decision: Take | Bid | None, now: float) -> list[Order]:
-        msg = tracked.msg
-        if not isinstance(decision, Take) or not isinstance(msg.terms, m.DutchTerms):
-            return self._drop(tracked, decision)
-        price_q = units.price_q(decision.max_price)
-        fee = self._priority_fee(decision)
-        room = self._room(msg.auction, "take", fee, now)
-        amount = _fit_qty(min(units.col(decision.max_qty), msg.lot), price_q, room)
-        if price_q <= 0 or amount <= 0:
-            return self._drop(tracked, decision, limited=amount <= 0 < price_q)
-        view = self._view(tracked)
-        top, level = float(view.terms["top"]), price_q / units.NUM
-        at = max(now, view.time_at_price(level))
-        t = msg.terms
-        if not math.isfinite(at) or at - view.start > t.tail_ms / 1000 or view.price_at(at) < top * t.cusp:
-            return self._drop(tracked, None)  # a reset comes first: the state after it is planned anew
-        top_q = msg.top_q if isinstance(msg, m.State) else t.top_q
-        key = ("dutch", msg.start_ms, top_q, msg.lot, msg.tab, price_q, amount, fee)
-        action = m.Take(auction=msg.auction, keeper=self.keeper_id, amount=amount, max_price_q=price_q,
-                        nonce=0, deadline_ms=0, priority_fee=fee)
-        return self._replan(tracked, key, [(at, action)])
-
-    def _plan_english(self, tracked: Tracked, decision: Take | Bid | None, now: float) -> list[Order]:
-        msg = tracked.msg
-        if not isinstance(decision, Take) or not isinstance(msg.terms, m.EnglishTerms):
-            return self._drop(tracked, decision)
-        bid, guy, tic_ms = (msg.bid, msg.guy, msg.tic_ms) if isinstance(msg, m.State) else (0, "", 0)
-        self.wallet.settle(msg.auction)  # outbid (or never bid): the house released any hold
-        now_ms = units.ms(now)
-        if msg.terms.end_ms <= now_ms or (tic_ms and tic_ms <= now_ms):
-            return []
-        beg_wad = round(msg.terms.beg * WAD)
-        lot = msg.lot
-        if bid < msg.tab:  # tend: a higher bid for the whole lot (flip.sol tend)
-            if units.col(decision.max_qty) < lot:
-                return self._drop(tracked, decision)
-            most = min(math.floor(decision.max_price * units.col_f(lot) * units.NUM + 1e-6), msg.tab)
-            step = max(1, math.ceil(self.policy.english_open * most)) if bid == 0 else -(-beg_wad * bid // WAD)
-            new_bid = min(max(step, bid + 1), msg.tab)
-            if new_bid > most:
-                return self._drop(tracked, None)
-        else:  # dent: the full tab for a smaller lot (flip.sol dent)
-            lot = min(lot * WAD // beg_wad, lot - 1, units.col(decision.max_qty))
-            if lot <= 0 or decision.max_price * units.col_f(lot) * units.NUM + 1e-6 < msg.tab:
-                return self._drop(tracked, None)
-            new_bid = msg.tab
-        if new_bid > self._room(msg.auction, "english-bid", 0, now):
-            return self._drop(tracked, decision, limited=True)
-        key = ("english", bid, guy, msg.lot, lot, new_bid)
-        action = m.EnglishBid(auction=msg.auction, keeper=self.keeper_id, lot=lot, bid=new_bid, nonce=0,
-                              deadline_ms=0)
-        return self._replan(tracked, key, [(now, action)])
-
-    def _plan_fixed(self, tracked: Tracked, decision: Take | Bid | None, now: float) -> list[Order]:
-        msg = tracked.msg
-        oracle_q = self.oracle.get(msg.asset, tracked.oracle_q)
-        if not isinstance(decision, Take) or not isinstance(msg.terms, m.FixedTerms) or oracle_q <= 0:
-            return self._drop(tracked, decision)
-        unit_q = oracle_q / (1 + msg.terms.bonus)  # Aave: collateral = repay / price * (1 + bonus)
-        if unit_q > units.price_q(decision.max_price):
-            return self._drop(tracked, None)  # not worth it at the strategy's price
-        want = units.cost(min(units.col(decision.max_qty), msg.lot), math.ceil(unit_q))
-        fee = self._priority_fee(decision)
-        repay = min(want, msg.terms.max_repay, self._room(msg.auction, "liquidate", fee, now))
-        if repay <= 0:
-            return self._drop(tracked, decision, limited=msg.terms.max_repay > 0 and want > 0)
-        t = msg.terms
-        key = ("fixed", oracle_q, t.debt, t.collateral, t.health, t.max_repay, repay, fee)
-        action = m.Liquidate(auction=msg.auction, keeper=self.keeper_id, repay=repay, priority_fee=fee, nonce=0,
-                             deadline_ms=0)
-        return self._replan(tracked, key, [(now, action)])
-
-    def _plan_sealed(self, tracked: Tracked, now: float) -> list[Order]:
-        msg = tracked.msg
-        t = msg.terms
-        if not isinstance(t, m.SealedTerms) or (tracked.sealed and tracked.sealed.round == t.commit_end_ms):
-            return []  # committed (or failed) this round already: the reveal is scheduled
-        phase = msg.phase if isinstance(msg, m.State) else "commit"
-        if phase != "commit" or units.ms(now) >= t.commit_end_ms:
-            return []
-        decision = self._decide(tracked, now)
-        if not isinstance(decision, Bid):
-            return self._drop(tracked, decision)
-        price_q = units.price_q(decision.price)
-        qty = min(units.col(decision.qty), msg.lot)
-        budget = self._room(msg.auction, "commit", 0, now) - self._gas_units_cost("reveal", 0, now)
-        if units.cost(qty, price_q) > budget:
-            qty = _fit_qty(qty, price_q, budget)
-            self._log.info("limit.cut", auction=msg.auction, qty=qty)
-        if price_q <= 0 or qty <= 0 or t.deposit > budget:
-            return self._drop(tracked, decision, limited=price_q > 0)
-        salt = self._salt_rng.bytes(SALT_BYTES)
-        need = max(t.deposit, units.cost(qty, price_q))
-        tracked.sealed = SealedPlan(t.commit_end_ms, price_q, qty, salt, need)
-        digest = commitment(msg.auction, self.keeper_id, price_q, qty, salt).hex()
-        commit = m.Commit(auction=msg.auction, keeper=self.keeper_id, digest=digest, deposit=t.deposit, nonce=0)
-        reveal = m.Reveal(auction=msg.auction, keeper=self.keeper_id, price_q=price_q, qty=qty, salt=salt.hex(),
-                          nonce=0)
-        return self._replan(tracked, ("sealed", t.commit_end_ms), [(now, commit), (t.commit_end_ms / 1000, reveal)])
 
     def _redo(self, tracked: Tracked, now: float) -> list[Order]:
         msg = tracked.msg
@@ -505,44 +412,52 @@ class KeeperAgent:
         if not self.policy.redo or tracked.redo_seq == seq:
             return []
         tracked.redo_seq = seq
-        return self._replan(tracked, ("redo", seq), [(now, m.Redo(auction=msg.auction, keeper=self.keeper_id,
-                                                                    nonce=0, deadline_ms=0))])
+        return self.replan(tracked, ("redo", seq), [(now, m.Redo(auction=msg.auction, keeper=self.keeper_id,
+                                                                   nonce=0, deadline_ms=0))])
 
-    def _replan(self, tracked: Tracked, key: tuple[Any, ...], actions: list[tuple[float, m.Action]]) -> list[Order]:
+    def replan(self, tracked: Tracked, key: tuple[Any, ...], actions: list[tuple[float, m.Action]]) -> list[Order]:
+        """Orders for a new plan made from ``key``; none when the plan is the one already out."""
         if key == tracked.key:
             return []  # same state, same decision: the orders already out still stand
         tracked.key = key
         tracked.plan += 1
         return [Order(at, action, tracked.plan) for at, action in actions]
 
-    def _drop(self, tracked: Tracked, decision: Take | Bid | None, *, limited: bool = False) -> list[Order]:
+    def drop(self, tracked: Tracked, decision: Take | Bid | None, *, limited: bool = False) -> list[Order]:
         """No action for this state: supersede any scheduled order."""
         if decision is not None and limited:
-            self._log.info("limit.refused", auction=tracked.msg.auction, decision=repr(decision))
+            self.log.info("limit.refused", auction=tracked.msg.auction, decision=repr(decision))
         elif decision is not None:
-            self._log.info("decision.ignored", auction=tracked.msg.auction, design=tracked.msg.design,
-                           decision=type(decision).__name__)
+            self.log.info("decision.ignored", auction=tracked.msg.auction, design=tracked.msg.design,
+                          decision=type(decision).__name__)
         if tracked.key is not None:
             tracked.key = None
             tracked.plan += 1
         return []
 
+    def salt(self, n: int) -> bytes:
+        """``n`` random bytes from the keeper's own seeded stream (sealed-bid salts)."""
+        return bytes(self.salt_rng.bytes(n))
+
     # -- money -------------------------------------------------------------------------------------------
-    def _priority_fee(self, decision: Take) -> int:
+    def priority_fee(self, decision: Take) -> int:
+        """The priority fee to offer (wire: 1e-3 gwei): the strategy's, or the policy's default."""
         gwei = self.policy.default_priority_fee if decision.priority_fee is None else decision.priority_fee
         return round(min(max(gwei, 0.0), self.limits.max_priority_fee) * 1000)  # wire: 1e-3 gwei
 
-    def _room(self, auction: int, tag: str, fee: int, now: float) -> int:
+    def room(self, auction: int, tag: str, fee: int, now: float) -> int:
         """What an action may commit in ``auction``: the budget less the gas it will burn."""
-        return self.wallet.budget(auction) - self._gas_units_cost(tag, fee, now)
+        design = self.auctions[auction].msg.design
+        return self.wallet.budget(auction) - self.gas_units_cost(design, tag, fee, now)
 
-    def _gas_cost(self, action: m.Action, now: float) -> int:
-        return self._gas_units_cost(m.tag_of(type(action)), getattr(action, "priority_fee", 0), now)
+    def _gas_cost(self, action: m.Action, design: str, now: float) -> int:
+        return self.gas_units_cost(design, m.tag_of(type(action)), getattr(action, "priority_fee", 0), now)
 
-    def _gas_units_cost(self, tag: str, fee: int, now: float) -> int:
+    def gas_units_cost(self, design: str, tag: str, fee: int, now: float) -> int:
         """Numeraire units for the gas of one action: units * (base fee + tip) gwei * 1e-9 * native price."""
         gwei = self.gas_price(now) + fee / 1000
-        return units.num(GAS_UNITS.get(tag, 100_000) * gwei * 1e-9 * self._native_price(now))
+        gas = self.designs[design].gas.get(tag, DEFAULT_GAS)
+        return units.num(gas * gwei * 1e-9 * self._native_price(now))
 
     def _resell(self, asset: str, now: float) -> None:
         """Sell what was won into the market at once, as the house does for the ledger (clipperCall)."""
@@ -552,7 +467,7 @@ class KeeperAgent:
         try:
             proceeds = units.num(self.market.proceeds(asset, units.col_f(qty), now))
         except Exception as exc:
-            self._log.warning("resale.failed", asset=asset, error=str(exc))
+            self.log.warning("resale.failed", asset=asset, error=str(exc))
             return
         self.inventory[asset] = 0
         self.wallet.cash += proceeds
@@ -588,7 +503,7 @@ class KeeperAgent:
             fn()
         except Exception as exc:
             self.errors += 1
-            self._log.warning("strategy.error", hook=hook, error=f"{type(exc).__name__}: {exc}")
+            self.log.warning("strategy.error", hook=hook, error=f"{type(exc).__name__}: {exc}")
 
 
 def _valid(decision: object) -> bool:
@@ -601,7 +516,7 @@ def _valid(decision: object) -> bool:
     return False
 
 
-def _fit_qty(qty: int, price_q: int, budget: int) -> int:
+def fit_qty(qty: int, price_q: int, budget: int) -> int:
     """The largest quantity <= ``qty`` whose cost at ``price_q`` fits in ``budget``."""
     if price_q <= 0 or units.cost(qty, price_q) <= budget:
         return qty

@@ -5,8 +5,8 @@ to and from the integer base units of the ledger and the wire (``auction.units``
 sees a message, a bus or a clock of its own, so the same object runs unchanged in the simulator and
 in a live keeper process.
 
-Designs (``AuctionView.design``): ``dutch``, ``sealed-first``, ``sealed-second``, ``english``, ``fixed``.
-``AuctionView.terms`` holds the design's own parameters (floats, whole units):
+Designs (``AuctionView.design``) are named by the registry, ``auction.designs`` (``liqnet compare --help``
+lists them). ``AuctionView.terms`` holds the design's own parameters (floats, whole units); the built-in ones:
 
 - dutch: ``top``, ``curve`` ("linear" | "stairstep" | "exponential") with ``tau`` / ``cut`` / ``step``,
   ``tail`` (s), ``cusp``, ``chost`` (USD), ``tip`` (USD), ``chip``;
@@ -29,9 +29,6 @@ import numpy as np
 import structlog
 
 from auction.curves import Curve, make_curve
-
-DESIGNS: tuple[str, ...] = ("dutch", "sealed-first", "sealed-second", "english", "fixed")
-
 
 # -- decisions -------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ messages in the simulator and in a live keeper. Base units -> whole units via ``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from auction import units
@@ -13,22 +14,15 @@ from broker import messages as m
 from keepers.api import AuctionView, ResultView
 
 
-def auction_view(msg: m.Announce | m.State, oracle_price: float) -> AuctionView:
-    """The view of an announced auction or of its latest state; ``oracle_price`` is the protocol's price."""
-    terms = _terms(msg.terms)
+def auction_view(msg: m.Announce | m.State, oracle_price: float, terms: Mapping[str, Any]) -> AuctionView:
+    """The view of an announced auction or of its latest state; ``oracle_price`` is the protocol's price and
+    ``terms`` the design's terms in whole units (its ``view_terms``)."""
+    shown = dict(terms)
     if isinstance(msg, m.State):
-        terms.update(status=msg.status, seq=msg.seq)
-        if msg.design == "dutch" and msg.top_q:
-            terms["top"] = msg.top_q / units.NUM  # a redo moves the top; the state has the current one
-        if msg.design == "english":
-            terms.update(bid=units.num_f(msg.bid), guy=msg.guy, tic=msg.tic_ms / 1000)
-        if msg.phase:
-            terms["phase"] = msg.phase
+        shown.update(status=msg.status, seq=msg.seq)
     else:
-        terms.update(status="open", seq=-1)
-        if msg.design == "english":
-            terms.update(bid=0.0, guy="", tic=0.0)
-    terms["owner"] = msg.owner
+        shown.update(status="open", seq=-1)
+    shown["owner"] = msg.owner
     return AuctionView(
         id=msg.auction,
         design=msg.design,
@@ -37,42 +31,8 @@ def auction_view(msg: m.Announce | m.State, oracle_price: float) -> AuctionView:
         tab=units.num_f(msg.tab),
         oracle_price=oracle_price,
         start=msg.start_ms / 1000,
-        terms=terms,
+        terms=shown,
     )
-
-
-def _terms(t: m.AuctionTerms) -> dict[str, Any]:
-    if isinstance(t, m.DutchTerms):
-        return {
-            "top": t.top_q / units.NUM,
-            "curve": t.curve,
-            "tau": t.tau_ms / 1000,
-            "cut": t.cut,
-            "step": t.step_ms / 1000,
-            "tail": t.tail_ms / 1000,
-            "cusp": t.cusp,
-            "chost": units.num_f(t.chost),
-            "tip": units.num_f(t.tip),
-            "chip": t.chip,
-        }
-    if isinstance(t, m.SealedTerms):
-        return {
-            "commit_end": t.commit_end_ms / 1000,
-            "reveal_end": t.reveal_end_ms / 1000,
-            "reserve": t.reserve_q / units.NUM,
-            "deposit": units.num_f(t.deposit),
-            "second_price": t.second_price,
-        }
-    if isinstance(t, m.EnglishTerms):
-        return {"beg": t.beg, "ttl": t.ttl_ms / 1000, "tau": t.tau_ms / 1000, "end": t.end_ms / 1000}
-    return {
-        "debt": units.num_f(t.debt),
-        "collateral": units.col_f(t.collateral),
-        "close_factor": t.close_factor,
-        "bonus": t.bonus,
-        "health": t.health,
-        "max_repay": units.num_f(t.max_repay),
-    }
 
 
 def result_view(msg: m.Result, keeper_id: str, asset: str) -> ResultView:

@@ -10,9 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auction.designs.dutch import DutchTerms
+from auction.designs.english import EnglishTerms
+from auction.designs.fixed import FixedTerms
+from auction.designs.sealed import SealedTerms
 from auction.errors import Rejected
+from auction.net.protocol_doc import examples
 from broker import messages as m
-from broker.protocol_doc import examples
 
 EXAMPLES = [msg for _, msg in examples()]
 PAYLOADS = [m.encode(msg) for msg in EXAMPLES]
@@ -35,7 +39,7 @@ def test_examples_cover_every_message_and_terms() -> None:
     tags = {m.tag_of(type(msg)) for msg in EXAMPLES}
     assert tags == {m.tag_of(cls) for cls in m.MESSAGES}
     terms = {type(msg.terms) for msg in EXAMPLES if isinstance(msg, m.Announce)}
-    assert terms == {m.DutchTerms, m.SealedTerms, m.EnglishTerms, m.FixedTerms}
+    assert terms == {DutchTerms, SealedTerms, EnglishTerms, FixedTerms}
 
 
 @pytest.mark.parametrize("msg", EXAMPLES, ids=lambda x: m.tag_of(type(x)))

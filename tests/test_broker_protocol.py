@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from auction.net.protocol_doc import TEST_SEED, examples, update
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics as t
-from broker.protocol_doc import TEST_SEED, examples, update
 from broker.signing import KeyPair, verify
 
 DOC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
@@ -16,7 +16,7 @@ DOC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
 
 def test_generated_blocks_are_current() -> None:
     text = DOC.read_text()
-    assert update(text) == text, "run: python -m broker.protocol_doc PROTOCOL.md"
+    assert update(text) == text, "run: python -m auction.net.protocol_doc PROTOCOL.md"
 
 
 def test_every_json_example_is_a_valid_message() -> None:

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auction.errors import ConfigError, Rejected
+from auction.net.protocol_doc import TEST_SEED
 from broker import messages as m
-from broker.protocol_doc import TEST_SEED
 from broker.signing import (
     KeyPair,
     Verifier,

@@ -7,7 +7,7 @@ import pytest
 
 from auction import units
 from auction.errors import ConfigError
-from auction.models.chain import GAS, GasModel, Tx, fee_num, include
+from auction.models.chain import GasModel, Tx, fee_num, include
 from auction.models.prices import PricePath, load_csv
 
 BLACK_THURSDAY = "eth_usd_10m_stablesims_2020-03-12.csv"
@@ -76,12 +76,13 @@ def test_fee_num_refuses_negative_inputs() -> None:
         fee_num(100, -10.0, 100.0)
 
 
-def test_gas_table_is_the_one_the_house_charges() -> None:
-    from auction.house import GAS as HOUSE_GAS
+def test_each_design_lists_the_gas_of_the_actions_it_takes() -> None:
+    from auction.designs import REGISTRY
 
-    assert HOUSE_GAS == GAS
-    assert GAS == {"take": 180_000, "redo": 120_000, "english-bid": 90_000, "commit": 60_000, "reveal": 80_000,
-                   "liquidate": 300_000}
+    gas = {name: dict(d.gas) for name, d in REGISTRY.items()}
+    assert gas == {"dutch": {"take": 180_000, "redo": 120_000}, "sealed-first": {"commit": 60_000, "reveal": 80_000},
+                   "sealed-second": {"commit": 60_000, "reveal": 80_000}, "english": {"english-bid": 90_000},
+                   "fixed": {"liquidate": 300_000}}
 
 
 def test_synthetic_gas_with_returns_and_seeded_noise() -> None:

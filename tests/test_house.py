@@ -7,9 +7,11 @@ import hashlib
 import numpy as np
 import pytest
 
+from auction import designs as registry
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
+from auction.designs.dutch import DutchTerms
 from auction.house import AuctionHouse
 from auction.params import Designs, DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
 from auction.sealed import commitment
@@ -27,8 +29,9 @@ def make_house(design: str, *, price: float = 100.0, n: int = 3, **designs: obje
     ledger.mint("market", USD, DAI(10**9))
     for k in ("ali", "bob"):
         ledger.mint(f"keeper:{k}", USD, DAI(100_000))
+    chosen = registry.get(design)
     return AuctionHouse(
-        design, accounts, ledger, designs=Designs(**designs),  # type: ignore[arg-type]
+        chosen, chosen.params_in(Designs(**designs)), accounts, ledger,  # type: ignore[arg-type]
         house=HouseParams(max_kicks_per_block=10, insurance_fund=50.0),
         market_price=lambda asset, t: price, proceeds=lambda asset, qty, t: units.cost(qty, units.price_q(price)),
         gas_cost=lambda gas, gwei, t: 0,
@@ -52,7 +55,7 @@ def test_dutch_flow_detects_kicks_takes_and_settles() -> None:
     assert [a.owner for a in announces] == ["acct:2", "acct:1"]
     first = announces[0]
     assert first.tab == DAI(700 * 1.13) and first.lot == ETH(10)
-    assert isinstance(first.terms, m.DutchTerms) and first.terms.top_q == units.price_q(95 * 1.3)
+    assert isinstance(first.terms, DutchTerms) and first.terms.top_q == units.price_q(95 * 1.3)
     take = m.Take(auction=first.auction, keeper="ali", amount=ETH(10), max_price_q=units.price_q(200),
                   nonce=1, deadline_ms=0)
     house.submit(take, 80.0)

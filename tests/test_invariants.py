@@ -13,6 +13,7 @@ import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from auction import designs as registry
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
@@ -22,7 +23,7 @@ from auction.sealed import commitment
 from broker import messages as m
 
 KEEPERS = ("ali", "bob", "cat")
-DESIGNS = ("dutch", "sealed-first", "sealed-second", "english", "fixed")
+DESIGNS = registry.names()
 
 
 def house_for(design: str) -> AuctionHouse:
@@ -33,10 +34,11 @@ def house_for(design: str) -> AuctionHouse:
     ledger.mint("market", USD, units.num(10**8))
     for k in KEEPERS:
         ledger.mint(f"keeper:{k}", USD, units.num(3000))  # small: over-escrow bids do happen
+    tables = Designs(sealed=SealedParams(commit_s=60, reveal_s=60, deposit=10.0, rounds=2),
+                     english=EnglishParams(beg=1.05, ttl_s=60, tau_s=600))
+    chosen = registry.get(design)
     return AuctionHouse(
-        design, accounts, ledger,
-        designs=Designs(sealed=SealedParams(commit_s=60, reveal_s=60, deposit=10.0, rounds=2),
-                        english=EnglishParams(beg=1.05, ttl_s=60, tau_s=600)),
+        chosen, chosen.params_in(tables), accounts, ledger,
         house=HouseParams(max_kicks_per_block=2, insurance_fund=100.0),
         market_price=lambda a, t: 80.0, proceeds=lambda a, q, t: units.cost(q, units.price_q(78.0)),
         gas_cost=lambda g, gwei, t: units.num(0.5),

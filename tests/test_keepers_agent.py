@@ -14,13 +14,18 @@ import pytest
 
 from auction import units
 from auction.curves import StairstepExponentialDecrease
+from auction.designs import REGISTRY
+from auction.designs.dutch import DutchTerms
+from auction.designs.english import EnglishTerms
+from auction.designs.fixed import FixedTerms
+from auction.designs.sealed import SealedTerms
 from auction.dutch import DutchAuction
 from auction.english import EnglishAuction
 from auction.errors import Rejected
 from auction.sealed import SealedAuction, commitment
 from broker import messages as m
 from keepers import AuctionView, Bid, Context, Strategy, Take
-from keepers.agent import GAS_UNITS, KeeperAgent, Limits, Order, Policy
+from keepers.agent import KeeperAgent, Limits, Order, Policy
 from keepers.deadline import DeadlineStrategy
 from keepers.strategies import DutchThreshold, EnglishProxy, SealedShading, Universal
 
@@ -46,11 +51,11 @@ class Market:
 def agent(strategy: Strategy, capital_usd: float = 1_000_000.0, **kw: Any) -> KeeperAgent:
     kw.setdefault("market", Market())
     kw.setdefault("policy", Policy(estimate_gas=False))
-    return KeeperAgent("k1", strategy, units.num(capital_usd), **kw)
+    return KeeperAgent("k1", strategy, units.num(capital_usd), designs=REGISTRY, **kw)
 
 
-def dutch_terms() -> m.DutchTerms:
-    return m.DutchTerms(top_q=2600 * USD, curve="stairstep", cut=0.99, step_ms=90_000, tail_ms=8_400_000, cusp=0.4,
+def dutch_terms() -> DutchTerms:
+    return DutchTerms(top_q=2600 * USD, curve="stairstep", cut=0.99, step_ms=90_000, tail_ms=8_400_000, cusp=0.4,
                         chost=0)
 
 
@@ -267,12 +272,6 @@ def test_gas_is_estimated_per_action_sent() -> None:
     assert a.book.gas == units.num(7.2) and a.wallet.cash == units.num(1_000_000 - 7.2)
 
 
-def test_gas_units_match_what_the_house_charges() -> None:
-    from auction.house import GAS
-
-    assert GAS_UNITS == GAS
-
-
 def test_gas_cap_holds_actions_back_while_gas_is_high() -> None:
     gas = {"now": 300.0}
     a = agent(DutchThreshold(), policy=Policy(max_gas_gwei=100.0), gas=lambda t: gas["now"])
@@ -300,7 +299,7 @@ def test_context_seen_by_the_strategy() -> None:
 
 def test_rng_is_seeded_from_run_seed_and_keeper_id() -> None:
     def draw(seed: int, keeper: str) -> float:
-        return float(KeeperAgent(keeper, Strategy(), 0, seed=seed).rng.random())
+        return float(KeeperAgent(keeper, Strategy(), 0, designs=REGISTRY, seed=seed).rng.random())
 
     assert draw(1, "a") == draw(1, "a")
     assert draw(1, "a") != draw(2, "a")
@@ -311,7 +310,7 @@ def test_rng_is_seeded_from_run_seed_and_keeper_id() -> None:
 
 
 def english_state(bid: int = 0, guy: str = "", lot: int = LOT, seq: int = 0, tic_ms: int = 0) -> m.State:
-    terms = m.EnglishTerms(beg=1.05, ttl_ms=600_000, tau_ms=21_600_000, end_ms=21_600_000)
+    terms = EnglishTerms(beg=1.05, ttl_ms=600_000, tau_ms=21_600_000, end_ms=21_600_000)
     return m.State(auction=9, seq=seq, status="open", design="english", asset="ETH", owner="acct:1", lot=lot, tab=TAB,
                    start_ms=0, top_q=0, bid=bid, guy=guy, tic_ms=tic_ms, terms=terms, ts_ms=0)
 
@@ -378,7 +377,7 @@ def test_english_over_budget_bid_is_refused() -> None:
 
 
 def sealed_announce(auction: int = 11, design: Any = "sealed-first") -> m.Announce:
-    terms = m.SealedTerms(commit_end_ms=600_000, reveal_end_ms=900_000, reserve_q=0, deposit=100 * USD,
+    terms = SealedTerms(commit_end_ms=600_000, reveal_end_ms=900_000, reserve_q=0, deposit=100 * USD,
                           second_price=design == "sealed-second")
     return m.Announce(auction=auction, design=design, asset="ETH", lot=LOT, tab=TAB, owner="acct:1", start_ms=0,
                       oracle_q=2000 * USD, terms=terms)
@@ -441,7 +440,7 @@ def test_forfeited_deposit_is_booked() -> None:
 
 
 def fixed_state(seq: int = 0, max_repay: int = 10_000 * USD) -> m.State:
-    terms = m.FixedTerms(debt=20_000 * USD, collateral=12 * ETH, close_factor=0.5, bonus=0.05, health=0.97,
+    terms = FixedTerms(debt=20_000 * USD, collateral=12 * ETH, close_factor=0.5, bonus=0.05, health=0.97,
                          max_repay=max_repay)
     return m.State(auction=21, seq=seq, status="open", design="fixed", asset="ETH", owner="acct:3", lot=12 * ETH,
                    tab=20_000 * USD, start_ms=0, top_q=0, terms=terms, ts_ms=0)

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from auction import units
+from auction.designs import REGISTRY
+from auction.designs.dutch import DutchTerms
 from broker import messages as m
 from keepers import AuctionView, Bid, Context, ResultView, Take
 from keepers.agent import KeeperAgent, Policy
@@ -110,8 +112,8 @@ def test_garbage_replies_give_none(tmp_path: Path) -> None:
 
 def test_external_strategy_drives_a_keeper_agent() -> None:
     s = ExternalStrategy([sys.executable, str(TEMPLATE)])
-    a = KeeperAgent("ext", s, units.num(1e6), policy=Policy(estimate_gas=False))
-    terms = m.DutchTerms(top_q=2600 * units.NUM, curve="stairstep", cut=0.99, step_ms=90_000, tail_ms=8_400_000,
+    a = KeeperAgent("ext", s, units.num(1e6), designs=REGISTRY, policy=Policy(estimate_gas=False))
+    terms = DutchTerms(top_q=2600 * units.NUM, curve="stairstep", cut=0.99, step_ms=90_000, tail_ms=8_400_000,
                          cusp=0.4, chost=0)
     announce = m.Announce(auction=1, design="dutch", asset="ETH", lot=10 * units.COL, tab=15_000 * units.NUM,
                           owner="acct:1", start_ms=0, oracle_q=2000 * units.NUM, terms=terms)

@@ -17,11 +17,12 @@ import pytest
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
+from auction.designs import REGISTRY
 from auction.house import AuctionHouse
 from auction.params import Designs, HouseParams
+from auction.run.population import WorldMarket
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order
-from keepers.population import WorldMarket
 from keepers.strategies import Universal
 
 PRICE = 100.0  # the market price of ETH throughout
@@ -43,15 +44,17 @@ def make_house(design: str) -> AuctionHouse:
     accounts = Accounts(("ETH",), np.full((3, 1), units.col(10), dtype=np.int64), debt, mm_from_ratio(1.5))
     ledger = Ledger()
     ledger.mint("market", USD, units.num(10**9))
-    return AuctionHouse(design, accounts, ledger, designs=Designs(), house=HouseParams(max_kicks_per_block=10),
-                        market_price=lambda a, t: PRICE, proceeds=proceeds, gas_cost=gas_cost)
+    chosen = REGISTRY[design]
+    return AuctionHouse(chosen, chosen.params_in(Designs()), accounts, ledger,
+                        house=HouseParams(max_kicks_per_block=10), market_price=lambda a, t: PRICE,
+                        proceeds=proceeds, gas_cost=gas_cost)
 
 
 def run(design: str, margins: tuple[float, ...] = (0.05, 0.1), hours: float = 10.0) -> tuple[AuctionHouse, list[Any]]:
     house = make_house(design)
     agents = []
     for i, margin in enumerate(margins):
-        agent = KeeperAgent(f"k{i}", Universal(margin=margin), CAPITAL, seed=1,
+        agent = KeeperAgent(f"k{i}", Universal(margin=margin), CAPITAL, designs=REGISTRY, seed=1,
                             market=WorldMarket(lambda a, t: PRICE, proceeds))
         house.ledger.mint(f"keeper:{agent.keeper_id}", USD, CAPITAL)
         agent.start(0.0)

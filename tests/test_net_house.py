@@ -69,4 +69,4 @@ async def test_a_stopped_house_resumes_from_its_journal_and_finishes(tmp_path: P
     assert await asyncio.wait_for(resumed.run(), 10) == 0
     assert again.finished and set(again.results) == set(again.house.sales)
     heights = [int(e.payload) for e in again.journal.entries() if e.kind == "block"]  # type: ignore[union-attr]
-    assert heights == list(range(1, again.n_blocks + 1))  # resumed at the next block: none twice, none lost
+    assert heights == list(range(1, again.kernel.n_blocks + 1))  # resumed at the next block: none twice, none lost

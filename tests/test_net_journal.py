@@ -13,6 +13,7 @@ import pytest
 
 from auction import units
 from auction.book.accounts import generate
+from auction.designs.dutch import DutchTerms
 from auction.errors import ConfigError
 from auction.net.house_proc import HouseCore, JournalError, RunSpec, ledger_snapshot, load_run
 from auction.net.journal import Entry, Journal
@@ -79,7 +80,7 @@ class Keepers:
 
     def react(self, out: list[m.Message], t: float) -> None:
         for msg in out:
-            if isinstance(msg, m.Announce) and isinstance(msg.terms, m.DutchTerms):
+            if isinstance(msg, m.Announce) and isinstance(msg.terms, DutchTerms):
                 keeper = ("ali", "bob")[self.turn % 2]
                 self.turn += 1
                 take = m.Take(auction=msg.auction, keeper=keeper, amount=msg.lot, max_price_q=msg.terms.top_q,

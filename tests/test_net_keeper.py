@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 
 from auction import units
+from auction.designs import REGISTRY
+from auction.designs.dutch import DutchTerms
+from auction.designs.sealed import SealedTerms
 from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess
 from broker import messages as m
 from broker import topics
@@ -64,7 +67,7 @@ class Recording(Strategy):
 
 
 def dutch(auction: int, t: float) -> tuple[m.Announce, m.State]:
-    terms = m.DutchTerms(top_q=units.price_q(130.0), curve="linear", tau_ms=600_000, tail_ms=3_600_000, cusp=0.2,
+    terms = DutchTerms(top_q=units.price_q(130.0), curve="linear", tau_ms=600_000, tail_ms=3_600_000, cusp=0.2,
                          chost=0)
     common = dict(auction=auction, design="dutch", asset="ETH", lot=units.col(5.0), tab=units.num(450.0),
                   owner=f"acct:{auction}", start_ms=round(t * 1000), terms=terms)
@@ -73,7 +76,7 @@ def dutch(auction: int, t: float) -> tuple[m.Announce, m.State]:
 
 
 def sealed(auction: int, t: float) -> tuple[m.Announce, m.State]:
-    terms = m.SealedTerms(commit_end_ms=round((t + 300) * 1000), reveal_end_ms=round((t + 450) * 1000),
+    terms = SealedTerms(commit_end_ms=round((t + 300) * 1000), reveal_end_ms=round((t + 450) * 1000),
                           reserve_q=0, deposit=units.num(100.0), second_price=False)
     common = dict(auction=auction, design="sealed-first", asset="ETH", lot=units.col(4.0), tab=units.num(400.0),
                   owner=f"acct:{auction}", start_ms=round(t * 1000), terms=terms)
@@ -84,7 +87,8 @@ def sealed(auction: int, t: float) -> tuple[m.Announce, m.State]:
 def agent(strategy: Strategy, *, live: bool = False) -> KeeperAgent:
     """The same strategy object behind both agents; the live one wraps it with a decision deadline."""
     inner: Strategy = DeadlineStrategy(strategy, 1.0) if live else strategy
-    return KeeperAgent("alice", inner, units.num(50_000.0), seed=11, market=Market(), latency_s=LATENCY)
+    return KeeperAgent("alice", inner, units.num(50_000.0), designs=REGISTRY, seed=11, market=Market(),
+                       latency_s=LATENCY)
 
 
 def script(start: float, stop: float, events: dict[float, list[m.Message]]) -> list[tuple[float, m.Message]]:

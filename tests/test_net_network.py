@@ -22,8 +22,8 @@ from rich.console import Console
 from auction.net.house_proc import HouseCore, RunSpec, ledger_snapshot
 from auction.net.journal import Journal
 from auction.net.network import network_command, population
+from auction.scenario.build import build_world
 from auction.scenario.load import load_scenario
-from auction.scenario.world import build_world
 from auction.sim.engine import run_one
 from broker import messages as m
 from broker import topics

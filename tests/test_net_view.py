@@ -10,6 +10,7 @@ from rich.console import Console
 
 from auction import units
 from auction.cli import main
+from auction.designs.dutch import DutchTerms
 from auction.net.view import Monitor, plain_line, render
 from broker import messages as m
 from broker import topics
@@ -26,7 +27,7 @@ def test_the_monitor_follows_auctions_keepers_and_bad_debt() -> None:
     feed(mon, topics.house_status(), m.HouseStatus(online=True, ts_ms=0))
     feed(mon, topics.keeper_status("alice"), m.KeeperStatus(keeper="alice", online=True, balance=units.num(5e5),
                                                             pnl=units.num(1234.0), ts_ms=0))
-    terms = m.DutchTerms(top_q=units.price_q(130.0), curve="linear", tau_ms=600_000, tail_ms=10**6, cusp=0.2, chost=0)
+    terms = DutchTerms(top_q=units.price_q(130.0), curve="linear", tau_ms=600_000, tail_ms=10**6, cusp=0.2, chost=0)
     state = m.State(auction=7, seq=0, status="open", design="dutch", asset="ETH", owner="acct:1",
                     lot=units.col(3.0), tab=units.num(250.0), start_ms=120_000, top_q=terms.top_q, terms=terms,
                     ts_ms=120_000)

@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from auction.designs.dutch import DutchTerms
 from auction.net.selftest.attacks import AttackReport, forbidden_publishes, named_attacks
 from auction.net.selftest.fuzz import corpus
 from broker import messages as m
@@ -95,7 +96,7 @@ async def test_a_keeper_survives_an_announce_its_curve_cannot_take(own_broker: B
         stderr=(tmp_path / "victim.log").open("wb"))
     try:
         announce = next(x for x in corpus() if isinstance(x, m.Announce) and x.design == "dutch")
-        assert isinstance(announce.terms, m.DutchTerms)
+        assert isinstance(announce.terms, DutchTerms)
         bad = msgspec.structs.replace(announce, terms=msgspec.structs.replace(announce.terms, cut=2.0))
         async with connect(own_broker.url, f"forger-{uuid.uuid4().hex[:6]}") as bus:
             await asyncio.sleep(2.0)  # the keeper is up and subscribed

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from auction import units
+from auction.designs import REGISTRY
+from auction.designs.dutch import DutchTerms
 from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess
 from auction.net.selftest.faults import broker_restart, house_sigkill, keeper_sigkill, slow_and_silent
 from broker import messages as m
@@ -99,7 +101,7 @@ async def test_a_restarted_keeper_publishes_its_nonces_in_increasing_order() -> 
     and the house refused that take as a replay (seen in the keeper-SIGKILL run). Deterministic on a memory bus:
     the keeper's clock moves only with the blocks published here (its wall clock is frozen)."""
     hub = MemoryHub()
-    terms = m.DutchTerms(top_q=units.price_q(130.0), curve="linear", tau_ms=3_600_000, tail_ms=7_200_000, cusp=0.2,
+    terms = DutchTerms(top_q=units.price_q(130.0), curve="linear", tau_ms=3_600_000, tail_ms=7_200_000, cusp=0.2,
                          chost=0)
 
     def state(auction: int) -> m.State:
@@ -129,7 +131,8 @@ async def test_a_restarted_keeper_publishes_its_nonces_in_increasing_order() -> 
         def block(t: float) -> m.Block:
             return m.Block(height=int(t // 12), ts_ms=round(t * 1000), gas_gwei_milli=20_000)
 
-        agent = KeeperAgent("alice", _TakeEverything(), units.num(1e6), market=_Market(), latency_s=30.0)
+        agent = KeeperAgent("alice", _TakeEverything(), units.num(1e6), designs=REGISTRY, market=_Market(),
+                            latency_s=30.0)
         agent.nonce = 1000
         keeper = KeeperProcess(agent, KeyPair.from_seed(b"\x09" * 32),
                                KeeperOptions("memory://", "alice", speed=600.0, latency=30.0),

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from auction.designs.dutch import DutchTerms
 from auction.errors import Rejected
 from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess, make_agent
 from auction.net.selftest.fuzz import (
@@ -215,7 +216,7 @@ def test_a_keeper_survives_dutch_terms_its_curve_refuses(change: dict[str, Any])
     """Found by the fuzzing: the schema lets these through, the curve refuses them (auction/curves.py), and the
     ValueError used to end the keeper process. Now the keeper skips that message and logs it."""
     announce = next(x for x in HOUSE_MESSAGES if isinstance(x, m.Announce) and x.design == "dutch")
-    assert isinstance(announce.terms, m.DutchTerms)
+    assert isinstance(announce.terms, DutchTerms)
     bad = msgspec.structs.replace(announce, terms=msgspec.structs.replace(announce.terms, **change))
     assert m.decode(m.encode(bad)) == bad  # the schema lets it through
     _receive(_keeper("universal"), bad, 700.0)

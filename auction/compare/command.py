@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from auction import designs as registry
 from auction.compare.report import identity_violations, print_summary, write_reports
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
-from auction.scenario.load import DESIGNS, Scenario, list_scenarios, load_scenario, parse_designs, with_prices
+from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_prices
 
 
 def compare_command(
     scenario: str,
     *,
     prices: str | None = None,
-    designs: str = ",".join(DESIGNS),
+    designs: str | None = None,
     seeds: int = 8,
     accounts: int | None = None,
     workers: int | None = None,
@@ -41,7 +42,7 @@ def compare_command(
     s = load_scenario(scenario)
     if prices is not None:
         s = with_prices(s, prices)
-    chosen = parse_designs(designs)
+    chosen = registry.parse_designs(designs or ",".join(registry.names()))
     grid = parse_grid(sets)
     if runner is None:
         preflight_prices(s)

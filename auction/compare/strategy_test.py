@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auction import designs as registry
 from auction import units
 from auction.compare.stats import Interval, mean_ci95
 from auction.errors import ConfigError
-from auction.scenario.load import KeeperSpec, Scenario, check_design, load_scenario
+from auction.scenario.load import KeeperSpec, Scenario, load_scenario
 from auction.sim.engine import simulate
 from keepers.loader import load_strategy
 
@@ -75,7 +76,7 @@ def run_seed(scenario: Scenario, design: str, seed: int, accounts: int | None = 
 def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds: int = 4, capital: float = 1e6,
                   config: dict[str, Any] | None = None, accounts: int | None = None) -> dict[str, Any]:
     """Run the candidate over ``seeds`` seeds; return the report (also what ``--json`` writes)."""
-    check_design(design)
+    registry.get(design)
     scenario = with_candidate(load_scenario(scenario_name), spec, capital, dict(config or {}))
     per_seed = [run_seed(scenario, design, scenario.seed_base + s, accounts) for s in range(seeds)]
     return {

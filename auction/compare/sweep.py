@@ -21,9 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from auction import designs as registry
 from auction.errors import ConfigError
 from auction.run.result import RunResult
-from auction.scenario.load import DESIGN_TABLE, Scenario, check_design, split_key, with_overrides
+from auction.scenario.load import Scenario, split_key, with_overrides
 
 Runner = Callable[[Scenario, str, int], RunResult]
 EXECUTORS = ("process", "dask")
@@ -88,7 +89,7 @@ def plan(
     """Every run of the comparison, in the order the report lists them; all overrides checked up front."""
     tasks: list[_Task] = []
     for design in designs:
-        check_design(design)
+        registry.get(design)
         keys = [k for k in (grid or {}) if _applies(k, design)]
         for point in itertools.product(*[list((grid or {})[k]) for k in keys]):
             params = tuple(zip(keys, point, strict=True))
@@ -244,7 +245,7 @@ def _progress_bar(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
 
 def _applies(key: str, design: str) -> bool:
     parts = split_key(key)
-    return parts[0] != "designs" or parts[1] == DESIGN_TABLE[design]
+    return parts[0] != "designs" or parts[1] == registry.get(design).table
 
 
 def _label(design: str, params: tuple[tuple[str, Any], ...]) -> str:

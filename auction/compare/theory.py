@@ -1,35 +1,31 @@
-"""Auction theory for the ``textbook-ipv`` calibration scenario.
+"""Auction theory for the ``textbook-ipv`` calibration scenario: each design's expected revenue per lot.
 
-``n`` bidders with independent private values uniform on [0, V], one unit per lot, no reserve:
-
-- dutch, sealed-first, sealed-second and english all earn the expected second-highest value,
-  (n-1)/(n+1) * V (revenue equivalence: Krishna, "Auction Theory", ch. 2-3; Myerson 1981);
-- fixed is a posted price p = oracle / (1 + bonus): the lot sells when the highest value reaches p,
-  which happens with probability 1 - (p/V)^n, so the expected revenue is p * (1 - (p/V)^n)
-  (p is capped at V: above it nobody buys).
+``n`` bidders with independent private values uniform on [0, V], one unit per lot, no reserve. Each design
+states its own line (``Design.theory`` in ``auction.designs``): the four auctions earn the expected
+second-highest value (n-1)/(n+1) * V (revenue equivalence: Krishna, "Auction Theory", ch. 2-3; Myerson
+1981); fixed-penalty is a posted price.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from auction import designs
 from auction.errors import ConfigError
-from auction.scenario.load import Scenario, check_design
 
 
-def revenue_per_lot(scenario: Scenario, design: str) -> float:
+def revenue_per_lot(scenario: Any, design: str) -> float:
     """Expected revenue of one lot under ``design`` in the scenario's [ipv] setting."""
     ipv = scenario.ipv
     if ipv is None:
         raise ConfigError(f"scenario {scenario.name!r} has no [ipv] table: theory applies to IPV scenarios only")
-    n, v = ipv.bidders, ipv.value_scale
-    if check_design(design) != "fixed":
-        return (n - 1) / (n + 1) * v
-    oracle = ipv.oracle_price if ipv.oracle_price is not None else v
-    p = oracle / (1 + scenario.designs.fixed.bonus)
-    if p >= v:
-        return 0.0
-    return p * (1 - (p / v) ** n)
+    d = designs.get(design)
+    if d.theory is None:
+        raise ConfigError(f"design {design!r} states no theory for independent private values")
+    oracle = ipv.oracle_price if ipv.oracle_price is not None else ipv.value_scale
+    return d.theory(ipv.bidders, ipv.value_scale, oracle, d.params_in(scenario.designs))
 
 
-def theory(scenario: Scenario, designs: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
-    """The report's ``theory`` object: ``{"revenue_per_lot": {design: value}}``."""
-    return {"revenue_per_lot": {d: revenue_per_lot(scenario, d) for d in designs}}
+def theory(scenario: Any, chosen: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
+    """The report's ``theory`` object: ``{"revenue_per_lot": {design: value}}`` (designs with a theory)."""
+    return {"revenue_per_lot": {d: revenue_per_lot(scenario, d) for d in chosen if designs.get(d).theory}}

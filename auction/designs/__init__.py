@@ -1,1 +1,75 @@
-"""designs"""
+"""The registry of liquidation designs: the one place their names are defined.
+
+Every layer that needs a design (the house, the keeper agent, scenarios, the CLI, reports, fuzzers) asks
+this registry. Adding a design is one module (a ``Design``, see ``auction.designs.base``) and one line in
+``BUILTIN`` below; a test or a plugin may ``register`` one at run time (``registered`` undoes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from auction.designs import dutch, english, fixed, sealed
+from auction.designs.base import Design
+from auction.errors import ConfigError
+from broker import messages as m
+
+BUILTIN: tuple[Design, ...] = (dutch.DESIGN, sealed.FIRST, sealed.SECOND, english.DESIGN, fixed.DESIGN)
+
+REGISTRY: dict[str, Design] = {}
+
+
+def register(design: Design) -> Design:
+    """Make ``design`` available by name everywhere (its terms become decodable on the wire)."""
+    if design.name in REGISTRY:
+        raise ValueError(f"design {design.name!r} is already registered")
+    m.register_terms(design.terms)
+    REGISTRY[design.name] = design
+    return design
+
+
+def unregister(name: str) -> None:
+    design = REGISTRY.pop(name)
+    if not any(d.terms is design.terms for d in REGISTRY.values()):
+        m.unregister_terms(design.terms)
+
+
+@contextmanager
+def registered(design: Design) -> Iterator[Design]:
+    """``design`` registered for the duration of a ``with`` block (tests)."""
+    register(design)
+    try:
+        yield design
+    finally:
+        unregister(design.name)
+
+
+def get(name: str) -> Design:
+    """The design called ``name``; an unknown name is one ``ConfigError`` line listing the known ones."""
+    design = REGISTRY.get(name)
+    if design is None:
+        raise ConfigError(f"unknown design {name!r}: choose from {', '.join(REGISTRY)}")
+    return design
+
+
+def names() -> tuple[str, ...]:
+    """Every registered design, built-ins first, in registration order."""
+    return tuple(REGISTRY)
+
+
+def tables() -> Mapping[str, type]:
+    """Scenario table name -> its parameter type (``[designs.TABLE]``); shared tables appear once."""
+    return {d.table: d.params for d in REGISTRY.values()}
+
+
+def parse_designs(text: str) -> tuple[str, ...]:
+    """``"dutch,english"`` -> ("dutch", "english"), each checked, duplicates dropped, order kept."""
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    if not chosen:
+        raise ConfigError(f"--designs: no design given: choose from {', '.join(REGISTRY)}")
+    return tuple(dict.fromkeys(get(n).name for n in chosen))
+
+
+for _design in BUILTIN:
+    register(_design)

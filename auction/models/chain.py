@@ -6,7 +6,7 @@
 - ``include``: one block's inclusion rule: highest priority fee first, then arrival, within the gas limit;
   the rest wait for a later block. This is what gives fixed-penalty liquidation its gas wars.
 
-Gas per action (``GAS``; the house charges these, ``auction.house.GAS`` holds the same numbers). Rough
+Gas per action (each design lists the ones it takes, ``auction.designs``; the house charges them). Rough
 orders of magnitude, estimated from the storage writes and external calls of each call at EIP-2929 /
 EIP-2200 prices (21k per transaction, ~20k per fresh storage slot, ~5k per update, ~2.6k per cold
 account): NOT measured from mainnet receipts, so a scenario that cares should calibrate them.
@@ -44,9 +44,7 @@ GAS_DEAL = 70_000  # Flipper deal
 GAS_LIQUIDATION_CALL = 300_000  # Aave v3 liquidationCall
 GAS_COMMIT = 60_000  # sealed-bid commit
 GAS_REVEAL = 80_000  # sealed-bid reveal
-# By wire message tag (broker.messages), the keys the house and the keeper agent use.
-GAS: dict[str, int] = {"take": GAS_TAKE, "redo": GAS_REDO, "english-bid": GAS_TEND, "commit": GAS_COMMIT,
-                       "reveal": GAS_REVEAL, "liquidate": GAS_LIQUIDATION_CALL}
+DEFAULT_GAS = 100_000  # an action a design does not list (it is refused, but still pays gas, as a revert does)
 
 _GAS_STREAM = 0x6A5  # spawn key: the gas noise never reuses the price path's random stream of the same seed
 

@@ -46,12 +46,12 @@ from typing import Any
 import structlog
 
 from auction import units
-from auction.book.ledger import USD, Ledger
+from auction.book.ledger import Ledger
 from auction.errors import ConfigError, Rejected
-from auction.house import AuctionHouse
 from auction.net import signals
 from auction.net.journal import Entry, Journal, Sync
-from auction.run.result import RunResult, Series
+from auction.run.kernel import Kernel
+from auction.run.result import RunResult
 from auction.scenario.world import World
 from broker import messages as m
 from broker import topics
@@ -60,7 +60,6 @@ from broker.signing import Verifier
 
 log = structlog.get_logger()
 
-KEEPER_FUNDS = 10**18  # numeraire the outside market holds to pay keepers reselling (as auction.sim.engine)
 DEFAULT_CAPITAL = 1_000_000.0  # USD for a keeper id the house configuration does not name
 VERSION = "liqnet-house/1"
 STOP_GRACE_S = 2.0  # on SIGINT/SIGTERM the iteration under way may finish within this long
@@ -107,7 +106,7 @@ def scenario_sha(scenario: Any) -> str:
 
 def population_funds(scenario: Any) -> dict[str, float]:
     """Keeper id -> capital (USD) for the scenario's own population, ids as the simulator names them."""
-    from keepers.population import keeper_ids, members
+    from auction.scenario.population import keeper_ids, members
 
     population = members(scenario.keepers)
     return {k: member.capital for k, member in zip(keeper_ids(population), population, strict=True)}
@@ -123,7 +122,8 @@ def load_run(
     journal: Journal | None,
 ) -> tuple[RunSpec, Any]:
     """The run to do: from the flags, or from the journal header (flags given must agree with it)."""
-    from auction.scenario.load import check_design, load_scenario
+    from auction.designs import get as design_named
+    from auction.scenario.load import load_scenario
 
     header = journal.header() if journal is not None else None
     if journal is not None and header is not None:
@@ -144,7 +144,7 @@ def load_run(
         return spec, loaded
     if scenario is None:
         raise ConfigError("--scenario is required (unless --journal names an existing journal)")
-    chosen = check_design(design or "dutch")
+    chosen = design_named(design or "dutch").name
     loaded = _scenario_with_accounts(load_scenario(scenario), accounts)
     table = population_funds(loaded)
     table.update(funds or {})
@@ -169,62 +169,47 @@ class JournalError(RuntimeError):
 
 
 class HouseCore:
-    """House, ledger, verifier and journal: everything that decides, nothing that waits."""
+    """The run kernel plus what a network house adds: admission (signatures, nonces), the journal, and
+    the retained state it publishes. Everything that decides, nothing that waits."""
 
     def __init__(self, world: World, spec: RunSpec, journal: Journal | None = None) -> None:
         self.world, self.spec, self.journal = world, spec, journal
-        self.ledger = Ledger()
-        self.ledger.mint("market", USD, KEEPER_FUNDS)
-        self.house = AuctionHouse(
-            spec.design, world.accounts, self.ledger, designs=world.designs, house=world.house_params,
-            market_price=world.market_price, proceeds=world.proceeds, gas_cost=world.gas_cost,
-        )
+        self.kernel = Kernel(world, spec.design, capital=spec.capital)
+        self.ledger, self.house = self.kernel.ledger, self.kernel.house
+        self.end = self.kernel.end
         self.verifier = Verifier()
-        self.funded: dict[str, int] = {}
-        self.block_time = world.house_params.block_time_s
-        self.n_blocks = int((world.end + world.house_params.drain_s) // self.block_time)
-        self.end = self.n_blocks * self.block_time
-        self.next_oracle = 0
-        self.now = 0.0  # scenario time of the last input applied
-        self.finished = False
-        self.series = Series()
         self.retained: dict[str, bytes] = {}  # topic -> payload: the current state the house publishes
         self.results: dict[int, m.Result] = {}
 
-    # -- time --------------------------------------------------------------------------------------------
-    def next_time(self) -> float:
-        """Scenario time of the next scheduled input (oracle update, block, or the end)."""
-        times = [self.end]
-        if self.next_oracle < len(self.world.oracle_updates):
-            times.append(self.world.oracle_updates[self.next_oracle][0])
-        if self.house.height < self.n_blocks:
-            times.append((self.house.height + 1) * self.block_time)
-        return min(times)
+    @property
+    def now(self) -> float:
+        """Scenario time of the last input applied."""
+        return self.kernel.now
 
-    def due(self, now: float, *, blocks: int | None = None) -> list[Entry]:
-        """Oracle updates and blocks with time <= ``now``, in the simulator's order (oracle first at a tie);
-        at most ``blocks`` blocks (the process takes one at a time, so keepers can act between blocks)."""
-        out: list[Entry] = []
-        i, h = self.next_oracle, self.house.height
-        updates = self.world.oracle_updates
-        while True:
-            t_oracle = updates[i][0] if i < len(updates) else math.inf
-            t_block = (h + 1) * self.block_time if h < self.n_blocks else math.inf
-            t = min(t_oracle, t_block)
-            if t > now or not math.isfinite(t):
-                return out
-            if t_oracle <= t_block:
-                out.append(Entry("oracle", t_oracle, json.dumps(updates[i][1], sort_keys=True).encode()))
-                i += 1
-            elif blocks is not None and h - self.house.height >= blocks:
-                return out
-            else:
-                h += 1
-                out.append(Entry("block", t_block, str(h).encode()))
+    @property
+    def finished(self) -> bool:
+        return self.kernel.finished
+
+    @property
+    def funded(self) -> dict[str, int]:
+        return self.kernel.funded
 
     @property
     def at_end(self) -> bool:
-        return self.house.height >= self.n_blocks and self.next_oracle >= len(self.world.oracle_updates)
+        return self.kernel.at_end
+
+    # -- time --------------------------------------------------------------------------------------------
+    def next_time(self) -> float:
+        """Scenario time of the next scheduled input (oracle update, block), or the end."""
+        nxt = self.kernel.next_input()
+        return self.end if nxt is None else nxt.t
+
+    def due(self, now: float, *, blocks: int | None = None) -> list[Entry]:
+        """Oracle updates and blocks with time <= ``now``, in the kernel's order, as journal entries;
+        at most ``blocks`` blocks (the process takes one at a time, so keepers can act between blocks)."""
+        updates = self.world.oracle_updates
+        return [Entry("oracle", inp.t, json.dumps(updates[inp.n][1], sort_keys=True).encode()) if inp.kind == "oracle"
+                else Entry("block", inp.t, str(inp.n).encode()) for inp in self.kernel.due(now, blocks=blocks)]
 
     # -- admission ---------------------------------------------------------------------------------------
     def admit(self, payload: bytes, sender: str | None, now: float) -> tuple[Entry | None, list[m.Message]]:
@@ -250,7 +235,7 @@ class HouseCore:
 
     # -- applying ----------------------------------------------------------------------------------------
     def apply(self, entries: list[Entry]) -> list[m.Message]:
-        """Journal the batch (one transaction), then run it through the house; returns what to publish."""
+        """Journal the batch (one transaction), then run it through the kernel; returns what to publish."""
         if self.journal is not None:
             self.journal.append(entries)
         out: list[m.Message] = []
@@ -260,10 +245,8 @@ class HouseCore:
 
     def finish(self) -> list[m.Message]:
         """Close the run at its end; the journal's finish row records the final ledger."""
-        out = self.house.finish(self.end)
-        self.now = self.end
-        self._after(out, self.end)
-        self.finished = True
+        out = self.kernel.finish()
+        self._track(out)
         if self.journal is not None:
             self.journal.append([Entry("finish", self.end, json.dumps(ledger_snapshot(self.ledger)).encode())])
         return out
@@ -285,51 +268,47 @@ class HouseCore:
         return outputs
 
     def _apply(self, entry: Entry, *, replay: bool) -> list[m.Message]:
-        t = entry.t
         out: list[m.Message]
-        if entry.kind == "oracle":
-            prices = {str(k): float(v) for k, v in json.loads(entry.payload).items()}
-            out = self.house.on_oracle(t, prices)
-            self.next_oracle += 1
-            self.series.oracle_times.append(t)
-            self.series.oracle.append(float(prices.get(self.world.asset, math.nan)))
-        elif entry.kind == "block":
-            out = self.house.on_block(t, self.world.gas_gwei(t))
-            if str(self.house.height).encode() != entry.payload:
-                raise JournalError(f"block {entry.payload!r} replayed as height {self.house.height}")
+        if entry.kind in ("oracle", "block"):
+            out = self._scheduled(entry)
         elif entry.kind == "action":
             out = self._action(entry, replay=replay)
         else:  # finish
-            out = self.house.finish(t)
-            self.finished = True
+            out = self.kernel.finish()
             if json.loads(entry.payload) != ledger_snapshot(self.ledger):
                 raise JournalError("the replayed ledger differs from the one the journal recorded at the end")
-        self.now = max(self.now, t)
-        self._after(out, t)
+        self._track(out)
         return out
+
+    def _scheduled(self, entry: Entry) -> list[m.Message]:
+        """A journaled oracle update or block: it must be the kernel's next scheduled input."""
+        nxt = self.kernel.next_input()
+        if nxt is None or nxt.kind != entry.kind or nxt.t != entry.t:
+            raise JournalError(f"journal entry {entry.seq} ({entry.kind} at t={entry.t}) is not the next input "
+                               f"of this scenario ({nxt})")
+        if entry.kind == "block" and str(nxt.n).encode() != entry.payload:
+            raise JournalError(f"block {entry.payload!r} replayed as height {nxt.n}")
+        if entry.kind == "oracle" and json.loads(entry.payload) != self.world.oracle_updates[nxt.n][1]:
+            raise JournalError(f"journal entry {entry.seq}: oracle prices differ from the scenario's")
+        return self.kernel.apply(nxt)
 
     def _action(self, entry: Entry, *, replay: bool) -> list[m.Message]:
         action = m.decode(entry.payload, allowed=topics.ACTION_TAGS)
         assert isinstance(action, m.ACTIONS)
         if replay and not self.verifier.check(action, units.ms(entry.t), sender=action.keeper):
             raise JournalError(f"journal entry {entry.seq} is a duplicate action")
-        if isinstance(action, m.Register):
-            if action.keeper not in self.funded:
-                amount = self.spec.capital(action.keeper)
-                self.ledger.mint(f"keeper:{action.keeper}", USD, amount)
-                self.funded[action.keeper] = amount
-                log.info("keeper funded", keeper=action.keeper, usd=units.num_f(amount))
-            return []
-        return self.house.submit(action, entry.t)
+        if isinstance(action, m.Register) and action.keeper not in self.funded:
+            out = self.kernel.act(action, entry.t)
+            log.info("keeper funded", keeper=action.keeper, usd=units.num_f(self.funded[action.keeper]))
+            return out
+        return self.kernel.act(action, entry.t)
 
-    def _after(self, out: Iterable[m.Message], t: float) -> None:
-        """Track what is retained now and what the report needs."""
+    def _track(self, out: Iterable[m.Message]) -> None:
+        """Track what is retained now, and the results (for the watcher's and the report's sake)."""
         for msg in out:
-            if isinstance(msg, m.Announce):
-                self.series.liquidations.append((t, self.world.market_price(msg.asset, t)))
-            elif isinstance(msg, m.Result):
+            if isinstance(msg, m.Result):
                 self.results[msg.auction] = msg
-            topic, payload, retain = route(msg)
+            topic, payload, retain = topics.route(msg)
             if retain:
                 if payload:
                     self.retained[topic] = payload
@@ -338,18 +317,8 @@ class HouseCore:
 
     # -- the report --------------------------------------------------------------------------------------
     def run_result(self) -> RunResult:
-        """Metrics and series of the run, as ``auction.sim.engine.run_one`` makes them."""
-        from auction.run.metrics import compute_metrics
-
-        self.ledger.check()
-        metrics, exact, extra = compute_metrics(self.house, self.ledger, self.world)
-        series = self.series
-        series.times, series.market = self.world.series_times, self.world.series_market
-        series.discounts = self.house.tally.discounts[:5000]
-        sales = sorted(self.house.sales.values(), key=lambda s: s.id)
-        series.times_to_liquidate = [(s.closed_at or self.world.end) - s.kicked_at for s in sales][:5000]
-        return RunResult(scenario=self.world.scenario.name, design=self.spec.design, seed=self.spec.seed,
-                         metrics=metrics, series=series, exact=exact, extra=extra)
+        """Metrics and series of the run, exactly as the simulator makes them (the kernel's result)."""
+        return self.kernel.result()
 
 
 def ledger_snapshot(ledger: Ledger) -> dict[str, Any]:
@@ -368,28 +337,6 @@ def compare_result(core: HouseCore) -> Any:
     run = Run(variant, core.spec.seed, core.run_result())
     return CompareResult(core.world.scenario, (core.spec.design,), (core.spec.seed,), (variant,), [run],
                          mode="network")
-
-
-# --- wire routing ---------------------------------------------------------------------------------------------
-
-
-def route(msg: m.Message) -> tuple[str, bytes, bool]:
-    """(topic, payload, retained) for one output of the house. A closed state clears its retained copy."""
-    if isinstance(msg, m.State):
-        if msg.status == "closed":
-            return topics.state(msg.auction), b"", True
-        return topics.state(msg.auction), m.encode(msg), True
-    if isinstance(msg, m.Announce):
-        return topics.announce(msg.auction), m.encode(msg), False
-    if isinstance(msg, m.Result):
-        return topics.result(msg.auction), m.encode(msg), False
-    if isinstance(msg, m.OraclePrice):
-        return topics.oracle(msg.asset), m.encode(msg), True
-    if isinstance(msg, m.Block):
-        return topics.clock(), m.encode(msg), True
-    if isinstance(msg, m.Rejection):
-        return topics.rejections(msg.keeper), m.encode(msg), False
-    raise TypeError(f"the house does not publish {type(msg).__name__}")
 
 
 def _rejection(keeper: str | None, ref: int, exc: Rejected, now: float) -> list[m.Message]:
@@ -584,15 +531,12 @@ class HouseProcess:
         last_state: dict[str, int] = {}
         for i, msg in enumerate(out):
             if isinstance(msg, m.Block | m.OraclePrice):
-                last_state[route(msg)[0]] = i
+                last_state[topics.route(msg)[0]] = i
         sends: list[tuple[str, bytes, bool]] = []
         for i, msg in enumerate(out):
-            topic, payload, retain = route(msg)
-            if isinstance(msg, m.Block | m.OraclePrice) and last_state[topic] != i:
+            if isinstance(msg, m.Block | m.OraclePrice) and last_state[topics.route(msg)[0]] != i:
                 continue
-            if isinstance(msg, m.State) and msg.status == "closed":
-                sends.append((topic, m.encode(msg), False))  # seen live; its retained copy is cleared next
-            sends.append((topic, payload, retain))
+            sends += topics.publications(msg)
         for topic, payload, retain in sends:
             await bus.publish(topic, payload, retain=retain)
 
@@ -662,7 +606,7 @@ def house_command(
     json_path: str | None = None,
 ) -> int:
     """``liqnet house``: build the world, replay the journal if any, run to the end, write the report."""
-    from auction.scenario.world import build_world
+    from auction.scenario.build import build_world
 
     jr = Journal(journal, sync=journal_sync) if journal else None
     try:

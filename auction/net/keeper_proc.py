@@ -373,7 +373,7 @@ class KeeperProcess:
 
 def default_id(strategy: str) -> str:
     """``<strategy>-<host>``: unique per container (its host name) and a valid keeper id / topic level."""
-    from keepers.population import _slug
+    from auction.scenario.population import slug as _slug
 
     host = "".join(c if c.isalnum() or c in "_.-" else "-" for c in socket.gethostname())[:20] or "host"
     return f"{_slug(strategy)[:40]}-{host}"
@@ -398,30 +398,32 @@ def make_agent(
     speed: float | None = None,
     deadline_s: float | None = None,
 ) -> KeeperAgent:
-    """A live keeper's agent, built as ``keepers.population.make_agents`` builds the simulator's.
+    """A live keeper's agent, built as ``auction.run.population.make_agents`` builds the simulator's.
 
     One difference: an action's deadline is at least ``WALL_TTL_S`` of wall time away (``speed`` scenario
     seconds per wall second), since scheduling and broker hops on a busy machine take tens of milliseconds,
     which at ``--speed 3600`` is longer than the simulator's 120 s. Gas comes from the house's blocks.
     """
+    from auction.scenario.population import gas_cap
     from keepers.loader import load_strategy
-    from keepers.population import gas_cap
 
     limits = Limits()
     inner = load_strategy(strategy, config or {})
     wrapped = DeadlineStrategy(inner, limits.deadline_s if deadline_s is None else deadline_s)
     ttl = max(Policy().action_ttl_s, WALL_TTL_S * (speed or 1.0))
     policy = Policy(max_gas_gwei=gas_cap(gas_policy), native_asset=native_asset, action_ttl_s=ttl)
-    return KeeperAgent(keeper_id, wrapped, units.num(capital), limits=limits, seed=seed, market=market,
-                       policy=policy, latency_s=latency)
+    from auction.designs import REGISTRY
+
+    return KeeperAgent(keeper_id, wrapped, units.num(capital), designs=REGISTRY, limits=limits, seed=seed,
+                       market=market, policy=policy, latency_s=latency)
 
 
 def scenario_market(scenario: str, seed: int | None) -> tuple[Any, int, str]:
     """The outside market of a scenario (price path and resale depth) as the simulator's keepers see it,
     the run seed, and the asset gas is priced in."""
+    from auction.run.population import WorldMarket, native_asset
+    from auction.scenario.build import build_world
     from auction.scenario.load import load_scenario
-    from auction.scenario.world import build_world
-    from keepers.population import WorldMarket, native_asset
 
     loaded = load_scenario(scenario)
     run_seed = loaded.seed_base if seed is None else seed

@@ -86,7 +86,7 @@ class Child:
 
 def population(scenario: Any, keepers: int | None, specs: Sequence[str]) -> list[KeeperPlan]:
     """The keepers to start, with the simulator's ids."""
-    from keepers.population import Member, keeper_ids, members
+    from auction.scenario.population import Member, keeper_ids, members
 
     if keepers is not None and specs:
         raise ConfigError("give either --keepers N or --keeper SPEC, not both")
@@ -130,13 +130,14 @@ def network_command(
 ) -> int:
     """Run a whole network to the end of the scenario; the house's exit code (0: report written)."""
     from auction.compare.report import _safe_name
-    from auction.scenario.load import check_design, load_scenario, with_overrides
+    from auction.designs import get as design_named
+    from auction.scenario.load import load_scenario, with_overrides
 
     if not speed > 0:
         raise ConfigError(f"--speed must be positive, got {speed}")
     if secure and broker is not None:
         raise ConfigError("--secure starts its own Mosquitto with credentials; leave out --broker")
-    check_design(design)
+    design_named(design)
     loaded = load_scenario(scenario)
     if accounts is not None:
         loaded = with_overrides(loaded, {"accounts.n": accounts})
@@ -316,7 +317,7 @@ class Network:
 
     def _market(self) -> Any:
         try:
-            from auction.scenario.world import build_world
+            from auction.scenario.build import build_world
 
             world = build_world(self.scenario, self.design, self.seed, accounts=1)
         except Exception:  # the view works without the market column

@@ -24,8 +24,8 @@ import numpy as np
 
 from auction import units
 from auction.book.ledger import Ledger
+from auction.designs.base import Sale
 from auction.house import AuctionHouse
-from auction.sales import Sale
 
 
 def compute_metrics(house: AuctionHouse, ledger: Ledger, world: Any) -> tuple[dict[str, float], dict[str, int],

@@ -7,7 +7,7 @@ by Latin hypercube sampling: each bidder's values over the lots fall one in each
 of [0, V], in random order. Every value is still uniform and bidders stay independent, so the theory holds
 unchanged, while the mean revenue per lot has about a quarter of the variance of plain draws;
 ``private_value(keeper, auction)`` is what that keeper's ``ctx.market_price`` shows while it decides
-about that auction (keepers.population). Theory: auction.compare.theory.
+about that auction (auction.run.population). Theory: each design's ``theory`` (auction.designs).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.scenario.load import house_params
+from auction.scenario.population import keeper_ids, members
 from auction.scenario.world import World
-from keepers.population import keeper_ids, members
 
 
 def build_ipv(scenario: Any, design: str, seed: int) -> World:

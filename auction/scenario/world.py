@@ -1,7 +1,7 @@
 """Everything a run needs, built once from a scenario, a design and a seed.
 
-The simulator and the network house both start from ``build_world``: the same price path, oracle
-updates, gas, market depth, accounts and keeper population, so their outcomes can be compared.
+The run kernel starts from ``auction.scenario.build.build_world`` under both clocks: the same price path,
+oracle updates, gas, market depth, accounts and keeper population, so their outcomes can be compared.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auction.book.accounts import Accounts
-from auction.book.ledger import USD, Ledger
 from auction.params import Designs, HouseParams
 
 
@@ -37,22 +36,3 @@ class World:
     ipv_lots: int = 0
     # textbook-ipv only: a keeper's private value (USD per token) of one lot, shown as its market price.
     private_value: Callable[[str, int], float] | None = None
-
-    def make_agents(self, ledger: Ledger) -> dict[str, Any]:
-        """One keeper agent per population member, funded in the ledger."""
-        from keepers.population import make_agents
-
-        agents = make_agents(self, ledger)
-        for keeper_id, agent in agents.items():
-            ledger.mint(f"keeper:{keeper_id}", USD, agent.capital)
-        return agents
-
-
-def build_world(scenario: Any, design: str, seed: int, *, accounts: int | None = None) -> World:
-    if scenario.ipv is not None:
-        from auction.scenario.ipv import build_ipv
-
-        return build_ipv(scenario, design, seed)
-    from auction.scenario.inputs import build
-
-    return build(scenario, design, seed, accounts=accounts)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from auction.designs.sealed import SealedTerms
 from auction.net.house_proc import ledger_snapshot
 from auction.net.journal import Entry
 from auction.net.selftest.harness import Cluster, FaultError, action_pairs, replay_journal
@@ -267,8 +268,8 @@ def _funded(cluster: Cluster) -> set[str]:
     return {str(ev.get("keeper")) for ev in cluster.house.events() if ev.get("event") == "keeper funded"}
 
 
-def _terms(msg: m.Announce) -> m.SealedTerms:
-    assert isinstance(msg.terms, m.SealedTerms)
+def _terms(msg: m.Announce) -> SealedTerms:
+    assert isinstance(msg.terms, SealedTerms)
     return msg.terms
 
 
@@ -278,7 +279,7 @@ def _sealed_open(cluster: Cluster) -> list[m.Announce]:
     out = []
     for auction in sorted(cluster.watcher.open_auctions()):
         msg = cluster.watcher.announces.get(auction)
-        if msg is not None and isinstance(msg.terms, m.SealedTerms) and msg.terms.commit_end_ms / 1000 > now + 150:
+        if msg is not None and isinstance(msg.terms, SealedTerms) and msg.terms.commit_end_ms / 1000 > now + 150:
             out.append(msg)
     return out
 

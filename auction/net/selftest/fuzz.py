@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from auction import units
+from auction import designs, units
 from auction.errors import Rejected
 from auction.net.house_proc import HouseCore, RunSpec
 from auction.sealed import commitment
@@ -38,7 +38,6 @@ from broker.signing import KeyPair
 
 DECODE_CODES = ("malformed", "wrong-version", "oversized")
 KEEPERS = ("ali", "bob", "cat")
-DESIGNS = ("dutch", "sealed-first", "sealed-second", "english", "fixed")
 
 # Values a field may be set to by an attacker or a bug: boundaries of int64, float extremes, wrong types.
 BOUNDARY: list[Any] = [0, 1, -1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63), -(2**63) - 1, 10**30,
@@ -99,7 +98,7 @@ def run_fuzz(seed: int = 0, scale: int = 1) -> FuzzReport:
 
 def corpus() -> list[m.Message]:
     """One valid, signed example of every message (the ones PROTOCOL.md shows)."""
-    from broker.protocol_doc import examples
+    from auction.net.protocol_doc import examples
 
     return [msg for _, msg in examples()]
 
@@ -383,10 +382,10 @@ def fuzz_house(rng: np.random.Generator, n_blocks: int, report: FuzzReport) -> N
     Each house first runs an hour without actions, so that auctions are open when the actions start.
     """
     tried = filled = 0
-    for design in DESIGNS:
+    for design in designs.names():
         house = _Driver(design)
         house.run_until(3600.0)
-        for _ in range(max(1, n_blocks // len(DESIGNS))):
+        for _ in range(max(1, n_blocks // len(designs.names()))):
             if house.core.at_end:
                 break
             t = house.core.next_time()

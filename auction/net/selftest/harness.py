@@ -481,7 +481,7 @@ def replay_journal(path: Path, hook: Callable[[HouseCore, Entry], None] | None =
 
     ``skip``: inputs to leave out, for a counterfactual run (the same run without one keeper's action).
     """
-    from auction.scenario.world import build_world
+    from auction.scenario.build import build_world
 
     with Journal(path) as jr:
         spec, scenario = load_run(None, None, None, None, None, None, jr)
@@ -607,7 +607,8 @@ def _account_actions(cluster: Cluster, replay: Replay, out: Audit) -> None:
         for ev in child.events():
             if ev.get("event") == "action.rejected" and "ref" in ev:
                 refused.add((child.name, int(ev["ref"])))
-    last_block = max((at for at, b in cluster.watcher.blocks if b.height >= replay.core.n_blocks), default=math.inf)
+    n_blocks = replay.core.kernel.n_blocks
+    last_block = max((at for at, b in cluster.watcher.blocks if b.height >= n_blocks), default=math.inf)
     sent: dict[tuple[str, int], float] = {}
     for child in cluster.keepers.values():  # the sender's own record: one "action sent" line per action
         for ev in child.events():

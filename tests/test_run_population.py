@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from auction import units
+from auction.designs.dutch import DutchTerms
 from auction.errors import ConfigError
+from auction.run.population import make_agents
+from auction.scenario.population import DEFAULT_KEEPERS, gas_cap, keeper_ids, members
 from broker import messages as m
-from keepers.population import DEFAULT_KEEPERS, gas_cap, keeper_ids, make_agents, members
 from keepers.strategies import Universal, ZeroBid
 
 
@@ -51,7 +53,7 @@ def test_private_values_are_the_market_price_of_each_lot() -> None:
     agents = make_agents(world([spec("dutch-threshold", config={"shade": 0.75})],
                                private_value=lambda k, auction: values[(k, auction)]))
     a = agents["k00-dutch-threshold"]
-    terms = m.DutchTerms(top_q=100 * units.NUM, curve="linear", tau_ms=100_000, tail_ms=200_000, cusp=0.001, chost=0)
+    terms = DutchTerms(top_q=100 * units.NUM, curve="linear", tau_ms=100_000, tail_ms=200_000, cusp=0.001, chost=0)
     orders = []
     for auction in (1, 2):
         ann = m.Announce(auction=auction, design="dutch", asset="LOT", lot=units.COL, tab=10**12, owner="acct:0",

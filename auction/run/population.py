@@ -7,28 +7,14 @@ and every agent's randomness derives from the run seed and its id, so runs are r
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from auction import units
-from auction.errors import ConfigError
+from auction.designs import REGISTRY
+from auction.scenario.population import gas_cap, keeper_ids, members
+from auction.scenario.world import World
 from keepers.agent import KeeperAgent, MarketView, Policy
 from keepers.loader import load_strategy
-
-DEFAULT_KEEPERS = 4  # universal keepers when a scenario names none (``liqnet ... --keepers N`` overrides)
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One keeper to create (a scenario's ``[[keepers]]`` entry has the same fields, plus ``count``)."""
-
-    strategy: str = "universal"
-    capital: float = 1_000_000.0  # USD
-    latency_s: float = 1.0
-    gas_policy: str = "market"  # or "fixed:GWEI"
-    config: Any = None
 
 
 class WorldMarket:
@@ -55,26 +41,8 @@ class PrivateValues(WorldMarket):
         return self._value(self.keeper_id, auction)
 
 
-def members(specs: Sequence[Any]) -> list[Member]:
-    """Expand ``count`` of each spec (any object with the ``KeeperSpec`` fields) into members."""
-    if not specs:
-        return [Member() for _ in range(DEFAULT_KEEPERS)]
-    out: list[Member] = []
-    for spec in specs:
-        one = Member(spec.strategy, float(spec.capital), float(spec.latency_s), str(spec.gas_policy),
-                     dict(spec.config or {}))
-        out += [one] * int(getattr(spec, "count", 1))
-    return out
-
-
-def keeper_ids(population: Sequence[Member]) -> list[str]:
-    """``k<index>-<strategy slug>``: unique, stable, valid as a wire keeper id and an MQTT topic level."""
-    width = max(2, len(str(len(population) - 1)))
-    return [f"k{i:0{width}d}-{_slug(m.strategy)}" for i, m in enumerate(population)]
-
-
-def make_agents(world: Any, ledger: Any = None) -> dict[str, KeeperAgent]:
-    """One agent per population member of ``world`` (``auction.scenario.world.World``).
+def make_agents(world: World) -> dict[str, KeeperAgent]:
+    """One agent per population member of ``world``.
 
     Optional world attributes: ``private_value(keeper_id, auction_id) -> USD per token`` (textbook-ipv)
     is what ``ctx.market_price`` shows while a keeper decides about that lot; ``gas_gwei(t)`` feeds the
@@ -90,6 +58,7 @@ def make_agents(world: Any, ledger: Any = None) -> dict[str, KeeperAgent]:
             keeper_id,
             load_strategy(member.strategy, member.config or {}),
             units.num(member.capital),
+            designs=REGISTRY,
             seed=int(world.seed),
             market=market,
             policy=Policy(max_gas_gwei=gas_cap(member.gas_policy), native_asset=native_asset(world)),
@@ -99,7 +68,7 @@ def make_agents(world: Any, ledger: Any = None) -> dict[str, KeeperAgent]:
     return agents
 
 
-def native_asset(world: Any) -> str:
+def native_asset(world: World) -> str:
     """The asset gas is priced in: ETH when the price path has it, else the scenario's main asset
     (as ``auction.scenario.inputs`` prices gas), so the agents' gas estimates match what the house charges."""
     try:
@@ -107,21 +76,3 @@ def native_asset(world: Any) -> str:
         return "ETH"
     except Exception:
         return str(getattr(world, "asset", "ETH"))
-
-
-def gas_cap(policy: str) -> float:
-    """``market`` -> no cap; ``fixed:GWEI`` -> GWEI."""
-    if policy == "market":
-        return float("inf")
-    head, _, value = policy.partition(":")
-    try:
-        if head == "fixed":
-            return float(value)
-    except ValueError:
-        pass
-    raise ConfigError(f"gas policy {policy!r}: use 'market' or 'fixed:GWEI' (e.g. fixed:40)")
-
-
-def _slug(spec: str) -> str:
-    name = spec.rpartition(":")[2] if ":" in spec else spec
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-").lower()[:40] or "keeper"

@@ -1,7 +1,7 @@
 """The generated parts of PROTOCOL.md: topic table, message fields and examples, signing example, codes.
 
 Built from the real Structs, ``topics.POLICY`` and ``auction.errors.CODES`` so the document stays true.
-``python -m broker.protocol_doc PROTOCOL.md`` rewrites every block between
+``python -m auction.net.protocol_doc PROTOCOL.md`` rewrites every block between
 ``<!-- BEGIN GENERATED name -->`` and ``<!-- END GENERATED name -->``; ``--check`` only reports drift
 (a test runs it).
 """
@@ -18,6 +18,11 @@ from typing import Any
 import msgspec
 from msgspec import inspect
 
+from auction import designs
+from auction.designs.dutch import DutchTerms
+from auction.designs.english import EnglishTerms
+from auction.designs.fixed import FixedTerms
+from auction.designs.sealed import SealedTerms
 from auction.errors import CODES
 from auction.sealed import commitment
 from broker import messages as m
@@ -55,7 +60,7 @@ _FIELD_NOTES: dict[str, str] = {
     "start_ms": "start of the current Dutch price curve (clip.sol `tic`), ms",
     "owner": "ledger holder of the liquidated account",
     "asset": "collateral asset id",
-    "design": "auction design",
+    "design": "auction design, a name the house's registry knows (built in: " + ", ".join(designs.names()) + ")",
     "terms": "design-specific terms (see Auction terms)",
     "seq": "increases with every change of this auction",
     "digest": "commitment hash, see Sealed auctions",
@@ -87,7 +92,7 @@ def examples() -> list[tuple[str, m.Message]]:
     """One example of every message, with the topic it travels on; actions signed by the test key."""
     key = KeyPair.from_seed(TEST_SEED)
     k = TEST_KEEPER
-    dutch = m.DutchTerms(
+    dutch = DutchTerms(
         top_q=2_160_000_000,
         curve="stairstep",
         cut=0.99,
@@ -98,15 +103,15 @@ def examples() -> list[tuple[str, m.Message]]:
         tip=100_000_000,
         chip=0.001,
     )
-    sealed = m.SealedTerms(
+    sealed = SealedTerms(
         commit_end_ms=660_000,
         reveal_end_ms=1_260_000,
         reserve_q=1_500_000_000,
         deposit=1_000_000_000,
         second_price=True,
     )
-    english = m.EnglishTerms(beg=1.05, ttl_ms=10_800_000, tau_ms=172_800_000, end_ms=173_400_000)
-    fixed = m.FixedTerms(
+    english = EnglishTerms(beg=1.05, ttl_ms=10_800_000, tau_ms=172_800_000, end_ms=173_400_000)
+    fixed = FixedTerms(
         debt=60_000_000_000,
         collateral=40_000_000_000,
         close_factor=0.5,
@@ -267,7 +272,7 @@ def render_messages() -> str:
         out += [f"### `{tag}`", "", doc, "", _field_table(cls), "", f"Example, on `{topic}`:", "", "```json"]
         out += [msgspec.json.format(m.encode(msg), indent=2).decode(), "```", ""]
     out += ["### Auction terms (`terms`)", "", "An object tagged by its own `type`:", ""]
-    for terms in (m.DutchTerms, m.SealedTerms, m.EnglishTerms, m.FixedTerms):
+    for terms in _terms_types():
         doc = (terms.__doc__ or "").strip().splitlines()[0]
         out += [f"#### `{terms.__struct_config__.tag}`", "", doc, "", _field_table(terms), ""]
     out += ["#### `FillMsg` (items of `fills`)", "", _field_table(m.FillMsg), ""]
@@ -404,11 +409,18 @@ def _type_name(t: inspect.Type) -> str:
             return f"`{c.__name__}` object"
         case inspect.UnionType(types=types):
             return "object: " + " \\| ".join(_type_name(x) for x in types)
+        case inspect.CustomType(cls=c) if c is m.Terms:  # a registered design's terms (auction.designs)
+            return "object: " + " \\| ".join(f"`{d.__name__}` object" for d in _terms_types())
     return str(t)
 
 
+def _terms_types() -> list[type[m.WireTerms]]:
+    """Every registered design's terms type, once each (sealed-first and sealed-second share one)."""
+    return list(dict.fromkeys(d.terms for d in designs.REGISTRY.values()))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m broker.protocol_doc", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m auction.net.protocol_doc", description=__doc__)
     parser.add_argument("path", type=Path, nargs="?", default=Path("PROTOCOL.md"))
     parser.add_argument("--check", action="store_true", help="report drift, change nothing")
     args = parser.parse_args(argv)
@@ -416,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     new = update(old)
     if args.check:
         if new != old:
-            print(f"{args.path} is out of date: run python -m broker.protocol_doc {args.path}", file=sys.stderr)
+            print(f"{args.path} is out of date: run python -m auction.net.protocol_doc {args.path}", file=sys.stderr)
             return 1
         return 0
     args.path.write_text(new)

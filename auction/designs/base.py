@@ -1,0 +1,193 @@
+"""What a liquidation design is, and the sale base class the auction house drives.
+
+A ``Design`` bundles everything one design brings: its sale logic (``open`` builds a ``Sale``; the sale
+applies actions, advances on deadlines and closes), its typed parameters, its terms on the wire, its gas
+units, its keeper planner and its theory line. The house, the keeper agent, the scenario loader, the CLI
+and the reports reach a design only through the registry (``auction.designs``), the way MakerDAO's ``Dog``
+reaches any ``ClipperLike`` through ``kick``.
+
+A sale is all or nothing: a refused action (``Rejected``) leaves the sale and the ledger untouched, because
+each mechanism operation runs on a copy that replaces the original only once the ledger accepted its moves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from auction.book.accounts import Accounts
+from auction.book.ledger import Book, Ledger
+from auction.errors import Rejected
+from auction.fills import Fill
+from broker import messages as m
+
+if TYPE_CHECKING:
+    from keepers.agent import KeeperAgent, Order, Tracked
+
+KICKER = "kicker"  # the keeper bot that barks and resets (its incentives count as keeper income)
+
+
+class Desk(Protocol):
+    """What a sale may use of the house: the books, the protocol's oracle and the outside market."""
+
+    ledger: Ledger
+    accounts: Accounts
+
+    def oracle_of(self, asset: str) -> float: ...
+
+    def market_price(self, asset: str, t: float) -> float: ...
+
+    def health(self, i: int) -> float: ...
+
+    def healthy(self, i: int) -> bool: ...
+
+    def reindex(self, i: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """One lot the house opens: ``qty`` of asset ``k`` of account ``i``, with ``debt`` to cover."""
+
+    id: int
+    design: str
+    i: int
+    k: int
+    asset: str
+    qty: int
+    debt: int
+    oracle: float  # the protocol's price when kicked
+    now: float
+    market: float  # the market price when kicked (for borrower loss and discounts)
+    desk: Desk
+
+    @property
+    def account(self) -> str:
+        return f"acct:{self.i}"
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What the wire shows of a sale at one moment, besides identity and ``seq``."""
+
+    lot: int
+    tab: int
+    start: float
+    terms: m.Terms
+    needs_redo: bool = False
+    top_q: int = 0
+    bid: int = 0
+    guy: str = ""
+    tic: float = 0.0
+    phase: str = ""  # "", "commit", "reveal" or "closed"
+
+
+@dataclass(slots=True)
+class Sale:
+    """One running liquidation: identity, the ledger book, fills and timing. Designs subclass it."""
+
+    id: int
+    design: str
+    asset: str
+    account: str
+    kicked_at: float
+    market_at_kick: float  # market price when kicked, for borrower loss and discounts
+    ledger: Ledger
+    fills: list[Fill] = field(default_factory=list)
+    closed_at: float | None = None
+    resets: int = 0
+    seq: int = 0  # bumped on every change, so keepers can tell new states from redeliveries
+
+    @property
+    def book(self) -> Book:
+        return self.ledger.books[self.id]
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    # -- what the house calls --------------------------------------------------------------------------
+    def apply(self, action: m.Action, now: float, desk: Desk) -> list[Fill]:
+        """Apply one included keeper action; the fills it made. Refuses actions the design does not take."""
+        raise Rejected("wrong-phase", f"a {m.tag_of(type(action))} does not apply to a {self.design} auction")
+
+    def advance(self, now: float, oracle: float) -> bool:
+        """Apply deadlines at ``now``; True if the sale changed."""
+        return False
+
+    def next_deadline(self) -> float:
+        """When ``advance`` next has something to do (inf: never)."""
+        return math.inf
+
+    def on_oracle(self, now: float, desk: Desk) -> bool:
+        """The oracle moved (designs with ``watches_oracle``); True if the sale changed."""
+        return False
+
+    def end(self, now: float, desk: Desk) -> None:
+        """Close at the end of the run: holds released, collateral still on sale counts unsold."""
+        self.ledger.release_all(self.id)
+        self.ledger.close(self.id)
+        self.closed_at = now
+
+    def show(self, now: float) -> Shown:
+        raise NotImplementedError
+
+    def result_extra(self) -> dict[str, Any]:
+        """Design-specific fields of the ``Result`` message."""
+        return {}
+
+    # -- for subclasses ----------------------------------------------------------------------------------
+    def finish(self, now: float, returned: int = 0) -> None:
+        """Return what the owner is due, close the book (uncovered debt becomes bad debt)."""
+        if returned:
+            self.ledger.return_to_owner(self.id, returned)
+        self.ledger.close(self.id)
+        self.closed_at = now
+        self.seq += 1
+
+    def changed(self) -> None:
+        self.seq += 1
+
+
+def seize_lot(o: Opening, chop: float) -> int:
+    """Move the lot and its debt from the account into the sale's book; the tab is ``debt * chop``."""
+    ledger = o.desk.ledger
+    ledger.mint(o.account, o.asset, o.qty)  # the position enters the ledger as it is seized
+    ledger.debt[o.account] += o.debt
+    tab = round(o.debt * chop)
+    ledger.seize(o.id, o.account, o.asset, o.qty, o.debt, tab)
+    return tab
+
+
+def sale_fields(o: Opening) -> dict[str, Any]:
+    """The ``Sale`` fields every design fills the same way."""
+    return dict(id=o.id, design=o.design, asset=o.asset, account=o.account, kicked_at=o.now,
+                market_at_kick=o.market, ledger=o.desk.ledger)
+
+
+Planner = Callable[["KeeperAgent", "Tracked", float], "list[Order]"]
+ViewTerms = Callable[[m.Announce | m.State], dict[str, Any]]
+Theory = Callable[[int, float, float, Any], float]  # (bidders, value scale, oracle price, params) -> per lot
+
+
+@dataclass(frozen=True, slots=True)
+class Design:
+    """One liquidation design, as the registry holds it."""
+
+    name: str  # what users type (--designs) and the wire carries
+    table: str  # its scenario table, [designs.TABLE] (sealed-first and sealed-second share "sealed")
+    params: type  # the typed parameters of that table
+    terms: type[m.WireTerms]  # its terms on the wire
+    open: Callable[[Opening, Any], Sale]  # (the lot, the params) -> the running sale
+    gas: Mapping[str, int]  # gas units per action tag it accepts
+    plan: Planner  # keeper side: a strategy's decision -> the agent's orders
+    view_terms: ViewTerms  # keeper side: the terms a strategy sees, in whole units
+    theory: Theory | None = None  # expected revenue per lot under independent private values
+    seizes: bool = True  # the house confiscates the account at kick (fixed-penalty: per liquidation)
+    watches_oracle: bool = False  # its open sales change with every oracle update
+    summary: str = ""  # one line for --help and the docs
+
+    def params_in(self, designs: Any) -> Any:
+        """This design's parameter table in a scenario's ``designs``."""
+        return getattr(designs, self.table)

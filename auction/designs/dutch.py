@@ -1,0 +1,161 @@
+"""dutch: MakerDAO Liquidations 2.0, a Clipper sale (dss src/clip.sol, src/abaci.sol).
+
+The mechanism itself is ``auction.dutch.DutchAuction``; this module binds it to the ledger (take, redo,
+the kicker's reset at the first block it is due), says what keepers see and how the agent turns a
+strategy's ``Take`` into a take timed where the curve crosses the strategy's price.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from auction import units
+from auction.curves import make_curve
+from auction.designs.base import KICKER, Design, Desk, Opening, Sale, Shown, sale_fields, seize_lot
+from auction.dutch import DutchAuction
+from auction.fills import Fill
+from auction.models.chain import GAS_REDO, GAS_TAKE
+from auction.params import DutchParams
+from broker import messages as m
+from keepers.agent import KeeperAgent, Order, Tracked, fit_qty
+from keepers.api import Take
+
+
+class DutchTerms(m.WireTerms, tag="dutch", frozen=True, kw_only=True):
+    """Clipper terms (dss clip.sol + abaci.sol); the keeper computes the price locally from these.
+
+    price(t) = top * curve(elapsed), elapsed = (t - start_ms) / 1000 seconds, price_q = floor(price).
+    """
+
+    top_q: m.Amount
+    curve: Literal["linear", "stairstep", "exponential"]
+    tau_ms: m.Amount = 0  # linear: time to reach 0
+    cut: m.Ratio = 0.0  # stairstep / exponential: factor per step / per second, in (0, 1]
+    step_ms: m.Amount = 0  # stairstep: length of one step
+    tail_ms: m.Amount  # reset due when elapsed > tail (clip.sol status)
+    cusp: m.Ratio  # reset due when price / top < cusp (clip.sol status)
+    chost: m.Amount  # numeraire units: smallest tab a partial take may leave (clip.sol chost)
+    tip: m.Amount = 0  # numeraire units: flat redo incentive (clip.sol tip)
+    chip: m.Ratio = 0.0  # fraction of tab paid as redo incentive (clip.sol chip)
+
+
+@dataclass(slots=True, kw_only=True)
+class DutchSale(Sale):
+    mech: DutchAuction
+    params: DutchParams
+
+    def apply(self, action: m.Action, now: float, desk: Desk) -> list[Fill]:
+        if isinstance(action, m.Take):
+            return [self.take(action.keeper, action.amount, action.max_price_q, now)]
+        if isinstance(action, m.Redo):
+            self.redo(action.keeper, now, desk.oracle_of(self.asset))
+            return []
+        return Sale.apply(self, action, now, desk)  # slots dataclasses have no zero-argument super()
+
+    def take(self, keeper: str, amount: int, max_price_q: int, now: float) -> Fill:
+        mech = copy.copy(self.mech)
+        fill = mech.take(amount, max_price_q, now, keeper)
+        self.ledger.fill(self.id, keeper, fill.qty, fill.cost)
+        self.mech = mech
+        self.fills.append(fill)
+        if mech.done:
+            self.finish(now, mech.returned)
+        else:
+            self.changed()
+        return fill
+
+    def redo(self, keeper: str, now: float, oracle: float) -> int:
+        mech = copy.copy(self.mech)
+        coin = mech.redo(now, quantized(oracle * self.params.buf), feed_price=oracle)
+        self.mech = mech
+        self.resets += 1
+        self.ledger.incentive(keeper, coin)
+        self.changed()
+        return coin
+
+    def advance(self, now: float, oracle: float) -> bool:
+        if self.mech.needs_redo(now):  # a keeper bot resets it at the first block it can (clip.sol redo)
+            self.redo(KICKER, now, oracle)
+            return True
+        return False
+
+    def next_deadline(self) -> float:
+        d = self.mech
+        by_cusp = d.start + d.curve.crossing(d.top, d.top * d.cusp)
+        # needs_redo is strict (elapsed > tail, price/top < cusp): the first block after is the first chance.
+        return min(d.start + d.tail + 1e-6, by_cusp + 1e-6)
+
+    def show(self, now: float) -> Shown:
+        d, p = self.mech, self.params
+        top_q = units.price_q(d.top)
+        terms = DutchTerms(top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut,  # type: ignore[arg-type]
+                           step_ms=units.ms(p.step), tail_ms=units.ms(d.tail), cusp=d.cusp, chost=d.chost,
+                           tip=units.num(p.tip), chip=p.chip)
+        return Shown(lot=d.lot, tab=d.tab, start=d.start, terms=terms, needs_redo=d.needs_redo(now), top_q=top_q)
+
+
+def open_sale(o: Opening, p: DutchParams) -> DutchSale:
+    tab = seize_lot(o, p.chop)
+    curve = make_curve(p.curve, tau=p.tau, cut=p.cut, step=p.step)
+    mech = DutchAuction(lot=o.qty, tab=tab, top=quantized(o.oracle * p.buf), curve=curve, tail=p.tail, cusp=p.cusp,
+                        chost=units.num(p.chost), start=o.now, owner=o.account, tip=units.num(p.tip), chip=p.chip)
+    o.desk.ledger.incentive(KICKER, mech.kick_incentive())  # clip.sol kick pays the barker tip + chip * tab
+    return DutchSale(**sale_fields(o), mech=mech, params=p)
+
+
+def quantized(price: float) -> float:
+    """A top price the wire carries exactly (``top_q``), so keepers compute the very same curve."""
+    return units.price_q(price) / units.NUM
+
+
+# --- keeper side -------------------------------------------------------------------------------------------
+
+
+def view_terms(msg: m.Announce | m.State) -> dict[str, Any]:
+    t = msg.terms
+    assert isinstance(t, DutchTerms)
+    top_q = msg.top_q if isinstance(msg, m.State) and msg.top_q else t.top_q  # a redo moves the top
+    return {"top": top_q / units.NUM, "curve": t.curve, "tau": t.tau_ms / 1000, "cut": t.cut,
+            "step": t.step_ms / 1000, "tail": t.tail_ms / 1000, "cusp": t.cusp, "chost": units.num_f(t.chost),
+            "tip": units.num_f(t.tip), "chip": t.chip}
+
+
+def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
+    """A ``Take`` becomes one take released when the curve reaches ``max_price`` (``curves.crossing``),
+    unless a reset is due before then (the state after the reset is planned afresh)."""
+    decision = agent.decide(tracked, now)
+    msg = tracked.msg
+    if not isinstance(decision, Take) or not isinstance(msg.terms, DutchTerms):
+        return agent.drop(tracked, decision)
+    price_q = units.price_q(decision.max_price)
+    fee = agent.priority_fee(decision)
+    room = agent.room(msg.auction, "take", fee, now)
+    amount = fit_qty(min(units.col(decision.max_qty), msg.lot), price_q, room)
+    if price_q <= 0 or amount <= 0:
+        return agent.drop(tracked, decision, limited=amount <= 0 < price_q)
+    view = agent.view(tracked)
+    top, level = float(view.terms["top"]), price_q / units.NUM
+    at = max(now, view.time_at_price(level))
+    t = msg.terms
+    if not math.isfinite(at) or at - view.start > t.tail_ms / 1000 or view.price_at(at) < top * t.cusp:
+        return agent.drop(tracked, None)  # a reset comes first: the state after it is planned anew
+    top_q = msg.top_q if isinstance(msg, m.State) else t.top_q
+    key = ("dutch", msg.start_ms, top_q, msg.lot, msg.tab, price_q, amount, fee)
+    action = m.Take(auction=msg.auction, keeper=agent.keeper_id, amount=amount, max_price_q=price_q,
+                    nonce=0, deadline_ms=0, priority_fee=fee)
+    return agent.replan(tracked, key, [(at, action)])
+
+
+def revenue_equivalence(bidders: int, value: float, oracle: float, params: Any) -> float:
+    """(n-1)/(n+1) * V: the expected second-highest of n values U[0, V] (Krishna, Auction Theory, ch. 2-3)."""
+    return (bidders - 1) / (bidders + 1) * value
+
+
+DESIGN = Design(
+    name="dutch", table="dutch", params=DutchParams, terms=DutchTerms, open=open_sale,
+    gas={"take": GAS_TAKE, "redo": GAS_REDO}, plan=plan, view_terms=view_terms, theory=revenue_equivalence,
+    summary="MakerDAO Liquidations 2.0 (Clipper): a falling price, partial takes, resets",
+)

@@ -1,0 +1,165 @@
+"""The run kernel: one design over one world, whatever clock drives it.
+
+It holds the facts both clocks share, each written once: it builds the ledger and the auction house, funds
+keepers, fixes the order of the scheduled inputs (oracle updates and blocks; the oracle first at a tie),
+admits keeper actions, records what the reports plot, and builds the run result. The simulator
+(``auction.sim``) drives it in virtual time with keepers in-process; the network house (``auction.net``) in
+wall time over MQTT. They differ only in clock and transport, never in what is decided.
+
+Who hears what (``audience``): a rejection goes to the keeper it refuses, everything else to every keeper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from auction import designs
+from auction.book.ledger import USD, Ledger
+from auction.house import AuctionHouse
+from auction.run.metrics import compute_metrics
+from auction.run.result import RunResult, Series
+from auction.scenario.world import World
+from broker import messages as m
+
+MARKET_FUNDS = 10**18  # numeraire base units the outside market holds to pay keepers reselling
+SERIES_CAP = 5000  # per-fill and per-auction points kept for plots
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A scheduled input: the ``n``-th oracle update, or the block of height ``n``, at scenario time ``t``."""
+
+    kind: Literal["oracle", "block"]
+    t: float
+    n: int
+
+
+class Kernel:
+    """Ledger, house and schedule of one run; ``capital(keeper)`` funds keepers that register (network)."""
+
+    def __init__(self, world: World, design: str, *, capital: Callable[[str], int] | None = None) -> None:
+        self.world = world
+        self.design = designs.get(design)
+        self.capital = capital
+        self.ledger = Ledger()
+        self.ledger.mint("market", USD, MARKET_FUNDS)
+        self.house = AuctionHouse(
+            self.design, self.design.params_in(world.designs), world.accounts, self.ledger,
+            house=world.house_params, market_price=world.market_price, proceeds=world.proceeds,
+            gas_cost=world.gas_cost,
+        )
+        self.block_time = world.house_params.block_time_s
+        self.n_blocks = int((world.end + world.house_params.drain_s) // self.block_time)
+        self.end = self.n_blocks * self.block_time  # the books close at the last block
+        self.next_oracle = 0
+        self.now = 0.0  # scenario time of the last input applied
+        self.funded: dict[str, int] = {}
+        self.series = Series()
+        self.finished = False
+
+    # -- the schedule ------------------------------------------------------------------------------------
+    def next_input(self) -> Input | None:
+        """The next scheduled input, or None once every oracle update and block is applied."""
+        return self._after(self.next_oracle, self.house.height)
+
+    def due(self, now: float, *, blocks: int | None = None) -> list[Input]:
+        """The scheduled inputs with ``t <= now``, in order; at most ``blocks`` blocks."""
+        out: list[Input] = []
+        i, h = self.next_oracle, self.house.height
+        while (inp := self._after(i, h)) is not None and inp.t <= now:
+            if inp.kind == "oracle":
+                i += 1
+            elif blocks is not None and h - self.house.height >= blocks:
+                break
+            else:
+                h += 1
+            out.append(inp)
+        return out
+
+    @property
+    def at_end(self) -> bool:
+        return self.next_input() is None
+
+    def _after(self, i: int, h: int) -> Input | None:
+        updates = self.world.oracle_updates
+        t_oracle = updates[i][0] if i < len(updates) else math.inf
+        t_block = (h + 1) * self.block_time if h < self.n_blocks else math.inf
+        if t_oracle <= t_block and math.isfinite(t_oracle):
+            return Input("oracle", t_oracle, i)
+        return Input("block", t_block, h + 1) if math.isfinite(t_block) else None
+
+    # -- inputs ------------------------------------------------------------------------------------------
+    def apply(self, inp: Input) -> list[m.Message]:
+        """Apply a scheduled input (it must be the next one)."""
+        if inp != self.next_input():
+            raise ValueError(f"{inp} is not the next scheduled input ({self.next_input()})")
+        if inp.kind == "oracle":
+            prices = self.world.oracle_updates[inp.n][1]
+            margins = self.world.oracle_mm
+            self.next_oracle += 1
+            return self.oracle(inp.t, prices, None if margins is None else margins[inp.n])
+        return self.block(inp.t)
+
+    def oracle(self, t: float, prices: dict[str, float], mm: np.ndarray | None = None) -> list[m.Message]:
+        """The protocol's oracle publishes ``prices`` (and the margins in force, if volatility-adjusted)."""
+        out = self.house.on_oracle(t, prices, mm)
+        if self.world.asset in prices:
+            self.series.oracle_times.append(t)
+            self.series.oracle.append(float(prices[self.world.asset]))
+        return self._observe(out, t)
+
+    def block(self, t: float) -> list[m.Message]:
+        return self._observe(self.house.on_block(t, self.world.gas_gwei(t)), t)
+
+    def act(self, action: m.Action, t: float) -> list[m.Message]:
+        """A keeper action reaches the house (the network checked its signature and nonce before)."""
+        if isinstance(action, m.Register):
+            if self.capital is not None:
+                self.fund(action.keeper, self.capital(action.keeper))
+            return []
+        return self._observe(self.house.submit(action, t), t)
+
+    def fund(self, keeper: str, amount: int) -> bool:
+        """Give ``keeper`` its capital in escrow, once; False when it was funded already."""
+        if keeper in self.funded:
+            return False
+        self.ledger.mint(f"keeper:{keeper}", USD, amount)
+        self.funded[keeper] = amount
+        return True
+
+    def finish(self) -> list[m.Message]:
+        """Close every open sale at the end of the run."""
+        out = self.house.finish(self.end)
+        self.finished = True
+        return self._observe(out, self.end)
+
+    def _observe(self, out: list[m.Message], t: float) -> list[m.Message]:
+        self.now = max(self.now, t)
+        for msg in out:
+            if isinstance(msg, m.Announce):
+                self.series.liquidations.append((t, self.world.market_price(msg.asset, t)))
+        return out
+
+    # -- the result --------------------------------------------------------------------------------------
+    def result(self) -> RunResult:
+        """Audit the ledger, then the run's metrics and series (same inputs -> same result)."""
+        self.ledger.check()
+        world, house = self.world, self.house
+        metrics, exact, extra = compute_metrics(house, self.ledger, world)
+        series = self.series
+        series.times, series.market = world.series_times, world.series_market
+        series.discounts = house.tally.discounts[:SERIES_CAP]
+        sales = sorted(house.sales.values(), key=lambda s: s.id)
+        series.times_to_liquidate = [(s.closed_at or world.end) - s.kicked_at for s in sales][:SERIES_CAP]
+        return RunResult(scenario=world.scenario.name, design=self.design.name, seed=world.seed, metrics=metrics,
+                         series=series, exact=exact, extra=extra)
+
+
+def audience(msg: m.Message) -> str | None:
+    """The one keeper a house output is for (a rejection), or None: every keeper."""
+    return msg.keeper if isinstance(msg, m.Rejection) else None
