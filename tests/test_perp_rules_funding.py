@@ -29,8 +29,8 @@ BP = Fraction(1, 10_000)
 
 
 def test_hyperliquid_funding_example() -> None:
-    # Hyperliquid funding docs' example (as relayed from the official docs): interest 0.01%, impact bid
-    # $10,100 over a $10,000 spot: premium 1%, clamp(0.01% - 1%, -0.05%, 0.05%) = -0.05%, rate 0.95%.
+    # Hyperliquid funding docs' example (quoted from them at cortex-vigil.com/wiki/funding-rates): interest
+    # 0.01%, impact bid $10,100 over a $10,000 spot: premium 1%, clamp(0.01% - 1%, +/-0.05%) = -0.05%, rate 0.95%.
     p = premium_index(10_100 * NUM, 10_110 * NUM, 10_000 * NUM)
     assert p == Fraction(1, 100)
     rate = funding_rate(p)

@@ -5,8 +5,8 @@ Rate (Binance, Hyperliquid: the same published formula, per 8-hour period):
     premium P = [max(0, impact_bid - index) - max(0, index - impact_ask)] / index
     F = P + clamp(I - P, -0.05%, +0.05%),   I = 0.01% per 8 hours
 
-so while the premium sits within 0.05% of the interest rate, F = I. Binance
-(https://www.binance.com/en/support/faq/360033525031) pays F on the mark-price notional every 8 hours;
+so while the premium sits within 0.05% of the interest rate, F = I. Binance pays F on the mark-price notional
+every 8 hours (https://www.binance.com/en/support/faq/introduction-to-binance-futures-funding-rates-360033525031);
 Hyperliquid (https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding) averages 5-second premium
 samples over the hour, pays F / 8 every hour on ``size * oracle_price``, capped at 4% per hour.
 

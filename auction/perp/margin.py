@@ -9,7 +9,7 @@ notional (floor inclusive):
 
 The amount ("cum" in Binance's API, "maintenance deduction" at Hyperliquid) makes the margin a continuous
 function of notional: each tier only charges its own rate on the part above its floor, like a tax bracket.
-Sources: Binance "Leverage and Margin of USDⓈ-M Futures" (https://www.binance.com/en/support/faq/360033162192)
+Sources: Binance "Leverage and Margin of USDⓈ-M Futures" (https://www.binance.com/en/support/articles/360033162192)
 and its COIN-M twin (https://www.binance.com/en/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46, which states the
 recurrence); Hyperliquid margin tiers (https://hyperliquid.gitbook.io/hyperliquid-docs/trading/margin-tiers),
 where ``mmr = 1 / (2 * max_leverage)``: half the initial margin at the tier's maximum leverage.
