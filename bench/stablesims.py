@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from auction.compare.scenario import load_scenario
+from auction.scenario.load import load_scenario
 from auction.sim.engine import run_one
 from bench.machine import positive_int
 
