@@ -10,8 +10,9 @@ import pytest
 from auction.errors import ConfigError
 from broker import messages as m
 from broker import topics as t
-from broker.bus import BusError, Envelope, MemoryBus, MemoryHub, connect, send
+from broker.bus import BusError, Envelope, MemoryBus, MemoryHub, send
 from broker.mqtt_bus import MqttBus, _Dedupe
+from broker.transport import connect
 
 
 async def drain(bus: MemoryBus) -> list[Envelope]:

@@ -17,10 +17,11 @@ import pytest
 
 from broker import messages as m
 from broker import topics as t
-from broker.bus import Bus, BusError, Envelope, connect, send
+from broker.bus import Bus, BusError, Envelope, send
 from broker.mqtt_bus import MqttBus
 from broker.server import BrokerHandle, start_broker, write_secure_files
 from broker.signing import KeyPair, Verifier
+from broker.transport import connect
 
 pytestmark = pytest.mark.broker
 
@@ -128,7 +129,8 @@ async def test_retained_state_and_clearing(broker_url: str) -> None:
 KEEPER_SCRIPT = """
 import asyncio
 from broker import messages as m, topics as t
-from broker.bus import connect, send
+from broker.bus import send
+from broker.transport import connect
 
 async def main() -> None:
     will = (t.keeper_status({kid!r}), m.encode(m.KeeperStatus(keeper={kid!r}, online=False, ts_ms=0)))

@@ -11,8 +11,8 @@ import aiomqtt
 from auction import units
 from broker import messages as m
 from broker import topics
-from broker.bus import connect
 from broker.server import BrokerHandle
+from broker.transport import connect
 
 
 async def test_liq_topics_read_as_plain_json(own_broker: BrokerHandle) -> None:

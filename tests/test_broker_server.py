@@ -14,8 +14,8 @@ import pytest
 
 from auction.errors import ConfigError
 from broker import server
-from broker.bus import connect
 from broker.server import free_port, start_broker, write_secure_files
+from broker.transport import connect
 
 pytestmark = pytest.mark.broker
 

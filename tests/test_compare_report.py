@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from auction.compare.files import write_reports
 from auction.compare.html import render_html
-from auction.compare.report import SCHEMA, dumps_json, identity_violations, markdown, report_dict, write_reports
+from auction.compare.report import SCHEMA, dumps_json, identity_violations, markdown, report_dict
 from auction.compare.sweep import CompareResult, compare
 from auction.run.result import METRICS
 from auction.scenario.load import DESIGNS, Scenario, scenario_from_toml

@@ -7,7 +7,8 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from auction.net.house_proc import HouseCore, HouseOptions, HouseProcess
+from auction.net.house_core import HouseCore
+from auction.net.house_proc import HouseOptions, HouseProcess
 from auction.net.journal import Journal
 from broker import messages as m
 from broker import topics

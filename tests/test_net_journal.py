@@ -15,8 +15,9 @@ from auction import units
 from auction.book.accounts import generate
 from auction.designs.dutch import DutchTerms
 from auction.errors import ConfigError
-from auction.net.house_proc import HouseCore, JournalError, RunSpec, ledger_snapshot, load_run
+from auction.net.house_core import HouseCore, JournalError, ledger_snapshot
 from auction.net.journal import Entry, Journal
+from auction.net.runspec import RunSpec, load_run
 from auction.params import Designs, HouseParams
 from auction.scenario.world import World
 from broker import messages as m

@@ -25,8 +25,9 @@ from auction.designs.sealed import SealedTerms
 from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess
 from broker import messages as m
 from broker import topics
-from broker.bus import Bus, connect
+from broker.bus import Bus
 from broker.signing import KeyPair, verify
+from broker.transport import connect
 from keepers.agent import KeeperAgent
 from keepers.api import AuctionView, Bid, Context, Strategy, Take
 from keepers.deadline import DeadlineStrategy

@@ -19,16 +19,17 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from auction.net.house_proc import HouseCore, RunSpec, ledger_snapshot
+from auction.net.house_core import HouseCore, ledger_snapshot
 from auction.net.journal import Journal
 from auction.net.network import network_command, population
+from auction.net.runspec import RunSpec
 from auction.scenario.build import build_world
 from auction.scenario.load import load_scenario
 from auction.sim.engine import run_one
 from broker import messages as m
 from broker import topics
-from broker.bus import connect
 from broker.server import BrokerHandle
+from broker.transport import connect
 
 pytestmark = pytest.mark.broker
 

@@ -26,8 +26,8 @@ from auction.net.selftest.attacks import AttackReport, forbidden_publishes, name
 from auction.net.selftest.fuzz import corpus
 from broker import messages as m
 from broker import topics
-from broker.bus import connect
 from broker.server import BrokerHandle
+from broker.transport import connect
 from tests.chaos import explain, failed_claims, requires_mosquitto
 
 pytestmark = [pytest.mark.faults, pytest.mark.broker]

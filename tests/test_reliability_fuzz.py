@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from auction.designs.dutch import DutchTerms
 from auction.errors import Rejected
-from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess, make_agent
+from auction.net.keeper_command import make_agent
+from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess
 from auction.net.selftest.fuzz import (
     HOUSE_AMOUNTS,
     KEEPERS,

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from auction import designs as registry
-from auction.compare.report import identity_violations, print_summary, write_reports
+from auction.compare.files import write_reports
+from auction.compare.report import identity_violations, print_summary
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
 from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_prices
 

@@ -6,7 +6,7 @@ import base64
 from html import escape
 
 from auction.compare import plots
-from auction.compare.report import cell, fmt, metric_names, ordered_metrics, summarize, theory_of
+from auction.compare.summary import cell, fmt, metric_names, ordered_metrics, summarize, theory_of
 from auction.compare.sweep import CompareResult
 
 _CSS = """

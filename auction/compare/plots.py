@@ -11,6 +11,7 @@ import math
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from auction.compare.summary import summarize, theory_of
 from auction.compare.sweep import CompareResult, Run
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
@@ -57,8 +58,6 @@ def price_oracle(result: CompareResult) -> bytes | None:
 
 def losses(result: CompareResult) -> bytes | None:
     """Bad debt and borrower loss per design: mean with 95% interval over seeds."""
-    from auction.compare.report import summarize
-
     summary = summarize(result)
     labels = [v.label for v in result.variants]
     metrics = [m for m in ("bad_debt", "borrower_loss") if any(m in summary[label] for label in labels)]
@@ -129,8 +128,6 @@ def time_to_liquidate(result: CompareResult) -> bytes | None:
 
 def ipv_revenue(result: CompareResult) -> bytes | None:
     """Simulated revenue per lot (95% interval) next to the theoretical value, per design."""
-    from auction.compare.report import summarize, theory_of
-
     th = theory_of(result)
     if th is None:
         return None

@@ -19,51 +19,26 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from auction.compare.stats import Interval, mean_ci95
+from auction.compare.summary import (
+    cell,
+    fmt,
+    metric_names,
+    ordered_metrics,
+    run_metrics,
+    short_cell,
+    summarize,
+    theory_of,
+)
 from auction.compare.sweep import CompareResult
-from auction.compare.theory import theory
-from auction.run.result import METRICS, RunResult
+from auction.run.result import RunResult
 from auction.scenario import load as scenario_mod
 
 SCHEMA = "liqnet.compare/1"
-# The rows the terminal and Markdown show first; every other metric follows.
-HEADLINE = ("bad_debt", "bad_debt_ratio", "borrower_loss", "keeper_profit", "protocol_revenue", "zero_bid_fills",
-            "price_discount_mean", "time_to_liquidate_s_median", "auctions", "unsold_lots")
-
-
-def run_metrics(result: RunResult) -> dict[str, float]:
-    """A run's metrics with its extras (e.g. revenue_per_lot) folded in."""
-    return {**result.metrics, **result.extra}
-
-
-def metric_names(result: CompareResult) -> list[str]:
-    """METRICS in their order, then any other metric or extra any run reported, sorted."""
-    seen = {k for run in result.runs for k in run_metrics(run.result)}
-    return [m for m in METRICS if m in seen] + sorted(seen - set(METRICS))
-
-
-def summarize(result: CompareResult) -> dict[str, dict[str, Interval]]:
-    """Mean and 95% interval over seeds, per variant and metric."""
-    names = metric_names(result)
-    out: dict[str, dict[str, Interval]] = {}
-    for variant in result.variants:
-        rows = [run_metrics(r.result) for r in result.runs_of(variant)]
-        out[variant.label] = {m: mean_ci95(row[m] for row in rows if m in row) for m in names}
-    return out
-
-
-def theory_of(result: CompareResult) -> dict[str, dict[str, float]] | None:
-    if result.scenario.ipv is None:
-        return None
-    return theory(result.scenario, result.designs)
 
 
 def report_dict(result: CompareResult) -> dict[str, Any]:
@@ -125,40 +100,6 @@ def identity_violations(result: RunResult) -> list[str]:
 # --- human-readable -----------------------------------------------------------------------------------
 
 
-def fmt(x: float | None) -> str:
-    """A number for people: thousands separators for big ones, 4 significant digits for small ones."""
-    if x is None:
-        return "-"
-    if x == 0:
-        return "0"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if abs(x) >= 1:
-        return f"{x:.2f}"
-    return f"{x:.4g}"
-
-
-def cell(iv: Interval) -> str:
-    if iv.mean is None:
-        return "-"
-    if iv.lo == iv.hi:
-        return fmt(iv.mean)
-    return f"{fmt(iv.mean)} [{fmt(iv.lo)}, {fmt(iv.hi)}]"
-
-
-def short_cell(iv: Interval) -> str:
-    """``mean ±half-width`` (the t interval is symmetric): compact enough for a terminal."""
-    if iv.mean is None or iv.lo is None or iv.hi is None:
-        return "-"
-    if iv.lo == iv.hi:
-        return fmt(iv.mean)
-    return f"{fmt(iv.mean)} ±{fmt((iv.hi - iv.lo) / 2)}"
-
-
-def ordered_metrics(names: list[str]) -> list[str]:
-    return [m for m in HEADLINE if m in names] + [m for m in names if m not in HEADLINE]
-
-
 def markdown(result: CompareResult) -> str:
     s = result.scenario
     summary = summarize(result)
@@ -208,52 +149,6 @@ def print_summary(result: CompareResult, console: Console | None = None) -> None
 
 
 # --- files --------------------------------------------------------------------------------------------
-
-
-def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | Path | None = None) -> list[Path]:
-    """Write NAME.json, NAME.md and NAME.html into ``out_dir`` (and the JSON to ``json_path`` too).
-
-    Everything is rendered first and each file replaced atomically, so a failure leaves nothing half-written.
-    """
-    from auction.compare.html import render_html
-
-    out = Path(out_dir)
-    stem = _safe_name(result.scenario.name)
-    body = dumps_json(result)
-    files: dict[Path, str] = {
-        out / f"{stem}.json": body,
-        out / f"{stem}.md": markdown(result),
-        out / f"{stem}.html": render_html(result),
-    }
-    if json_path is not None:
-        files[Path(json_path)] = body
-    for path in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in files.items():
-        _atomic_write(path, text)
-    return list(files)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "scenario"
 
 
 def _seed_text(seeds: tuple[int, ...]) -> str:

@@ -1,7 +1,7 @@
 """The auction house as a network process: the simulator's house, driven by (accelerated) wall time.
 
-``liqnet house`` runs the same loop as ``auction.sim.engine.Simulation`` with the heap replaced by a clock:
-scenario time = (wall - wall0) * speed. Oracle updates and blocks fire when the clock passes their scenario
+``liqnet house`` drives the run kernel (``auction.run``) as the simulator does, with the heap replaced by a
+clock: scenario time = (wall - wall0) * speed. Oracle updates and blocks fire when the clock passes their scenario
 time, one block per loop iteration so that keepers can act between blocks (a house that cannot keep up runs
 slower than ``speed``; it never skips). Keeper actions arrive over MQTT whenever they arrive; each is stamped
 with the time of the last input the house applied (the block keepers last saw) and waits in the mempool for
@@ -9,17 +9,10 @@ the next block, as in the simulator. The house is the only writer of state and n
 optional start gate ``wait_keepers`` holds the clock at 0 until the population has registered, then never
 again). After a reconnect it publishes its retained state again (a restarted broker may have lost it).
 
-Two layers:
-
-- ``HouseCore`` (synchronous, no I/O but the journal): admission of keeper actions (decode, signature,
-  key bound to the keeper id, nonce, deadline: ``broker.signing.Verifier``), keeper funding, the inputs
-  due at a time, applying a batch (journal first, then the house), replay, the final report;
-- ``HouseProcess`` (asyncio): the bus, the clock, the per-keeper rate limit, publishing, signals.
-
-Capital: the house funds a keeper's escrow in its ledger at the keeper's first valid ``Register``, with
-the capital the house configuration gives that id (the scenario's population, ``--fund ID=USD``), else
-``--default-capital``. A keeper never declares its own capital: the protocol has no such field, and the
-house would have to trust it. ``liqnet keeper --capital`` only sets the keeper's own spending budget.
+Three modules: ``runspec`` (what the run is, and the journal header), ``house_core`` (synchronous: admission,
+journal, kernel, retained state) and this one, ``HouseProcess`` (asyncio: the bus, the clock, the per-keeper
+rate limit, publishing, signals) and the ``liqnet house`` command. ``liqnet keeper --capital`` only sets the
+keeper's own spending budget: the house funds keepers (``auction.net.runspec``).
 
 Publishing: oracle prices and the clock are current state (retained; only the latest of a batch is sent),
 auction states are retained while open and cleared (empty retained payload) once closed, after the closed
@@ -32,319 +25,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import math
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from auction import units
-from auction.book.ledger import Ledger
 from auction.errors import ConfigError, Rejected
 from auction.net import signals
+from auction.net.house_core import HouseCore, compare_result, rejection
 from auction.net.journal import Entry, Journal, Sync
-from auction.run.kernel import Kernel
-from auction.run.result import RunResult
-from auction.scenario.world import World
+from auction.net.runspec import load_run
 from broker import messages as m
 from broker import topics
-from broker.bus import Bus, BusError, connect
-from broker.signing import Verifier
+from broker.bus import Bus, BusError
+from broker.transport import connect
 
 log = structlog.get_logger()
 
-DEFAULT_CAPITAL = 1_000_000.0  # USD for a keeper id the house configuration does not name
 VERSION = "liqnet-house/1"
 STOP_GRACE_S = 2.0  # on SIGINT/SIGTERM the iteration under way may finish within this long
-
-
-# --- what the run is --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    """Everything that determines a house run besides its inputs; the journal header records it."""
-
-    scenario: str  # the name or path given to --scenario
-    scenario_sha: str  # sha256 of the scenario's canonical JSON: a changed file is refused on restart
-    design: str
-    seed: int
-    accounts: int | None
-    funds: dict[str, float]  # keeper id -> USD funded at its first Register
-    default_capital: float
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def header(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "scenario_sha": self.scenario_sha, "design": self.design,
-                "seed": self.seed, "accounts": self.accounts, "funds": self.funds,
-                "default_capital": self.default_capital, "run_id": self.run_id}
-
-    @classmethod
-    def from_header(cls, h: Mapping[str, Any]) -> RunSpec:
-        return cls(str(h["scenario"]), str(h["scenario_sha"]), str(h["design"]), int(h["seed"]),
-                   None if h.get("accounts") is None else int(h["accounts"]),
-                   {str(k): float(v) for k, v in dict(h.get("funds", {})).items()},
-                   float(h.get("default_capital", DEFAULT_CAPITAL)), str(h.get("run_id", uuid.uuid4().hex)))
-
-    def capital(self, keeper: str) -> int:
-        return units.num(self.funds.get(keeper, self.default_capital))
-
-
-def scenario_sha(scenario: Any) -> str:
-    from auction.scenario.load import to_dict
-
-    text = json.dumps(to_dict(scenario), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def population_funds(scenario: Any) -> dict[str, float]:
-    """Keeper id -> capital (USD) for the scenario's own population, ids as the simulator names them."""
-    from auction.scenario.population import keeper_ids, members
-
-    population = members(scenario.keepers)
-    return {k: member.capital for k, member in zip(keeper_ids(population), population, strict=True)}
-
-
-def load_run(
-    scenario: str | None,
-    design: str | None,
-    seed: int | None,
-    accounts: int | None,
-    funds: Mapping[str, float] | None,
-    default_capital: float | None,
-    journal: Journal | None,
-) -> tuple[RunSpec, Any]:
-    """The run to do: from the flags, or from the journal header (flags given must agree with it)."""
-    from auction.designs import get as design_named
-    from auction.scenario.load import load_scenario
-
-    header = journal.header() if journal is not None else None
-    if journal is not None and header is not None:
-        spec, where = RunSpec.from_header(header), journal.path
-        given = {"--scenario": (scenario, spec.scenario), "--design": (design, spec.design),
-                 "--seed": (seed, spec.seed), "--accounts": (accounts, spec.accounts),
-                 "--default-capital": (default_capital, spec.default_capital)}
-        for flag, (value, recorded) in given.items():
-            if value is not None and value != recorded:
-                raise ConfigError(f"{flag} {value} disagrees with journal {where}, which records {recorded}; "
-                                  "drop the flag or use a new --journal file")
-        if funds and any(spec.funds.get(k) != v for k, v in funds.items()):
-            raise ConfigError(f"--fund disagrees with the funding recorded in journal {where}; drop the flag")
-        loaded = _scenario_with_accounts(load_scenario(spec.scenario), spec.accounts)
-        if scenario_sha(loaded) != spec.scenario_sha:
-            raise ConfigError(f"scenario {spec.scenario} changed since journal {where} was written; "
-                              "restore it or use a new --journal file")
-        return spec, loaded
-    if scenario is None:
-        raise ConfigError("--scenario is required (unless --journal names an existing journal)")
-    chosen = design_named(design or "dutch").name
-    loaded = _scenario_with_accounts(load_scenario(scenario), accounts)
-    table = population_funds(loaded)
-    table.update(funds or {})
-    spec = RunSpec(scenario, scenario_sha(loaded), chosen, loaded.seed_base if seed is None else seed, accounts,
-                   table, DEFAULT_CAPITAL if default_capital is None else default_capital)
-    if journal is not None:
-        journal.write_header(spec.header())
-    return spec, loaded
-
-
-def _scenario_with_accounts(scenario: Any, accounts: int | None) -> Any:
-    from auction.scenario.load import with_overrides
-
-    return with_overrides(scenario, {"accounts.n": accounts}) if accounts is not None else scenario
-
-
-# --- the synchronous core ------------------------------------------------------------------------------------
-
-
-class JournalError(RuntimeError):
-    """The journal does not replay to the state it recorded (a bug or a tampered file)."""
-
-
-class HouseCore:
-    """The run kernel plus what a network house adds: admission (signatures, nonces), the journal, and
-    the retained state it publishes. Everything that decides, nothing that waits."""
-
-    def __init__(self, world: World, spec: RunSpec, journal: Journal | None = None) -> None:
-        self.world, self.spec, self.journal = world, spec, journal
-        self.kernel = Kernel(world, spec.design, capital=spec.capital)
-        self.ledger, self.house = self.kernel.ledger, self.kernel.house
-        self.end = self.kernel.end
-        self.verifier = Verifier()
-        self.retained: dict[str, bytes] = {}  # topic -> payload: the current state the house publishes
-        self.results: dict[int, m.Result] = {}
-
-    @property
-    def now(self) -> float:
-        """Scenario time of the last input applied."""
-        return self.kernel.now
-
-    @property
-    def finished(self) -> bool:
-        return self.kernel.finished
-
-    @property
-    def funded(self) -> dict[str, int]:
-        return self.kernel.funded
-
-    @property
-    def at_end(self) -> bool:
-        return self.kernel.at_end
-
-    # -- time --------------------------------------------------------------------------------------------
-    def next_time(self) -> float:
-        """Scenario time of the next scheduled input (oracle update, block), or the end."""
-        nxt = self.kernel.next_input()
-        return self.end if nxt is None else nxt.t
-
-    def due(self, now: float, *, blocks: int | None = None) -> list[Entry]:
-        """Oracle updates and blocks with time <= ``now``, in the kernel's order, as journal entries;
-        at most ``blocks`` blocks (the process takes one at a time, so keepers can act between blocks)."""
-        updates = self.world.oracle_updates
-        return [Entry("oracle", inp.t, json.dumps(updates[inp.n][1], sort_keys=True).encode()) if inp.kind == "oracle"
-                else Entry("block", inp.t, str(inp.n).encode()) for inp in self.kernel.due(now, blocks=blocks)]
-
-    # -- admission ---------------------------------------------------------------------------------------
-    def admit(self, payload: bytes, sender: str | None, now: float) -> tuple[Entry | None, list[m.Message]]:
-        """Check one keeper action; an accepted one comes back as the journal entry to apply.
-
-        Returns (None, [Rejection]) for a refused action (sent to the keeper of the topic), (None, []) for an
-        exact redelivery of an action already accepted (QoS 1 duplicates are ignored).
-        """
-        now = max(now, self.now)
-        try:
-            action = m.decode(payload, allowed=topics.ACTION_TAGS)
-        except Rejected as exc:
-            return None, _rejection(sender, 0, exc, now)
-        assert isinstance(action, m.ACTIONS)
-        try:
-            fresh = self.verifier.check(action, units.ms(now), sender=sender)
-        except Rejected as exc:
-            return None, _rejection(sender, action.nonce, exc, now)
-        if not fresh:
-            log.debug("duplicate action ignored", keeper=action.keeper, nonce=action.nonce)
-            return None, []
-        return Entry("action", now, bytes(payload)), []
-
-    # -- applying ----------------------------------------------------------------------------------------
-    def apply(self, entries: list[Entry]) -> list[m.Message]:
-        """Journal the batch (one transaction), then run it through the kernel; returns what to publish."""
-        if self.journal is not None:
-            self.journal.append(entries)
-        out: list[m.Message] = []
-        for entry in entries:
-            out += self._apply(entry, replay=False)
-        return out
-
-    def finish(self) -> list[m.Message]:
-        """Close the run at its end; the journal's finish row records the final ledger."""
-        out = self.kernel.finish()
-        self._track(out)
-        if self.journal is not None:
-            self.journal.append([Entry("finish", self.end, json.dumps(ledger_snapshot(self.ledger)).encode())])
-        return out
-
-    def replay(self) -> list[m.Message]:
-        """Rebuild the state from the journal; returns the outputs of its last batch (to publish again)."""
-        if self.journal is None:
-            return []
-        last = self.journal.last_batch
-        outputs: list[m.Message] = []
-        n = 0
-        for entry in self.journal.entries():
-            n += 1
-            out = self._apply(entry, replay=True)
-            if entry.batch == last:
-                outputs += out
-        if n:
-            log.info("journal replayed", inputs=n, t=self.now, height=self.house.height, auctions=len(self.house.sales))
-        return outputs
-
-    def _apply(self, entry: Entry, *, replay: bool) -> list[m.Message]:
-        out: list[m.Message]
-        if entry.kind in ("oracle", "block"):
-            out = self._scheduled(entry)
-        elif entry.kind == "action":
-            out = self._action(entry, replay=replay)
-        else:  # finish
-            out = self.kernel.finish()
-            if json.loads(entry.payload) != ledger_snapshot(self.ledger):
-                raise JournalError("the replayed ledger differs from the one the journal recorded at the end")
-        self._track(out)
-        return out
-
-    def _scheduled(self, entry: Entry) -> list[m.Message]:
-        """A journaled oracle update or block: it must be the kernel's next scheduled input."""
-        nxt = self.kernel.next_input()
-        if nxt is None or nxt.kind != entry.kind or nxt.t != entry.t:
-            raise JournalError(f"journal entry {entry.seq} ({entry.kind} at t={entry.t}) is not the next input "
-                               f"of this scenario ({nxt})")
-        if entry.kind == "block" and str(nxt.n).encode() != entry.payload:
-            raise JournalError(f"block {entry.payload!r} replayed as height {nxt.n}")
-        if entry.kind == "oracle" and json.loads(entry.payload) != self.world.oracle_updates[nxt.n][1]:
-            raise JournalError(f"journal entry {entry.seq}: oracle prices differ from the scenario's")
-        return self.kernel.apply(nxt)
-
-    def _action(self, entry: Entry, *, replay: bool) -> list[m.Message]:
-        action = m.decode(entry.payload, allowed=topics.ACTION_TAGS)
-        assert isinstance(action, m.ACTIONS)
-        if replay and not self.verifier.check(action, units.ms(entry.t), sender=action.keeper):
-            raise JournalError(f"journal entry {entry.seq} is a duplicate action")
-        if isinstance(action, m.Register) and action.keeper not in self.funded:
-            out = self.kernel.act(action, entry.t)
-            log.info("keeper funded", keeper=action.keeper, usd=units.num_f(self.funded[action.keeper]))
-            return out
-        return self.kernel.act(action, entry.t)
-
-    def _track(self, out: Iterable[m.Message]) -> None:
-        """Track what is retained now, and the results (for the watcher's and the report's sake)."""
-        for msg in out:
-            if isinstance(msg, m.Result):
-                self.results[msg.auction] = msg
-            topic, payload, retain = topics.route(msg)
-            if retain:
-                if payload:
-                    self.retained[topic] = payload
-                else:
-                    self.retained.pop(topic, None)
-
-    # -- the report --------------------------------------------------------------------------------------
-    def run_result(self) -> RunResult:
-        """Metrics and series of the run, exactly as the simulator makes them (the kernel's result)."""
-        return self.kernel.result()
-
-
-def ledger_snapshot(ledger: Ledger) -> dict[str, Any]:
-    """Every non-zero balance and every auction book: what 'identical balances' compares."""
-    balances = {f"{holder}|{asset}": amount for (holder, asset), amount in sorted(ledger.bal.items()) if amount}
-    books = {str(a): [b.seized, b.sold, b.returned, b.raised, b.repaid, b.bad_debt, int(b.closed)]
-             for a, b in sorted(ledger.books.items())}
-    return {"balances": balances, "books": books}
-
-
-def compare_result(core: HouseCore) -> Any:
-    """The run as a one-seed, one-design ``CompareResult`` with mode "network"."""
-    from auction.compare.sweep import CompareResult, Run, Variant
-
-    variant = Variant(core.spec.design, core.spec.design)
-    run = Run(variant, core.spec.seed, core.run_result())
-    return CompareResult(core.world.scenario, (core.spec.design,), (core.spec.seed,), (variant,), [run],
-                         mode="network")
-
-
-def _rejection(keeper: str | None, ref: int, exc: Rejected, now: float) -> list[m.Message]:
-    log.info("action rejected", keeper=keeper, ref=ref, code=exc.code, reason=exc.message)
-    if keeper is None:
-        return []
-    return [m.Rejection(keeper=keeper, ref=ref, code=exc.code, text=exc.message[:500], ts_ms=units.ms(now))]
-
 
 
 # --- the process ----------------------------------------------------------------------------------------------
@@ -496,7 +200,7 @@ class HouseProcess:
             bucket = self._buckets.setdefault(sender, TokenBucket(self.opt.rate, self.opt.burst, wall))
             if not bucket.take(wall):
                 exc = Rejected("rate-limited", f"more than {self.opt.rate:g} actions/s from {sender}")
-                return None, _rejection(sender, _nonce_of(payload), exc, now)
+                return None, rejection(sender, _nonce_of(payload), exc, now)
         return self.core.admit(payload, sender, now)
 
     async def _wait_for_keepers(self, bus: Bus) -> None:
@@ -566,7 +270,8 @@ class HouseProcess:
         await bus.publish(topics.house_status(), m.encode(status), retain=True)
 
     def _report(self) -> list[Path]:
-        from auction.compare.report import identity_violations, write_reports
+        from auction.compare.files import write_reports
+        from auction.compare.report import identity_violations
 
         result = compare_result(self.core)
         self.problems = identity_violations(result.runs[0].result)

@@ -44,7 +44,7 @@ from rich.table import Table
 from auction.errors import ConfigError
 from auction.net.view import Monitor, plain_line, render
 from broker import topics
-from broker.bus import connect
+from broker.transport import connect
 
 log = structlog.get_logger()
 
@@ -129,7 +129,7 @@ def network_command(
     console: Console | None = None,
 ) -> int:
     """Run a whole network to the end of the scenario; the house's exit code (0: report written)."""
-    from auction.compare.report import _safe_name
+    from auction.compare.files import safe_name
     from auction.designs import get as design_named
     from auction.scenario.load import load_scenario, with_overrides
 
@@ -145,7 +145,7 @@ def network_command(
     check_strategies(plans)
     run_seed = loaded.seed_base if seed is None else seed
     scenario_arg = str(Path(scenario).resolve()) if Path(scenario).is_file() else scenario
-    workdir = Path(out) / f"{_safe_name(loaded.name)}.network"
+    workdir = Path(out) / f"{safe_name(loaded.name)}.network"
     if workdir.exists():
         shutil.rmtree(workdir)
     (workdir / "logs").mkdir(parents=True)
@@ -326,9 +326,10 @@ class Network:
 
     # -- report ------------------------------------------------------------------------------------------
     def _summary(self) -> None:
-        from auction.compare.report import HEADLINE, _safe_name, fmt
+        from auction.compare.files import safe_name
+        from auction.compare.summary import HEADLINE, fmt
 
-        path = Path(self.json_path) if self.json_path else Path(self.out) / f"{_safe_name(self.scenario.name)}.json"
+        path = Path(self.json_path) if self.json_path else Path(self.out) / f"{safe_name(self.scenario.name)}.json"
         try:
             report = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -341,7 +342,7 @@ class Network:
         for name in [*(h for h in HEADLINE if h in metrics), *(k for k in metrics if k not in HEADLINE)]:
             table.add_row(name, fmt(metrics[name]))
         self.console.print(table)
-        stem = _safe_name(self.scenario.name)
+        stem = safe_name(self.scenario.name)
         for suffix in ("json", "md", "html"):
             self.console.print(f"wrote {Path(self.out) / f'{stem}.{suffix}'}", highlight=False)
         if self.json_path:

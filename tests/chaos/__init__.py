@@ -3,7 +3,7 @@
 Where the suite lives (decision): the runnable suite is ``auction/net/selftest/`` (harness, fault scenarios,
 named attacks, seeded fuzzing), inside the installed package, so ``liqnet selftest`` works for users who
 installed liqnet from a wheel (the tests directory is not installed). This package is the checkout's side:
-``python -m tests.chaos [--quick]`` runs that same command (its arguments are parsed in ``auction/cli.py``
+``python -m tests.chaos [--quick]`` runs that same command (its arguments are parsed in ``auction/cli/``
 only), and the pytest files call the same scenario functions and assert on their reports, claim by claim,
 so a failing claim names itself.
 """

@@ -1,6 +1,6 @@
 """``python -m tests.chaos [--quick] [--only F1,F2] [--keep DIR]``: the fault and attack suite, one line per family.
 
-The same as ``liqnet selftest``; the arguments are parsed by ``auction/cli.py`` (the one place that parses).
+The same as ``liqnet selftest``; the arguments are parsed by ``auction/cli/`` (the one place that parses).
 """
 
 from __future__ import annotations

@@ -28,15 +28,16 @@ from typing import Any
 from urllib.parse import quote
 
 from auction.designs.sealed import SealedTerms
-from auction.net.house_proc import ledger_snapshot
+from auction.net.house_core import ledger_snapshot
 from auction.net.journal import Entry
 from auction.net.selftest.harness import Cluster, FaultError, action_pairs, replay_journal
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics
-from broker.bus import Bus, connect
+from broker.bus import Bus
 from broker.server import Prefer
 from broker.signing import KeyPair
+from broker.transport import connect
 
 ATTACK_SPEED = 600.0  # sealed phases of 300 s last half a wall second: time to commit, then to reveal
 FLOOD = 1500  # messages in the flood: more than any bucket holds (1000 at the default 500/s, 40 below)

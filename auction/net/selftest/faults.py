@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from auction.book.ledger import USD
-from auction.net.house_proc import HouseCore
+from auction.net.house_core import HouseCore
 from auction.net.journal import Entry, Journal
 from auction.net.selftest.harness import (
     Audit,

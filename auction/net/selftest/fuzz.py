@@ -30,7 +30,8 @@ import numpy as np
 
 from auction import designs, units
 from auction.errors import Rejected
-from auction.net.house_proc import HouseCore, RunSpec
+from auction.net.house_core import HouseCore
+from auction.net.runspec import RunSpec
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics
@@ -214,7 +215,8 @@ def fuzz_keeper(rng: np.random.Generator, n: int, report: FuzzReport) -> None:
     """Valid-but-extreme house messages through a live keeper's receive path; nothing may raise."""
     import asyncio
 
-    from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess, make_agent
+    from auction.net.keeper_command import make_agent
+    from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess
 
     house_tags = ("announce", "state", "result", "oracle", "block", "rejection", "house-status", "keeper-status")
     examples = [msg for msg in corpus() if m.tag_of(type(msg)) in house_tags]

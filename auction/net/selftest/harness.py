@@ -32,13 +32,15 @@ from typing import IO, Any
 
 import structlog
 
-from auction.net.house_proc import HouseCore, ledger_snapshot, load_run
+from auction.net.house_core import HouseCore, ledger_snapshot
 from auction.net.journal import Entry, Journal
 from auction.net.network import KeeperPlan, population
+from auction.net.runspec import load_run
 from broker import messages as m
 from broker import topics
-from broker.bus import Bus, connect
+from broker.bus import Bus
 from broker.server import BrokerHandle, Prefer, start_broker
+from broker.transport import connect
 
 log = structlog.get_logger()
 

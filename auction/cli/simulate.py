@@ -1,0 +1,119 @@
+"""The simulator's commands: ``compare``, ``scenarios`` and ``strategy-test``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from auction.cli.args import (
+    design_list,
+    positive_float,
+    positive_int,
+)
+
+SubParsers = Any  # argparse's _SubParsersAction (private type)
+
+
+# --- compare ------------------------------------------------------------------------------------------
+
+
+def add_compare(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="run a scenario under every auction design over many seeds; write JSON, Markdown and HTML",
+        description="Put every auction design through the same market path, accounts and keepers, for N\n"
+        "seeds, in parallel, and report each metric's mean and 95% interval per design.\n"
+        "Writes OUT/NAME.json (the machine-readable truth: same seeds, same bytes), OUT/NAME.md\n"
+        "and a self-contained OUT/NAME.html with plots, and prints the summary table.",
+        epilog="examples:\n"
+        "  liqnet compare --scenario black-thursday\n"
+        "  liqnet compare --scenario my.toml --designs dutch,fixed --seeds 32 --workers 2\n"
+        "  liqnet compare --scenario gbm-calm --set dutch.buf=1.1,1.2,1.3 --designs dutch\n"
+        "  liqnet compare --scenario black-thursday --prices my_prices.csv --json result.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
+                   help="a bundled scenario (see `liqnet scenarios`) or a TOML file (default: %(default)s)")
+    p.add_argument("--prices", metavar="CSV",
+                   help="replace the scenario's prices with a CSV file with columns unix_ts and close")
+    p.add_argument("--designs", metavar="D1,D2",
+                   help=f"comma-separated designs to compare (default: all: {design_list()})")
+    p.add_argument("--seeds", type=positive_int, default=8, metavar="N",
+                   help="seeds per design, from the scenario's seed_base (default: %(default)s)")
+    p.add_argument("--accounts", type=positive_int, metavar="N", help="override the number of accounts")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="worker processes (default: the usable cores; 1 runs in this process)")
+    p.add_argument("--out", default="out", metavar="DIR", help="directory for the reports (default: %(default)s)")
+    p.add_argument("--json", dest="json_path", metavar="FILE", help="also write the JSON report to FILE")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=V1,V2",
+                   help="override a scenario key; several values make a grid (e.g. dutch.buf=1.1,1.2,1.3, "
+                   "oracle.hop_s=600, keepers.0.count=3); repeatable")
+    p.add_argument("--executor", choices=("process", "dask"), default="process",
+                   help="local worker processes, or dask.distributed (pip install 'liqnet[dask]'; uses the "
+                   "scheduler in DASK_SCHEDULER_ADDRESS, else a local cluster) (default: %(default)s)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (it is drawn on stderr, and only on a terminal)")
+    p.set_defaults(func=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from auction.compare.command import compare_command
+
+    return compare_command(
+        args.scenario, prices=args.prices, designs=args.designs, seeds=args.seeds, accounts=args.accounts,
+        workers=args.workers, out=args.out, json_path=args.json_path, sets=args.sets, executor=args.executor,
+        progress=args.progress, log_level=args.log_level,
+    )
+
+
+# --- scenarios ----------------------------------------------------------------------------------------
+
+
+def add_scenarios(sub: SubParsers) -> None:
+    p = sub.add_parser("scenarios", help="list the bundled scenarios",
+                       description="List the bundled scenarios with their descriptions. Any TOML file with the "
+                       "same tables can be given to --scenario by path.")
+    p.set_defaults(func=run_scenarios)
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    from auction.compare.command import scenarios_command
+
+    return scenarios_command()
+
+
+# --- strategy-test ---------------------------------------------------------------------------------------
+
+
+def add_strategy_test(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "strategy-test",
+        help="test a keeper strategy against the built-in keepers in the simulator",
+        description="Add your strategy as one more keeper to a scenario's population and run the simulator for N\n"
+        "seeds: auctions won, volume, P&L and return on capital for your keeper and each built-in one, with\n"
+        "95% intervals over the seeds. P&L is read from the settlement ledger.",
+        epilog="examples:\n"
+        "  liqnet strategy-test --strategy my_strategy.py:MyStrategy --config '{\"margin\": 0.03}'\n"
+        "  liqnet strategy-test --strategy dutch-threshold --scenario may-2021 --design dutch --seeds 8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--strategy", required=True, metavar="SPEC",
+                   help="a built-in name, module:Class, path/to/file.py:Class, an entry point or exec:COMMAND")
+    p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
+                   help="a bundled scenario or a TOML file (default: %(default)s)")
+    p.add_argument("--design", default="dutch", metavar="D", help=f"one of {design_list()} (default: %(default)s)")
+    p.add_argument("--seeds", type=positive_int, default=4, metavar="N", help="seeds (default: %(default)s)")
+    p.add_argument("--capital", type=positive_float, default=1_000_000.0, metavar="USD",
+                   help="your keeper's capital (default: %(default)s)")
+    p.add_argument("--config", metavar="JSON", help="keyword arguments for your strategy, as a JSON object")
+    p.add_argument("--accounts", type=positive_int, metavar="N", help="override the number of accounts")
+    p.add_argument("--json", dest="json_path", metavar="FILE", help="also write the table as JSON to FILE")
+    p.set_defaults(func=run_strategy_test)
+
+
+def run_strategy_test(args: argparse.Namespace) -> int:
+    from auction.compare.strategy_test import strategy_test_command
+
+    return strategy_test_command(args.scenario, args.strategy, design=args.design, seeds=args.seeds,
+                                 capital=args.capital, config=args.config, accounts=args.accounts,
+                                 json_path=args.json_path)

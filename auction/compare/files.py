@@ -1,0 +1,55 @@
+"""The report files on disk: NAME.json, NAME.md and NAME.html, each replaced atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from auction.compare.html import render_html
+from auction.compare.report import dumps_json, markdown
+from auction.compare.sweep import CompareResult
+
+
+def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | Path | None = None) -> list[Path]:
+    """Write NAME.json, NAME.md and NAME.html into ``out_dir`` (and the JSON to ``json_path`` too).
+
+    Everything is rendered first and each file replaced atomically, so a failure leaves nothing half-written.
+    """
+    out = Path(out_dir)
+    stem = safe_name(result.scenario.name)
+    body = dumps_json(result)
+    files: dict[Path, str] = {
+        out / f"{stem}.json": body,
+        out / f"{stem}.md": markdown(result),
+        out / f"{stem}.html": render_html(result),
+    }
+    if json_path is not None:
+        files[Path(json_path)] = body
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        _atomic_write(path, text)
+    return list(files)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "scenario"

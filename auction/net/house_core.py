@@ -1,0 +1,214 @@
+"""The network house's synchronous core: the run kernel plus admission, the journal and retained state.
+
+Everything that decides, nothing that waits: ``HouseProcess`` (``auction.net.house_proc``) drives it with a
+wall clock over a bus. Admission checks each keeper action (decode, signature, key bound to the keeper id,
+nonce: ``broker.signing.Verifier``); an accepted action is journaled with its batch before the kernel applies
+it, so a restarted house replays the journal into the very same state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+
+from auction import units
+from auction.book.ledger import Ledger
+from auction.errors import Rejected
+from auction.net.journal import Entry, Journal
+from auction.net.runspec import RunSpec
+from auction.run.kernel import Kernel
+from auction.run.result import RunResult
+from auction.scenario.world import World
+from broker import messages as m
+from broker import topics
+from broker.signing import Verifier
+
+log = structlog.get_logger()
+
+
+class JournalError(RuntimeError):
+    """The journal does not replay to the state it recorded (a bug or a tampered file)."""
+
+
+class HouseCore:
+    """The run kernel plus what a network house adds: admission (signatures, nonces), the journal, and
+    the retained state it publishes. Everything that decides, nothing that waits."""
+
+    def __init__(self, world: World, spec: RunSpec, journal: Journal | None = None) -> None:
+        self.world, self.spec, self.journal = world, spec, journal
+        self.kernel = Kernel(world, spec.design, capital=spec.capital)
+        self.ledger, self.house = self.kernel.ledger, self.kernel.house
+        self.end = self.kernel.end
+        self.verifier = Verifier()
+        self.retained: dict[str, bytes] = {}  # topic -> payload: the current state the house publishes
+        self.results: dict[int, m.Result] = {}
+
+    @property
+    def now(self) -> float:
+        """Scenario time of the last input applied."""
+        return self.kernel.now
+
+    @property
+    def finished(self) -> bool:
+        return self.kernel.finished
+
+    @property
+    def funded(self) -> dict[str, int]:
+        return self.kernel.funded
+
+    @property
+    def at_end(self) -> bool:
+        return self.kernel.at_end
+
+    # -- time --------------------------------------------------------------------------------------------
+    def next_time(self) -> float:
+        """Scenario time of the next scheduled input (oracle update, block), or the end."""
+        nxt = self.kernel.next_input()
+        return self.end if nxt is None else nxt.t
+
+    def due(self, now: float, *, blocks: int | None = None) -> list[Entry]:
+        """Oracle updates and blocks with time <= ``now``, in the kernel's order, as journal entries;
+        at most ``blocks`` blocks (the process takes one at a time, so keepers can act between blocks)."""
+        updates = self.world.oracle_updates
+        return [Entry("oracle", inp.t, json.dumps(updates[inp.n][1], sort_keys=True).encode()) if inp.kind == "oracle"
+                else Entry("block", inp.t, str(inp.n).encode()) for inp in self.kernel.due(now, blocks=blocks)]
+
+    # -- admission ---------------------------------------------------------------------------------------
+    def admit(self, payload: bytes, sender: str | None, now: float) -> tuple[Entry | None, list[m.Message]]:
+        """Check one keeper action; an accepted one comes back as the journal entry to apply.
+
+        Returns (None, [Rejection]) for a refused action (sent to the keeper of the topic), (None, []) for an
+        exact redelivery of an action already accepted (QoS 1 duplicates are ignored).
+        """
+        now = max(now, self.now)
+        try:
+            action = m.decode(payload, allowed=topics.ACTION_TAGS)
+        except Rejected as exc:
+            return None, rejection(sender, 0, exc, now)
+        assert isinstance(action, m.ACTIONS)
+        try:
+            fresh = self.verifier.check(action, units.ms(now), sender=sender)
+        except Rejected as exc:
+            return None, rejection(sender, action.nonce, exc, now)
+        if not fresh:
+            log.debug("duplicate action ignored", keeper=action.keeper, nonce=action.nonce)
+            return None, []
+        return Entry("action", now, bytes(payload)), []
+
+    # -- applying ----------------------------------------------------------------------------------------
+    def apply(self, entries: list[Entry]) -> list[m.Message]:
+        """Journal the batch (one transaction), then run it through the kernel; returns what to publish."""
+        if self.journal is not None:
+            self.journal.append(entries)
+        out: list[m.Message] = []
+        for entry in entries:
+            out += self._apply(entry, replay=False)
+        return out
+
+    def finish(self) -> list[m.Message]:
+        """Close the run at its end; the journal's finish row records the final ledger."""
+        out = self.kernel.finish()
+        self._track(out)
+        if self.journal is not None:
+            self.journal.append([Entry("finish", self.end, json.dumps(ledger_snapshot(self.ledger)).encode())])
+        return out
+
+    def replay(self) -> list[m.Message]:
+        """Rebuild the state from the journal; returns the outputs of its last batch (to publish again)."""
+        if self.journal is None:
+            return []
+        last = self.journal.last_batch
+        outputs: list[m.Message] = []
+        n = 0
+        for entry in self.journal.entries():
+            n += 1
+            out = self._apply(entry, replay=True)
+            if entry.batch == last:
+                outputs += out
+        if n:
+            log.info("journal replayed", inputs=n, t=self.now, height=self.house.height, auctions=len(self.house.sales))
+        return outputs
+
+    def _apply(self, entry: Entry, *, replay: bool) -> list[m.Message]:
+        out: list[m.Message]
+        if entry.kind in ("oracle", "block"):
+            out = self._scheduled(entry)
+        elif entry.kind == "action":
+            out = self._action(entry, replay=replay)
+        else:  # finish
+            out = self.kernel.finish()
+            if json.loads(entry.payload) != ledger_snapshot(self.ledger):
+                raise JournalError("the replayed ledger differs from the one the journal recorded at the end")
+        self._track(out)
+        return out
+
+    def _scheduled(self, entry: Entry) -> list[m.Message]:
+        """A journaled oracle update or block: it must be the kernel's next scheduled input."""
+        nxt = self.kernel.next_input()
+        if nxt is None or nxt.kind != entry.kind or nxt.t != entry.t:
+            raise JournalError(f"journal entry {entry.seq} ({entry.kind} at t={entry.t}) is not the next input "
+                               f"of this scenario ({nxt})")
+        if entry.kind == "block" and str(nxt.n).encode() != entry.payload:
+            raise JournalError(f"block {entry.payload!r} replayed as height {nxt.n}")
+        if entry.kind == "oracle" and json.loads(entry.payload) != self.world.oracle_updates[nxt.n][1]:
+            raise JournalError(f"journal entry {entry.seq}: oracle prices differ from the scenario's")
+        return self.kernel.apply(nxt)
+
+    def _action(self, entry: Entry, *, replay: bool) -> list[m.Message]:
+        action = m.decode(entry.payload, allowed=topics.ACTION_TAGS)
+        assert isinstance(action, m.ACTIONS)
+        if replay and not self.verifier.check(action, units.ms(entry.t), sender=action.keeper):
+            raise JournalError(f"journal entry {entry.seq} is a duplicate action")
+        if isinstance(action, m.Register) and action.keeper not in self.funded:
+            out = self.kernel.act(action, entry.t)
+            log.info("keeper funded", keeper=action.keeper, usd=units.num_f(self.funded[action.keeper]))
+            return out
+        return self.kernel.act(action, entry.t)
+
+    def _track(self, out: Iterable[m.Message]) -> None:
+        """Track what is retained now, and the results (for the watcher's and the report's sake)."""
+        for msg in out:
+            if isinstance(msg, m.Result):
+                self.results[msg.auction] = msg
+            topic, payload, retain = topics.route(msg)
+            if retain:
+                if payload:
+                    self.retained[topic] = payload
+                else:
+                    self.retained.pop(topic, None)
+
+    # -- the report --------------------------------------------------------------------------------------
+    def run_result(self) -> RunResult:
+        """Metrics and series of the run, exactly as the simulator makes them (the kernel's result)."""
+        return self.kernel.result()
+
+
+def ledger_snapshot(ledger: Ledger) -> dict[str, Any]:
+    """Every non-zero balance and every auction book: what 'identical balances' compares."""
+    balances = {f"{holder}|{asset}": amount for (holder, asset), amount in sorted(ledger.bal.items()) if amount}
+    books = {str(a): [b.seized, b.sold, b.returned, b.raised, b.repaid, b.bad_debt, int(b.closed)]
+             for a, b in sorted(ledger.books.items())}
+    return {"balances": balances, "books": books}
+
+
+def compare_result(core: HouseCore) -> Any:
+    """The run as a one-seed, one-design ``CompareResult`` with mode "network"."""
+    from auction.compare.sweep import CompareResult, Run, Variant
+
+    variant = Variant(core.spec.design, core.spec.design)
+    run = Run(variant, core.spec.seed, core.run_result())
+    return CompareResult(core.world.scenario, (core.spec.design,), (core.spec.seed,), (variant,), [run],
+                         mode="network")
+
+
+def rejection(keeper: str | None, ref: int, exc: Rejected, now: float) -> list[m.Message]:
+    log.info("action rejected", keeper=keeper, ref=ref, code=exc.code, reason=exc.message)
+    if keeper is None:
+        return []
+    return [m.Rejection(keeper=keeper, ref=ref, code=exc.code, text=exc.message[:500], ts_ms=units.ms(now))]
+
+
+

@@ -1,0 +1,117 @@
+"""What a network house run is (``RunSpec``): scenario, design, seed, funding; the journal header records it,
+so a restarted house runs the very same run, and a changed scenario or flag is refused.
+
+Capital: the house funds a keeper's escrow at the keeper's first valid ``Register``, with the capital the house
+configuration gives that id (the scenario's population, ``--fund ID=USD``), else ``--default-capital``.
+A keeper never declares its own capital: the protocol has no such field, and the house would have to trust it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from auction import units
+from auction.errors import ConfigError
+from auction.net.journal import Journal
+
+DEFAULT_CAPITAL = 1_000_000.0  # USD for a keeper id the house configuration does not name
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything that determines a house run besides its inputs; the journal header records it."""
+
+    scenario: str  # the name or path given to --scenario
+    scenario_sha: str  # sha256 of the scenario's canonical JSON: a changed file is refused on restart
+    design: str
+    seed: int
+    accounts: int | None
+    funds: dict[str, float]  # keeper id -> USD funded at its first Register
+    default_capital: float
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def header(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "scenario_sha": self.scenario_sha, "design": self.design,
+                "seed": self.seed, "accounts": self.accounts, "funds": self.funds,
+                "default_capital": self.default_capital, "run_id": self.run_id}
+
+    @classmethod
+    def from_header(cls, h: Mapping[str, Any]) -> RunSpec:
+        return cls(str(h["scenario"]), str(h["scenario_sha"]), str(h["design"]), int(h["seed"]),
+                   None if h.get("accounts") is None else int(h["accounts"]),
+                   {str(k): float(v) for k, v in dict(h.get("funds", {})).items()},
+                   float(h.get("default_capital", DEFAULT_CAPITAL)), str(h.get("run_id", uuid.uuid4().hex)))
+
+    def capital(self, keeper: str) -> int:
+        return units.num(self.funds.get(keeper, self.default_capital))
+
+
+def scenario_sha(scenario: Any) -> str:
+    from auction.scenario.load import to_dict
+
+    text = json.dumps(to_dict(scenario), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def population_funds(scenario: Any) -> dict[str, float]:
+    """Keeper id -> capital (USD) for the scenario's own population, ids as the simulator names them."""
+    from auction.scenario.population import keeper_ids, members
+
+    population = members(scenario.keepers)
+    return {k: member.capital for k, member in zip(keeper_ids(population), population, strict=True)}
+
+
+def load_run(
+    scenario: str | None,
+    design: str | None,
+    seed: int | None,
+    accounts: int | None,
+    funds: Mapping[str, float] | None,
+    default_capital: float | None,
+    journal: Journal | None,
+) -> tuple[RunSpec, Any]:
+    """The run to do: from the flags, or from the journal header (flags given must agree with it)."""
+    from auction.designs import get as design_named
+    from auction.scenario.load import load_scenario
+
+    header = journal.header() if journal is not None else None
+    if journal is not None and header is not None:
+        spec, where = RunSpec.from_header(header), journal.path
+        given = {"--scenario": (scenario, spec.scenario), "--design": (design, spec.design),
+                 "--seed": (seed, spec.seed), "--accounts": (accounts, spec.accounts),
+                 "--default-capital": (default_capital, spec.default_capital)}
+        for flag, (value, recorded) in given.items():
+            if value is not None and value != recorded:
+                raise ConfigError(f"{flag} {value} disagrees with journal {where}, which records {recorded}; "
+                                  "drop the flag or use a new --journal file")
+        if funds and any(spec.funds.get(k) != v for k, v in funds.items()):
+            raise ConfigError(f"--fund disagrees with the funding recorded in journal {where}; drop the flag")
+        loaded = _scenario_with_accounts(load_scenario(spec.scenario), spec.accounts)
+        if scenario_sha(loaded) != spec.scenario_sha:
+            raise ConfigError(f"scenario {spec.scenario} changed since journal {where} was written; "
+                              "restore it or use a new --journal file")
+        return spec, loaded
+    if scenario is None:
+        raise ConfigError("--scenario is required (unless --journal names an existing journal)")
+    chosen = design_named(design or "dutch").name
+    loaded = _scenario_with_accounts(load_scenario(scenario), accounts)
+    table = population_funds(loaded)
+    table.update(funds or {})
+    spec = RunSpec(scenario, scenario_sha(loaded), chosen, loaded.seed_base if seed is None else seed, accounts,
+                   table, DEFAULT_CAPITAL if default_capital is None else default_capital)
+    if journal is not None:
+        journal.write_header(spec.header())
+    return spec, loaded
+
+
+def _scenario_with_accounts(scenario: Any, accounts: int | None) -> Any:
+    from auction.scenario.load import with_overrides
+
+    return with_overrides(scenario, {"accounts.n": accounts}) if accounts is not None else scenario
+
+
