@@ -20,11 +20,11 @@ import importlib.util
 import inspect
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from auction.errors import ConfigError
 from keepers.api import Strategy
@@ -49,6 +49,53 @@ def load_strategy(spec: str, config: Mapping[str, Any] | None = None) -> Strateg
         return cls(**dict(config or {}))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"strategy {spec!r}: bad config {dict(config or {})}: {exc}") from None
+
+
+class KeeperSpecLike(Protocol):
+    """A scenario's [[keepers]] entry, as far as the loader reads it (``auction.scenario``'s ``KeeperSpec``)."""
+
+    @property
+    def strategy(self) -> str: ...
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+
+
+class ScenarioLike(Protocol):
+    """What ``check_keepers`` reads of a ``Scenario``: keepers sit below the scenario layer, so no import."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def origin(self) -> str: ...
+
+    @property
+    def keepers(self) -> Sequence[KeeperSpecLike]: ...
+
+
+def check_keepers(scenario: ScenarioLike) -> None:
+    """Every built-in strategy a scenario's [[keepers]] name exists and accepts its config, before any run.
+
+    The scenario itself checks only a spec's form and that a strategy file exists; module:Class,
+    file.py:Class and installed names are checked when they load. One line, naming the scenario file.
+    """
+    installed: dict[str, Any] | None = None
+    for i, spec in enumerate(scenario.keepers):
+        if ":" in spec.strategy:
+            continue
+        where = f"{scenario.origin or scenario.name}: [[keepers]] #{i + 1}"
+        cls = BUILTINS.get(spec.strategy)
+        if cls is None:
+            installed = _entry_points() if installed is None else installed
+            if spec.strategy in installed:
+                continue
+            raise ConfigError(f"{where} strategy: unknown built-in {spec.strategy!r}; built-ins: "
+                              f"{', '.join(sorted(BUILTINS))} (or give module:Class or file.py:Class)")
+        try:
+            cls(**spec.config)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} config: {spec.strategy}: {exc}") from None
 
 
 def strategy_class(spec: str) -> type[Strategy]:

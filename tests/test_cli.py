@@ -178,3 +178,38 @@ def test_bad_log_level() -> None:
 
     with pytest.raises(ConfigError, match="--log-level: unknown level 'loud'"):
         configure_logging("loud")
+
+
+# --- keeper strategies are checked (keepers.loader.check_keepers) before anything runs ---------------------
+
+BAD_BUILTIN = GBM + "[[keepers]]\nstrategy = 'nope'\n"
+BAD_CONFIG = "[prices]\nsource = 'gbm'\nsteps = 12\n[[keepers]]\nstrategy = 'universal'\nconfig = { margn = 0.1 }\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "--designs", "dutch", "--seeds", "1"],
+    ["strategy-test", "--strategy", "universal", "--seeds", "1"],
+    ["network", "--broker", "mqtt://127.0.0.1:9"],
+    ["house", "--broker", "mqtt://127.0.0.1:9"],
+], ids=lambda argv: argv[0])
+@pytest.mark.parametrize(("body", "expected"), [
+    (BAD_BUILTIN, "[[keepers]] #2 strategy: unknown built-in 'nope'; built-ins: constrained,"),
+    (BAD_CONFIG, "[[keepers]] #1 config: universal:"),
+], ids=["builtin", "config"])
+def test_commands_check_the_keepers_first(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                          body: str, expected: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    out = ["--out", str(tmp_path / "out")] if argv[0] in ("compare", "network") else []
+    assert cli.main([*argv, "--scenario", str(path), *out]) == 2
+    assert f"{path.resolve()}: {expected}" in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_grid_over_keeper_strategies_is_checked_first(calm_file: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["compare", "--scenario", str(calm_file), "--set", "keepers.0.strategy=universal,nope", "--out",
+            str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    assert "[[keepers]] #1 strategy: unknown built-in 'nope'" in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()

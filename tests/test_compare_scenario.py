@@ -20,6 +20,7 @@ from auction.scenario.load import (
     with_overrides,
     with_prices,
 )
+from keepers.loader import check_keepers
 
 BUNDLED = ("black-thursday", "may-2021", "gbm-calm", "jump-crash", "textbook-ipv")
 
@@ -153,11 +154,18 @@ BAD: list[tuple[str, str, str]] = [
 def test_bad_scenario_is_one_line(tmp_path: Path, prices_csv: Path, case: str, body: str, expected: str) -> None:
     path = write(tmp_path, body)
     with pytest.raises(ConfigError) as info:
-        load_scenario(str(path))
+        check_keepers(load_scenario(str(path)))  # built-in names and configs: checked by the keepers package
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(str(path)), message
     assert expected in message, message
+
+
+def test_the_scenario_alone_leaves_built_in_names_to_the_keepers_package() -> None:
+    s = scenario_from_toml("[prices]\nsource = 'gbm'\n[[keepers]]\nstrategy = 'nope'\n", label="x")
+    assert s.keepers[0].strategy == "nope"
+    with pytest.raises(ConfigError, match=r"x\.toml: \[\[keepers\]\] #1 strategy: unknown built-in 'nope'"):
+        check_keepers(s)
 
 
 def test_missing_scenario() -> None:

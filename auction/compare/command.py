@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -17,7 +18,8 @@ from auction import designs as registry
 from auction.compare.files import write_reports
 from auction.compare.report import identity_violations, print_summary
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
-from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_prices
+from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_overrides, with_prices
+from keepers.loader import check_keepers
 
 
 def compare_command(
@@ -45,6 +47,7 @@ def compare_command(
         s = with_prices(s, prices)
     chosen = registry.parse_designs(designs or ",".join(registry.names()))
     grid = parse_grid(sets)
+    check_population(s, grid)
     if runner is None:
         preflight_prices(s)
     n_workers = workers or usable_cores()
@@ -63,6 +66,15 @@ def compare_command(
         print(f"liqnet: warning: {run.variant.label} seed {run.seed}: ledger identity broken: {problem}",
               file=sys.stderr)
     return 1 if broken else 0
+
+
+def check_population(scenario: Scenario, grid: Mapping[str, Sequence[Any]]) -> None:
+    """The keepers' built-in strategies and configs, in the scenario and at each --set keepers.* value."""
+    check_keepers(scenario)
+    for key, values in grid.items():
+        if key.startswith("keepers."):
+            for value in values:
+                check_keepers(with_overrides(scenario, {key: value}))
 
 
 def preflight_prices(scenario: Scenario) -> None:

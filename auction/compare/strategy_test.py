@@ -27,7 +27,7 @@ from auction.compare.stats import Interval, mean_ci95
 from auction.errors import ConfigError
 from auction.scenario.load import KeeperSpec, Scenario, load_scenario
 from auction.sim.engine import simulate
-from keepers.loader import load_strategy
+from keepers.loader import check_keepers, load_strategy
 
 YOU = "you"
 COLUMNS = ("won", "volume", "pnl", "roc")
@@ -77,7 +77,9 @@ def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds
                   config: dict[str, Any] | None = None, accounts: int | None = None) -> dict[str, Any]:
     """Run the candidate over ``seeds`` seeds; return the report (also what ``--json`` writes)."""
     registry.get(design)
-    scenario = with_candidate(load_scenario(scenario_name), spec, capital, dict(config or {}))
+    loaded = load_scenario(scenario_name)
+    check_keepers(loaded)
+    scenario = with_candidate(loaded, spec, capital, dict(config or {}))
     per_seed = [run_seed(scenario, design, scenario.seed_base + s, accounts) for s in range(seeds)]
     return {
         "schema": "liqnet.strategy-test/1",

@@ -132,6 +132,7 @@ def network_command(
     from auction.compare.files import safe_name
     from auction.designs import get as design_named
     from auction.scenario.load import load_scenario, with_overrides
+    from keepers.loader import check_keepers
 
     if not speed > 0:
         raise ConfigError(f"--speed must be positive, got {speed}")
@@ -141,6 +142,7 @@ def network_command(
     loaded = load_scenario(scenario)
     if accounts is not None:
         loaded = with_overrides(loaded, {"accounts.n": accounts})
+    check_keepers(loaded)
     plans = population(loaded, keepers, keeper_specs)
     check_strategies(plans)
     run_seed = loaded.seed_base if seed is None else seed

@@ -78,6 +78,7 @@ def load_run(
     """The run to do: from the flags, or from the journal header (flags given must agree with it)."""
     from auction.designs import get as design_named
     from auction.scenario.load import load_scenario
+    from keepers.loader import check_keepers
 
     header = journal.header() if journal is not None else None
     if journal is not None and header is not None:
@@ -92,6 +93,7 @@ def load_run(
         if funds and any(spec.funds.get(k) != v for k, v in funds.items()):
             raise ConfigError(f"--fund disagrees with the funding recorded in journal {where}; drop the flag")
         loaded = _scenario_with_accounts(load_scenario(spec.scenario), spec.accounts)
+        check_keepers(loaded)
         if scenario_sha(loaded) != spec.scenario_sha:
             raise ConfigError(f"scenario {spec.scenario} changed since journal {where} was written; "
                               "restore it or use a new --journal file")
@@ -100,6 +102,7 @@ def load_run(
         raise ConfigError("--scenario is required (unless --journal names an existing journal)")
     chosen = design_named(design or "dutch").name
     loaded = _scenario_with_accounts(load_scenario(scenario), accounts)
+    check_keepers(loaded)
     table = population_funds(loaded)
     table.update(funds or {})
     spec = RunSpec(scenario, scenario_sha(loaded), chosen, loaded.seed_base if seed is None else seed, accounts,

@@ -141,7 +141,10 @@ _SPEC_RE = re.compile(r"^([a-z][a-z0-9-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|.+\.py:[A
 
 @dataclass(frozen=True, slots=True)
 class KeeperSpec:
-    """One [[keepers]] entry: ``count`` keepers running ``strategy`` (built-in name, module:Class, file.py:Class)."""
+    """One [[keepers]] entry: ``count`` keepers running ``strategy`` (built-in name, module:Class, file.py:Class).
+
+    Only the spec's syntax is checked here; ``keepers.loader.check_keepers`` checks built-in names and config.
+    """
 
     strategy: str = _key()
     count: int = _key(1, ge=1, le=10_000)
@@ -490,27 +493,8 @@ def _keepers(raw: Any, base_dir: Path) -> tuple[KeeperSpec, ...]:
             spec = dataclasses.replace(spec, strategy=_resolve_strategy_file(spec.strategy, base_dir, where))
         if not _GAS_POLICY_RE.match(spec.gas_policy):
             raise _Bad(f"{where} gas_policy: must be 'market' or 'fixed:GWEI' (e.g. fixed:40), got {spec.gas_policy!r}")
-        _check_builtin(spec, where)
         out.append(spec)
     return tuple(out)
-
-
-def _check_builtin(spec: KeeperSpec, where: str) -> None:
-    """A built-in strategy must exist and accept its config (its constructor checks the keywords)."""
-    if ":" in spec.strategy:
-        return  # module:Class and file.py:Class are loaded (and checked) by the keeper loader
-    try:
-        from keepers.strategies import BUILTINS
-    except ImportError:  # the keepers package is optional for scenario tooling
-        return
-    cls = BUILTINS.get(spec.strategy)
-    if cls is None:
-        raise _Bad(f"{where} strategy: unknown built-in {spec.strategy!r}; built-ins: {', '.join(sorted(BUILTINS))}"
-                   " (or give module:Class or file.py:Class)")
-    try:
-        cls(**spec.config)
-    except (TypeError, ValueError) as exc:
-        raise _Bad(f"{where} config: {spec.strategy}: {exc}") from None
 
 
 def _resolve_strategy_file(spec: str, base_dir: Path, where: str) -> str:
