@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from auction.errors import ConfigError
-from auction.scenario import load as sc
+from auction.params import Designs
 from auction.scenario.load import (
     DESIGNS,
     Scenario,
@@ -19,6 +19,13 @@ from auction.scenario.load import (
     to_dict,
     with_overrides,
     with_prices,
+)
+from auction.scenario.tables import (
+    ChainlinkOracleConfig,
+    CsvPrices,
+    DelayedOracleConfig,
+    InstantOracleConfig,
+    JumpPrices,
 )
 from keepers.loader import check_keepers
 
@@ -55,13 +62,14 @@ def test_bundled_scenario_loads(name: str) -> None:
     s = load_scenario(name)
     assert s.name == name and s.description
     if s.prices.source == "csv":
-        assert Path(s.prices.path).is_file()
+        assert Path(s.csv_path).is_file()
     assert s.keepers, "every bundled scenario brings a keeper population"
     assert to_dict(s)["name"] == name
 
 
 def test_black_thursday_is_maker_like() -> None:
     s = load_scenario("black-thursday")
+    assert isinstance(s.prices, CsvPrices) and isinstance(s.oracle, DelayedOracleConfig)
     assert s.prices.file == "eth_usd_10m_stablesims_2020-03-12.csv" and s.gas.source == "data"
     assert (s.oracle.kind, s.oracle.hop_s) == ("delayed", 3600.0)
     assert s.accounts.liquidation_ratio == 1.5
@@ -89,12 +97,12 @@ def test_load_by_path_and_relative_data(tmp_path: Path, prices_csv: Path) -> Non
     path = write(tmp_path, 'description = "mine"\n[prices]\nfile = "prices.csv"\n[gas]\nsource = "data"\n')
     s = load_scenario(str(path))
     assert s.name == "s" and s.description == "mine" and s.origin == str(path.resolve())
-    assert s.prices.path == str(prices_csv.resolve())
+    assert s.csv_path == str(prices_csv.resolve())
 
 
 def test_defaults_fill_missing_tables(tmp_path: Path) -> None:
     s = scenario_from_toml("[prices]\nsource = 'gbm'\n", label="x")
-    assert s.oracle == sc.OracleConfig() and s.designs == sc.Designs() and s.keepers == ()
+    assert s.oracle == InstantOracleConfig() and s.designs == Designs() and s.keepers == ()
 
 
 # --- mistakes -----------------------------------------------------------------------------------------
@@ -133,7 +141,7 @@ BAD: list[tuple[str, str, str]] = [
     ("keeper missing strategy", "[prices]\nsource = 'gbm'\n[[keepers]]\ncount = 2",
      "[[keepers]] #1 strategy: missing key"),
     ("keeper bad spec", "[prices]\nsource = 'gbm'\n[[keepers]]\nstrategy = 'Bad Name!'",
-     "[[keepers]] #1 strategy: 'Bad Name!' is not"),
+     "[[keepers]] #1 strategy: must be a built-in name, module:Class or file.py:Class, got 'Bad Name!'"),
     ("keeper unknown builtin", "[prices]\nsource = 'gbm'\n[[keepers]]\nstrategy = 'dutch-threshold'\n"
      "[[keepers]]\nstrategy = 'nope'", "[[keepers]] #2 strategy: unknown built-in 'nope'"),
     ("keeper bad config", "[prices]\nsource = 'gbm'\n[[keepers]]\nstrategy = 'universal'\nconfig = { margn = 0.1 }",
@@ -187,15 +195,16 @@ def test_overrides(calm: Scenario) -> None:
     s = with_overrides(calm, {"dutch.buf": 1.1, "sealed-second.reserve": 0.5, "oracle.deviation": 0.01,
                               "keepers.0.count": 3, "accounts.n": 50, "seed_base": 7})
     assert s.designs.dutch.buf == 1.1 and s.designs.sealed.reserve == 0.5
+    assert isinstance(s.oracle, ChainlinkOracleConfig)
     assert s.oracle.deviation == 0.01 and s.keepers[0].count == 3 and s.accounts.n == 50 and s.seed_base == 7
     assert calm.designs.dutch.buf == 1.30  # the original is untouched (frozen)
 
 
 def test_override_switching_kind_drops_old_keys(calm: Scenario) -> None:
     s = with_overrides(calm, {"oracle.kind": "delayed", "oracle.hop_s": 600})
-    assert (s.oracle.kind, s.oracle.hop_s) == ("delayed", 600.0)
+    assert isinstance(s.oracle, DelayedOracleConfig) and (s.oracle.kind, s.oracle.hop_s) == ("delayed", 600.0)
     s = with_overrides(calm, {"prices.source": "jump", "prices.lam": 10})
-    assert (s.prices.source, s.prices.lam) == ("jump", 10.0)
+    assert isinstance(s.prices, JumpPrices) and (s.prices.source, s.prices.lam) == ("jump", 10.0)
 
 
 @pytest.mark.parametrize(
@@ -225,7 +234,8 @@ def test_with_prices_falls_back_when_the_file_lacks_gas(tmp_path: Path, prices_c
     plain = tmp_path / "plain.csv"
     plain.write_text("unix_ts,close\n1,100\n2,99\n")
     t = with_prices(s, plain)
-    assert (t.prices.file, t.prices.column, t.prices.path) == (str(plain), "close", str(plain.resolve()))
+    assert isinstance(t.prices, CsvPrices)
+    assert (t.prices.file, t.prices.column, t.csv_path) == (str(plain), "close", str(plain.resolve()))
     assert t.gas.source == "fixed"
     assert with_prices(s, prices_csv).gas.source == "data"  # this one has the gas column
     with pytest.raises(ConfigError, match=r"--prices .*nope\.csv: no such file"):

@@ -19,6 +19,7 @@ from auction.compare.files import write_reports
 from auction.compare.report import identity_violations, print_summary
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
 from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_overrides, with_prices
+from auction.scenario.tables import CsvPrices
 from keepers.loader import check_keepers
 
 
@@ -79,13 +80,13 @@ def check_population(scenario: Scenario, grid: Mapping[str, Sequence[Any]]) -> N
 
 def preflight_prices(scenario: Scenario) -> None:
     """Read the price file once up front, so a malformed CSV is one error, not one per worker."""
-    if scenario.prices.source != "csv":
+    if not isinstance(scenario.prices, CsvPrices):
         return
     try:
         from auction.models.prices import load_csv
     except ImportError:  # the price module is not there yet: the simulator will read the file
         return
-    load_csv(scenario.prices.path, asset=scenario.prices.asset, column=scenario.prices.column,
+    load_csv(scenario.csv_path, asset=scenario.prices.asset, column=scenario.prices.column,
              gas_column=scenario.gas.column)
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from auction import designs as registry
 from auction import units
 from auction.compare.stats import Interval, mean_ci95
@@ -51,7 +53,7 @@ def with_candidate(scenario: Scenario, spec: str, capital: float, config: dict[s
     """The scenario with the strategy under test added as one more keeper."""
     load_strategy(spec, config)  # fail early, with the loader's one-line error
     you = KeeperSpec(strategy=spec, count=1, capital=capital, latency_s=1.0, config=config)
-    return dataclasses.replace(scenario, keepers=(*scenario.keepers, you))
+    return msgspec.structs.replace(scenario, keepers=(*scenario.keepers, you))
 
 
 def run_seed(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> list[KeeperRun]:

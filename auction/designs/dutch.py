@@ -91,7 +91,7 @@ class DutchSale(Sale):
     def show(self, now: float) -> Shown:
         d, p = self.mech, self.params
         top_q = units.price_q(d.top)
-        terms = DutchTerms(top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut,  # type: ignore[arg-type]
+        terms = DutchTerms(top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut,
                            step_ms=units.ms(p.step), tail_ms=units.ms(d.tail), cusp=d.cusp, chost=d.chost,
                            tip=units.num(p.tip), chip=p.chip)
         return Shown(lot=d.lot, tab=d.tab, start=d.start, terms=terms, needs_redo=d.needs_redo(now), top_q=top_q)

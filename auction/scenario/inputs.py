@@ -18,10 +18,21 @@ from auction.models.market import make_market
 from auction.models.oracle import make_oracle
 from auction.models.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
 from auction.scenario.load import house_params
+from auction.scenario.tables import (
+    AccountsConfig,
+    ChainlinkOracleConfig,
+    CsvPrices,
+    DelayedOracleConfig,
+    GasConfig,
+    JumpPrices,
+    MarketConfig,
+    OracleConfig,
+    Scenario,
+)
 from auction.scenario.world import World
 
 
-def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None) -> World:
+def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = None) -> World:
     path = price_path(scenario, seed)
     asset = scenario.prices.asset
     prices = path.prices[asset]
@@ -56,24 +67,26 @@ def build(scenario: Any, design: str, seed: int, *, accounts: int | None = None)
     )
 
 
-def price_path(scenario: Any, seed: int) -> PricePath:
+def price_path(scenario: Scenario, seed: int) -> PricePath:
     p = scenario.prices
-    if p.source == "csv":
-        return load_csv(p.path or p.file, asset=p.asset, column=p.column, gas_column=scenario.gas.column,
+    if isinstance(p, CsvPrices):
+        return load_csv(scenario.csv_path or p.file, asset=p.asset, column=p.column, gas_column=scenario.gas.column,
                         reserve_columns=(scenario.market.reserve_num_column, scenario.market.reserve_col_column))
-    if p.source == "gbm":
+    if not isinstance(p, JumpPrices):
         return gbm(p.s0, p.mu, p.sigma, p.dt_s, p.steps, seed, asset=p.asset)
     return jump_diffusion(p.s0, p.mu, p.sigma, p.lam, p.jump_mean, p.jump_std, p.dt_s, p.steps, seed, asset=p.asset)
 
 
-def _accounts(cfg: Any, n: int, asset: str, p0: float, seed: int) -> acc.Accounts:
+def _accounts(cfg: AccountsConfig, n: int, asset: str, p0: float, seed: int) -> acc.Accounts:
     return acc.generate(
         n, (asset,), np.array([p0]), seed=seed, debt_mean=cfg.debt_mean, debt_sigma=cfg.debt_sigma,
         cr_low=cfg.cr_low, cr_high=cfg.cr_high, liquidation_ratio=cfg.liquidation_ratio, cross_share=cfg.cross_share,
     )
 
 
-def _vol_margins(cfg: Any, population: acc.Accounts, times: np.ndarray, prices: np.ndarray) -> list[Any] | None:
+def _vol_margins(
+    cfg: AccountsConfig, population: acc.Accounts, times: np.ndarray, prices: np.ndarray
+) -> list[Any] | None:
     """Volatility-adjusted maintenance margin at each oracle update, when the scenario asks for it.
 
     sigma from the EWMA of the oracle's own prices (what the protocol sees), with a half-life of the
@@ -85,19 +98,19 @@ def _vol_margins(cfg: Any, population: acc.Accounts, times: np.ndarray, prices: 
     return [vol_adjusted_mm(population.mm, np.array([s]), k=cfg.vol_k, horizon=cfg.vol_horizon_s) for s in sigma]
 
 
-def _oracle_params(cfg: Any) -> dict[str, float]:
-    if cfg.kind == "delayed":
+def _oracle_params(cfg: OracleConfig) -> dict[str, float]:
+    if isinstance(cfg, DelayedOracleConfig):
         return {"hop_s": cfg.hop_s}
-    if cfg.kind == "chainlink":
+    if isinstance(cfg, ChainlinkOracleConfig):
         return {"deviation": cfg.deviation, "heartbeat_s": cfg.heartbeat_s}
     return {}
 
 
-def _market_params(cfg: Any) -> dict[str, float]:
+def _market_params(cfg: MarketConfig) -> dict[str, float]:
     return {"depth": cfg.depth, "shrink": cfg.shrink}
 
 
-def _gas_model(cfg: Any, path: PricePath, seed: int) -> GasModel:
+def _gas_model(cfg: GasConfig, path: PricePath, seed: int) -> GasModel:
     if cfg.source == "data":
         return GasModel.from_path(path)
     if cfg.source == "model":

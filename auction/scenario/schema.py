@@ -1,0 +1,158 @@
+"""The shape of a scenario file as a whole: what it decodes into, and the scenario as plain data again.
+
+``FILE_SCHEMA`` is ``ScenarioFile`` plus a [designs] table with one sub-table per ``DESIGN_TABLES`` entry,
+generated from that constant so that the list of design tables is written down once. ``to_dict`` is the
+inverse of decoding: the file-shaped dict (what reports embed), without the derived fields.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, Literal, cast, get_args, get_origin, get_type_hints
+
+import msgspec
+import msgspec.inspect as mi
+
+from auction.params import DESIGN_TABLES, Designs
+from auction.scenario.tables import Scenario, ScenarioFile
+
+KeyPath = tuple[str | int, ...]  # a location in the file: ("keepers", 0, "count")
+
+_DesignsFile = msgspec.defstruct(
+    "DesignsFile", [(name, cls, msgspec.field(default_factory=cls)) for name, cls in DESIGN_TABLES.items()],
+    frozen=True, kw_only=True, forbid_unknown_fields=True, module=__name__,
+)
+FILE_SCHEMA: type[msgspec.Struct] = msgspec.defstruct(
+    "ScenarioSchema", [("designs", _DesignsFile, msgspec.field(default_factory=_DesignsFile))],
+    bases=(ScenarioFile,), frozen=True, kw_only=True, forbid_unknown_fields=True, module=__name__,
+)
+FILE_INFO = cast(mi.StructType, mi.type_info(FILE_SCHEMA))
+
+
+def decode(raw: dict[str, Any]) -> tuple[dict[str, Any], Designs]:
+    """Decode (raises ``msgspec.ValidationError``): the ``ScenarioFile`` fields and the design tables."""
+    tables = msgspec.structs.asdict(msgspec.convert(raw, FILE_SCHEMA, strict=True))
+    designs = msgspec.structs.asdict(tables.pop("designs"))
+    return tables, msgspec.structs.replace(Designs(), **designs)
+
+
+def to_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as plain data (the same shape as its TOML), for reports and round trips."""
+    out = {name: _plain(getattr(scenario, name)) for name in ScenarioFile.__struct_fields__}
+    out = {k: v for k, v in out.items() if v is not None}
+    out["designs"] = {name: _plain(getattr(scenario.designs, name)) for name in DESIGN_TABLES}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Structs as dicts (tag first, None fields left out, as TOML has no null), tuples as lists."""
+    if isinstance(value, msgspec.Struct):
+        config = type(value).__struct_config__
+        out: dict[str, Any] = {config.tag_field: config.tag} if config.tag_field else {}
+        for name in value.__struct_fields__:
+            item = getattr(value, name)
+            if item is not None:
+                out[name] = _plain(item)
+        return out
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return dict(value)  # a strategy's config: passed on as is
+    return value
+
+
+def non_finite(value: Any, path: KeyPath = ()) -> tuple[KeyPath, float] | None:
+    """The first inf or nan among the numbers of decoded tables (TOML allows them; no key does)."""
+    for where, item in _numbers(value, path):
+        if not math.isfinite(item):
+            return where, item
+    return None
+
+
+def _numbers(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, float]]:
+    if isinstance(value, float):
+        yield path, value
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield from _numbers(getattr(value, name), (*path, name))
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _numbers(item, (*path, i))
+
+
+# --- keys of the schema --------------------------------------------------------------------------------
+
+
+def unwrap(info: mi.Type) -> mi.Type:
+    """Without ``Meta`` wrappers and without ``None`` (TOML has no null: an optional key is just left out)."""
+    while isinstance(info, mi.Metadata):
+        info = info.type
+    if isinstance(info, mi.UnionType):
+        kinds = [t for t in info.types if not isinstance(t, mi.NoneType)]
+        if len(kinds) == 1:
+            return unwrap(kinds[0])
+    return info
+
+
+def variants(info: mi.Type) -> list[mi.StructType]:
+    """The tables a table type can be: one, or each member of a tagged union."""
+    info = unwrap(info)
+    if isinstance(info, mi.StructType):
+        return [info]
+    if isinstance(info, mi.UnionType):
+        return [t for t in info.types if isinstance(t, mi.StructType)]
+    return []
+
+
+def keys(info: mi.Type) -> list[str]:
+    """Every key a table may hold, in declaration order (a tagged union: its tag, then each member's keys)."""
+    out: dict[str, None] = {}
+    for struct in variants(info):
+        if struct.tag_field:
+            out[struct.tag_field] = None
+        out.update(dict.fromkeys(f.encode_name for f in struct.fields))
+    return list(out)
+
+
+def field_type(info: mi.Type, key: str) -> mi.Type | None:
+    """The type of ``key`` in a table (in any member of a tagged union); None if no member has it."""
+    for struct in variants(info):
+        if key == struct.tag_field:
+            return mi.LiteralType(values=tuple(str(s.tag) for s in variants(info)))
+        for f in struct.fields:
+            if f.encode_name == key:
+                return _declared_order(struct, f)
+    return None
+
+
+def _declared_order(struct: mi.StructType, f: mi.Field) -> mi.Type:
+    """msgspec sorts a Literal's values; the declaration's order reads better (linear, stairstep, ...)."""
+    if not isinstance(f.type, mi.LiteralType):
+        return f.type
+    hint = get_type_hints(struct.cls)[f.name]
+    return mi.LiteralType(values=get_args(hint)) if get_origin(hint) is Literal else f.type
+
+
+def chosen(info: mi.Type, value: Any) -> mi.Type:
+    """A tagged union narrowed to the member the file's tag names (the union itself when none matches)."""
+    members = variants(info)
+    if len(members) > 1 and isinstance(value, dict):
+        for member in members:
+            if member.tag_field and value.get(member.tag_field) == member.tag:
+                return member
+    return info
+
+
+def item_type(info: mi.Type) -> mi.Type:
+    """The type of an array's items (``Any`` when ``info`` is no array)."""
+    info = unwrap(info)
+    return info.item_type if isinstance(info, mi.VarTupleType | mi.ListType) else mi.AnyType()
+
+
+def is_table(info: mi.Type) -> bool:
+    return bool(variants(info))
+
+
+def is_array_of_tables(info: mi.Type) -> bool:
+    return is_table(item_type(info))

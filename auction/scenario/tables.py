@@ -1,0 +1,213 @@
+"""The typed scenario: one msgspec Struct per table of a scenario file, and the ``Scenario`` built from them.
+
+Each field's type is its rule: ``Meta(gt=0)`` ranges, ``Literal`` choices, ``Meta(pattern=...)`` syntax; a
+``description`` says in words what a pattern or a required key expects (``auction.scenario.errors`` shows
+it). [prices] is a tagged union on ``source`` and [oracle] on ``kind``, so the keys a source or kind allows
+are exactly its fields. The [designs] tables are ``auction.params`` types (``DESIGN_TABLES``).
+
+Units: money in whole numeraire (USD), collateral in whole tokens, times in seconds, ratios as fractions
+(``chop`` and ``buf`` are multipliers, as in MakerDAO: 1.13 is a 13% penalty). ``mu``, ``sigma`` and
+``lam`` of the synthetic price sources are annual (365-day year).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeAlias
+
+from msgspec import Meta, Struct, field
+
+from auction import designs as registry
+from auction.params import DesignParams, Designs, Fraction, NonNegative, Positive
+
+STRATEGY_PATTERN = r"^([a-z][a-z0-9-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|.+\.py:[A-Za-z_]\w*)$"
+GAS_POLICY_PATTERN = r"^(market|fixed:\d+(\.\d*)?)$"
+
+
+# --- [prices]: tagged on `source` ----------------------------------------------------------------------
+
+
+class _Prices(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="source"):
+    @property
+    def source(self) -> str:
+        """The tag (``csv``, ``gbm``, ``jump``), as the file names it."""
+        return str(type(self).__struct_config__.tag)
+
+
+class CsvPrices(_Prices, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="csv"):
+    """[prices] source = "csv": a replay of a price file."""
+
+    file: Annotated[str, Meta(description="a bundled data file name or a path")]  # relative to the scenario file
+    asset: str = "ETH"
+    column: str = "close"  # csv column holding the price
+
+
+class _Synthetic(_Prices, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    asset: str = "ETH"
+    s0: Positive = 100.0  # starting price
+    mu: float = 0.0  # annual drift
+    sigma: NonNegative = 0.8  # annual volatility
+    dt_s: Positive = 600.0  # seconds between samples
+    steps: Annotated[int, Meta(ge=1, le=10_000_000)] = 144
+
+
+class GbmPrices(_Synthetic, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="gbm"):
+    """[prices] source = "gbm": geometric Brownian motion, seeded by the run."""
+
+
+class JumpPrices(_Synthetic, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="jump"):
+    """[prices] source = "jump": jump diffusion (Merton), seeded by the run."""
+
+    lam: NonNegative = 0.0  # jumps per year (Poisson intensity)
+    jump_mean: float = 0.0  # mean of the log jump size
+    jump_std: NonNegative = 0.0  # std of the log jump size
+
+
+PricesConfig: TypeAlias = CsvPrices | GbmPrices | JumpPrices
+
+
+# --- [oracle]: tagged on `kind` ------------------------------------------------------------------------
+
+
+class _Oracle(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"):
+    @property
+    def kind(self) -> str:
+        """The tag (``instant``, ``delayed``, ``chainlink``), as the file names it."""
+        return str(type(self).__struct_config__.tag)
+
+
+class InstantOracleConfig(_Oracle, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="instant"):
+    """[oracle] kind = "instant": the protocol sees the market price."""
+
+
+class DelayedOracleConfig(_Oracle, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="delayed"):
+    """[oracle] kind = "delayed": Maker OSM-style, one hop behind."""
+
+    hop_s: Positive = 3600.0  # OSM hop (Maker osm.sol: hop = 1 hour)
+
+
+class ChainlinkOracleConfig(_Oracle, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="chainlink"):
+    """[oracle] kind = "chainlink": deviation/heartbeat push."""
+
+    deviation: Annotated[float, Meta(gt=0, lt=1)] = 0.005  # push when the price moves this fraction
+    heartbeat_s: Positive = 3600.0  # push at least this often
+
+
+OracleConfig: TypeAlias = InstantOracleConfig | DelayedOracleConfig | ChainlinkOracleConfig
+
+# The tagged tables: table -> (its tag key, the tag when the file leaves it out).
+TAGGED_TABLES: dict[str, tuple[str, str]] = {"prices": ("source", "csv"), "oracle": ("kind", "instant")}
+
+
+# --- the other tables ----------------------------------------------------------------------------------
+
+
+class GasConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[gas]: gas prices and blocks."""
+
+    source: Literal["data", "model", "fixed"] = "fixed"
+    gwei: Positive = 50.0  # fixed: the price; model: the base price
+    column: str = "gas_avg_gwei"  # data: the csv column with gas prices
+    spike: NonNegative = 0.0  # model: gwei * (1 + spike * drawdown from the running peak)
+    block_time_s: Positive = 12.0
+    block_gas_limit: Annotated[int, Meta(ge=1)] = 3_000_000  # gas per block available to liquidation transactions
+
+
+class MarketConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[market]: where keepers resell collateral, with price impact."""
+
+    kind: Literal["depth", "reserves"] = "depth"
+    depth: Positive = 10_000.0  # depth: tokens on the collateral side of a virtual x*y=k pool
+    shrink: Fraction = 0.0  # fraction of depth lost at the worst drawdown (stress)
+    reserve_num_column: str = "univ2_ethdai_reserve_dai"  # reserves: numeraire reserve column
+    reserve_col_column: str = "univ2_ethdai_reserve_weth"  # reserves: collateral reserve column
+
+
+class AccountsConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[accounts]: the borrower population (drawn from the run's seed)."""
+
+    n: Annotated[int, Meta(ge=1, le=50_000_000)] = 1000
+    debt_mean: Positive = 20_000.0  # mean debt per account (lognormal)
+    debt_sigma: NonNegative = 1.0  # lognormal sigma of debt
+    cr_low: Positive = 1.6  # starting collateral ratio, uniform in [cr_low, cr_high]
+    cr_high: Positive = 3.0
+    liquidation_ratio: Annotated[float, Meta(gt=1)] = 1.5  # Maker mat; maintenance margin mm = 1 - 1/ratio
+    cross_share: Annotated[float, Meta(ge=0, le=1)] = 0.0  # share of cross-margin accounts
+    vol_adjusted: bool = False  # volatility-adjusted margin mm(t) = max(floor, k*sigma*sqrt(h))
+    vol_k: Positive = 3.0
+    vol_horizon_s: Positive = 3600.0
+
+
+class HouseConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[house]: liquidation capacity and backstops."""
+
+    max_kicks_per_block: Annotated[int, Meta(ge=1)] = 20  # liquidation capacity, in the spirit of Maker's Dog.Hole
+    insurance_fund: NonNegative = 0.0  # USD that absorbs bad debt first
+    surplus_buffer: NonNegative = 0.0  # USD the protocol starts with (pays incentives first)
+    drain_s: NonNegative = 21_600.0  # after the price path ends, auctions run this long
+    zero_bid_fraction: Fraction = 0.01  # a fill under this fraction of market is a zero bid
+
+
+class KeeperSpec(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One [[keepers]] entry: ``count`` keepers running ``strategy`` (built-in name, module:Class, file.py:Class).
+
+    Only the spec's syntax is checked here; ``keepers.loader.check_keepers`` checks built-in names and config.
+    """
+
+    strategy: Annotated[str, Meta(pattern=STRATEGY_PATTERN,
+                                  description="a built-in name, module:Class or file.py:Class")]
+    count: Annotated[int, Meta(ge=1, le=10_000)] = 1
+    capital: Positive = 1_000_000.0  # USD each
+    latency_s: NonNegative = 1.0  # decision -> transaction sent
+    # "market": pay the going gas price; "fixed:GWEI": never more (then wait)
+    gas_policy: Annotated[str, Meta(pattern=GAS_POLICY_PATTERN,
+                                    description="'market' or 'fixed:GWEI' (e.g. fixed:40)")] = "market"
+    config: dict[str, Any] = {}  # passed to the strategy as is
+
+
+class IpvConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[ipv]: independent-private-values calibration: ``lots`` single-unit auctions, values U[0, value_scale]."""
+
+    lots: Annotated[int, Meta(ge=1, le=10_000_000)] = 4000
+    bidders: Annotated[int, Meta(ge=2, le=1000)] = 4
+    value_scale: Positive = 100.0
+    oracle_price: Positive | None = None  # what fixed posts from; default value_scale
+
+
+# --- the scenario --------------------------------------------------------------------------------------
+
+
+def _flat_prices() -> PricesConfig:
+    return GbmPrices(sigma=0.0)  # an IPV calibration needs no market path: a flat one will do
+
+
+class ScenarioFile(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a scenario file says, [designs] aside (``auction.scenario.schema`` adds it from DESIGN_TABLES)."""
+
+    name: str = ""  # default: the file's stem
+    description: str = ""
+    seed_base: Annotated[int, Meta(ge=0)] = 0
+    duration_s: Positive | None = None  # default: the length of the price path
+    prices: PricesConfig = field(default_factory=_flat_prices)  # required unless [ipv] is given
+    oracle: OracleConfig = field(default_factory=InstantOracleConfig)
+    gas: GasConfig = field(default_factory=GasConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    house: HouseConfig = field(default_factory=HouseConfig)
+    ipv: IpvConfig | None = None
+    keepers: tuple[KeeperSpec, ...] = ()
+
+
+class Scenario(ScenarioFile, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A loaded scenario: the file's tables, its design tables, and what loading derived from them.
+
+    ``origin`` and ``csv_path`` are derived (never read from a file, never in ``to_dict``).
+    """
+
+    designs: Designs = field(default_factory=Designs)
+    origin: str = ""  # the file it was loaded from
+    csv_path: str = ""  # csv prices: [prices] file resolved to an absolute path
+
+    def design(self, design: str) -> DesignParams:
+        """The parameter table a design runs with (sealed-first and sealed-second share one)."""
+        table: DesignParams = getattr(self.designs, registry.get(design).table)
+        return table
