@@ -186,6 +186,7 @@ class BenchHouse:
         from auction.book.accounts import generate
         from auction.params import Designs, HouseParams
         from auction.run.kernel import Kernel
+        from auction.scenario.tables import Scenario
         from auction.scenario.world import World
         from broker.signing import Verifier
 
@@ -197,7 +198,7 @@ class BenchHouse:
         self.flagged = 0
         self.price = P0
         world = World(  # no schedule: this driver moves the oracle itself and makes its own blocks
-            scenario=None, design="dutch", seed=1, asset=ASSET, accounts=accounts, designs=Designs(),
+            scenario=Scenario(name="bench"), design="dutch", seed=1, asset=ASSET, accounts=accounts, designs=Designs(),
             house_params=HouseParams(max_kicks_per_block=10**6, block_time_s=args.block_ms / 1000,
                                      block_gas_limit=10**15),
             oracle_updates=[], end=0.0, market_price=lambda a, t: self.price,

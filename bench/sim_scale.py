@@ -30,9 +30,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench.machine import sizes
+
+if TYPE_CHECKING:  # the parent process stays light: the child imports the simulator
+    from auction.scenario.tables import Scenario
 
 TARGET_N = 1_000_000
 TARGET_S = 30.0
@@ -67,7 +70,7 @@ class OverBudget(Exception):
 # --- the child: one size, one process ------------------------------------------------------------------
 
 
-def _scenario(name: str, overrides: Sequence[str]) -> Any:
+def _scenario(name: str, overrides: Sequence[str]) -> Scenario:
     from auction.compare.sweep import parse_grid
     from auction.errors import ConfigError
     from auction.scenario.load import load_scenario, with_overrides

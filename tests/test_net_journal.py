@@ -19,6 +19,7 @@ from auction.net.house_core import HouseCore, JournalError, ledger_snapshot
 from auction.net.journal import Entry, Journal
 from auction.net.runspec import RunSpec, load_run
 from auction.params import Designs, HouseParams
+from auction.scenario.tables import Scenario
 from auction.scenario.world import World
 from broker import messages as m
 from broker.signing import KeyPair
@@ -31,17 +32,13 @@ def price_at(t: float) -> float:
     return 100.0 - 45.0 * min(t, 4 * HOUR) / (4 * HOUR) + 8.0 * max(0.0, t - 4 * HOUR) / (2 * HOUR)
 
 
-@dataclass
-class _Scenario:
-    name: str = "synthetic"
-
-
 def synthetic_world(seed: int = 3, n: int = 60) -> World:
     """A small, fully deterministic world built by hand (no price files): 6 h path, 1 h drain."""
     accounts = generate(n, ("ETH",), np.array([100.0]), seed=seed, debt_mean=20_000.0, cr_low=1.55, cr_high=2.6)
     updates = [(float(t), {"ETH": price_at(t)}) for t in np.arange(0.0, 6 * HOUR + 1, 600.0)]
     return World(
-        scenario=_Scenario(), design="dutch", seed=seed, asset="ETH", accounts=accounts, designs=Designs(),
+        scenario=Scenario(name="synthetic"), design="dutch", seed=seed, asset="ETH", accounts=accounts,
+        designs=Designs(),
         house_params=HouseParams(max_kicks_per_block=4, drain_s=HOUR),
         oracle_updates=updates, end=6 * HOUR,
         market_price=lambda a, t: price_at(t),

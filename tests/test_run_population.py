@@ -13,17 +13,17 @@ from auction.designs.dutch import DutchTerms
 from auction.errors import ConfigError
 from auction.run.population import make_agents
 from auction.scenario.population import DEFAULT_KEEPERS, gas_cap, keeper_ids, members
+from auction.scenario.tables import KeeperSpec
 from broker import messages as m
 from keepers.strategies import Universal, ZeroBid
 
 
-def spec(strategy: str, count: int = 1, **kw: Any) -> SimpleNamespace:
-    base = dict(strategy=strategy, count=count, capital=50_000.0, latency_s=2.0, gas_policy="market", config={})
-    base.update(kw)
-    return SimpleNamespace(**base)
+def spec(strategy: str, count: int = 1, **kw: Any) -> KeeperSpec:
+    base: dict[str, Any] = dict(strategy=strategy, count=count, capital=50_000.0, latency_s=2.0)
+    return KeeperSpec(**{**base, **kw})
 
 
-def world(specs: list[SimpleNamespace], **kw: Any) -> SimpleNamespace:
+def world(specs: list[KeeperSpec], **kw: Any) -> SimpleNamespace:
     base = dict(keeper_specs=specs, seed=7, market_price=lambda a, t: 2000.0,
                 proceeds=lambda a, q, t: units.num(units.col_f(q) * 1990.0), gas_gwei=lambda t: 30.0)
     base.update(kw)

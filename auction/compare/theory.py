@@ -8,13 +8,12 @@ second-highest value (n-1)/(n+1) * V (revenue equivalence: Krishna, "Auction The
 
 from __future__ import annotations
 
-from typing import Any
-
 from auction import designs
 from auction.errors import ConfigError
+from auction.scenario.tables import Scenario
 
 
-def revenue_per_lot(scenario: Any, design: str) -> float:
+def revenue_per_lot(scenario: Scenario, design: str) -> float:
     """Expected revenue of one lot under ``design`` in the scenario's [ipv] setting."""
     ipv = scenario.ipv
     if ipv is None:
@@ -26,6 +25,6 @@ def revenue_per_lot(scenario: Any, design: str) -> float:
     return d.theory(ipv.bidders, ipv.value_scale, oracle, d.params_in(scenario.designs))
 
 
-def theory(scenario: Any, chosen: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
+def theory(scenario: Scenario, chosen: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
     """The report's ``theory`` object: ``{"revenue_per_lot": {design: value}}`` (designs with a theory)."""
     return {"revenue_per_lot": {d: revenue_per_lot(scenario, d) for d in chosen if designs.get(d).theory}}

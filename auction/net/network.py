@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import structlog
@@ -45,6 +45,9 @@ from auction.errors import ConfigError
 from auction.net.view import Monitor, plain_line, render
 from broker import topics
 from broker.transport import connect
+
+if TYPE_CHECKING:
+    from auction.scenario.tables import Scenario
 
 log = structlog.get_logger()
 
@@ -84,7 +87,7 @@ class Child:
         return lines[-1] if lines else "no output"
 
 
-def population(scenario: Any, keepers: int | None, specs: Sequence[str]) -> list[KeeperPlan]:
+def population(scenario: Scenario, keepers: int | None, specs: Sequence[str]) -> list[KeeperPlan]:
     """The keepers to start, with the simulator's ids."""
     from auction.scenario.population import Member, keeper_ids, members
 
@@ -160,7 +163,7 @@ def network_command(
 class Network:
     """The processes of one run and the view over them."""
 
-    def __init__(self, scenario: Any, scenario_arg: str, design: str, seed: int, accounts: int | None,
+    def __init__(self, scenario: Scenario, scenario_arg: str, design: str, seed: int, accounts: int | None,
                  plans: list[KeeperPlan], speed: float, out: str, json_path: str | None, workdir: Path,
                  log_level: str, console: Console, *, secure: bool, live: bool) -> None:
         self.scenario, self.scenario_arg, self.design, self.seed = scenario, scenario_arg, design, seed

@@ -13,11 +13,14 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auction import units
 from auction.errors import ConfigError
 from auction.net.journal import Journal
+
+if TYPE_CHECKING:
+    from auction.scenario.tables import Scenario
 
 DEFAULT_CAPITAL = 1_000_000.0  # USD for a keeper id the house configuration does not name
 
@@ -51,14 +54,14 @@ class RunSpec:
         return units.num(self.funds.get(keeper, self.default_capital))
 
 
-def scenario_sha(scenario: Any) -> str:
+def scenario_sha(scenario: Scenario) -> str:
     from auction.scenario.load import to_dict
 
     text = json.dumps(to_dict(scenario), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def population_funds(scenario: Any) -> dict[str, float]:
+def population_funds(scenario: Scenario) -> dict[str, float]:
     """Keeper id -> capital (USD) for the scenario's own population, ids as the simulator names them."""
     from auction.scenario.population import keeper_ids, members
 
@@ -74,7 +77,7 @@ def load_run(
     funds: Mapping[str, float] | None,
     default_capital: float | None,
     journal: Journal | None,
-) -> tuple[RunSpec, Any]:
+) -> tuple[RunSpec, Scenario]:
     """The run to do: from the flags, or from the journal header (flags given must agree with it)."""
     from auction.designs import get as design_named
     from auction.scenario.load import load_scenario
@@ -112,7 +115,7 @@ def load_run(
     return spec, loaded
 
 
-def _scenario_with_accounts(scenario: Any, accounts: int | None) -> Any:
+def _scenario_with_accounts(scenario: Scenario, accounts: int | None) -> Scenario:
     from auction.scenario.load import with_overrides
 
     return with_overrides(scenario, {"accounts.n": accounts}) if accounts is not None else scenario

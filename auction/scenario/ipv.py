@@ -12,19 +12,19 @@ about that auction (auction.run.population). Theory: each design's ``theory`` (a
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.scenario.load import house_params
 from auction.scenario.population import keeper_ids, members
+from auction.scenario.tables import Scenario
 from auction.scenario.world import World
 
 
-def build_ipv(scenario: Any, design: str, seed: int) -> World:
+def build_ipv(scenario: Scenario, design: str, seed: int) -> World:
     ipv = scenario.ipv
+    assert ipv is not None, "build_world sends only [ipv] scenarios here"
     v, lots, asset = float(ipv.value_scale), int(ipv.lots), scenario.prices.asset
     oracle = float(ipv.oracle_price or v)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1F5]))

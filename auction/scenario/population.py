@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auction.errors import ConfigError
+from auction.scenario.tables import KeeperSpec
 
 DEFAULT_KEEPERS = 4  # universal keepers when a scenario names none (``liqnet ... --keepers N`` overrides)
 
@@ -28,15 +29,15 @@ class Member:
     config: Any = None
 
 
-def members(specs: Sequence[Any]) -> list[Member]:
-    """Expand ``count`` of each spec (any object with the ``KeeperSpec`` fields) into members."""
+def members(specs: Sequence[KeeperSpec]) -> list[Member]:
+    """Expand ``count`` of each [[keepers]] spec into members."""
     if not specs:
         return [Member() for _ in range(DEFAULT_KEEPERS)]
     out: list[Member] = []
     for spec in specs:
         one = Member(spec.strategy, float(spec.capital), float(spec.latency_s), str(spec.gas_policy),
                      dict(spec.config or {}))
-        out += [one] * int(getattr(spec, "count", 1))
+        out += [one] * spec.count
     return out
 
 

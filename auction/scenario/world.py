@@ -12,11 +12,12 @@ from typing import Any
 
 from auction.book.accounts import Accounts
 from auction.params import Designs, HouseParams
+from auction.scenario.tables import KeeperSpec, Scenario
 
 
 @dataclass(slots=True)
 class World:
-    scenario: Any
+    scenario: Scenario
     design: str
     seed: int
     asset: str
@@ -31,7 +32,7 @@ class World:
     gas_gwei: Callable[[float], float]
     series_times: list[float] = field(default_factory=list)
     series_market: list[float] = field(default_factory=list)
-    keeper_specs: list[Any] = field(default_factory=list)
+    keeper_specs: list[KeeperSpec] = field(default_factory=list)
     oracle_mm: list[Any] | None = None  # per oracle update: volatility-adjusted maintenance margins, if used
     ipv_lots: int = 0
     # textbook-ipv only: a keeper's private value (USD per token) of one lot, shown as its market price.

@@ -20,6 +20,7 @@ from auction.run.kernel import Kernel, audience
 from auction.run.population import make_agents
 from auction.run.result import RunResult
 from auction.scenario.build import build_world
+from auction.scenario.tables import Scenario
 from auction.scenario.world import World
 from broker import messages as m
 
@@ -92,7 +93,7 @@ class Simulation:
                 self.push(now + latency, DELIVER, (keepers, msg))
 
 
-def simulate(scenario: Any, design: str, seed: int, accounts: int | None = None) -> Simulation:
+def simulate(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> Simulation:
     """Build the world, run it to the end and audit the ledger; the finished simulation, for any report."""
     sim = Simulation(build_world(scenario, design, seed, accounts=accounts), design)
     sim.run()
@@ -100,6 +101,6 @@ def simulate(scenario: Any, design: str, seed: int, accounts: int | None = None)
     return sim
 
 
-def run_one(scenario: Any, design: str, seed: int, accounts: int | None = None) -> RunResult:
+def run_one(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> RunResult:
     """Simulate ``scenario`` under ``design`` with ``seed``; same inputs, same result."""
     return simulate(scenario, design, seed, accounts).kernel.result()

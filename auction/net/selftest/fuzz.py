@@ -268,6 +268,7 @@ def synthetic_core(design: str, seed: int = 3, n: int = 24) -> HouseCore:
     """A small hand-built world (no data files): a two-hour crash from 100 to 55, then a partial recovery."""
     from auction.book.accounts import generate
     from auction.params import Designs, EnglishParams, HouseParams, SealedParams
+    from auction.scenario.tables import Scenario
     from auction.scenario.world import World
 
     hour = 3600.0
@@ -278,7 +279,7 @@ def synthetic_core(design: str, seed: int = 3, n: int = 24) -> HouseCore:
     accounts = generate(n, ("ETH",), np.array([100.0]), seed=seed, debt_mean=20_000.0, cr_low=1.55, cr_high=2.2)
     updates = [(float(t), {"ETH": price(t)}) for t in np.arange(0.0, 3 * hour + 1, 300.0)]
     world = World(
-        scenario=_Named("fuzz"), design=design, seed=seed, asset="ETH", accounts=accounts,
+        scenario=Scenario(name="fuzz"), design=design, seed=seed, asset="ETH", accounts=accounts,
         designs=Designs(sealed=SealedParams(commit_s=120, reveal_s=120, deposit=10.0, rounds=2),
                         english=EnglishParams(beg=1.05, ttl_s=120, tau_s=1200)),
         house_params=HouseParams(max_kicks_per_block=3, drain_s=hour, insurance_fund=1_000.0),
@@ -289,11 +290,6 @@ def synthetic_core(design: str, seed: int = 3, n: int = 24) -> HouseCore:
     spec = RunSpec(scenario="fuzz", scenario_sha="0" * 64, design=design, seed=seed, accounts=None,
                    funds={"ali": 50_000.0, "bob": 5_000.0, "cat": 500.0}, default_capital=100.0)
     return HouseCore(world, spec)
-
-
-@dataclass
-class _Named:
-    name: str
 
 
 def _keys() -> dict[str, KeyPair]:
