@@ -184,7 +184,8 @@ class BenchHouse:
 
         from auction import units
         from auction.book.accounts import generate
-        from auction.params import Designs, HouseParams
+        from auction.designs import defaults
+        from auction.params import HouseParams
         from auction.run.kernel import Kernel
         from auction.scenario.tables import Scenario
         from auction.scenario.world import World
@@ -198,7 +199,7 @@ class BenchHouse:
         self.flagged = 0
         self.price = P0
         world = World(  # no schedule: this driver moves the oracle itself and makes its own blocks
-            scenario=Scenario(name="bench"), design="dutch", seed=1, asset=ASSET, accounts=accounts, designs=Designs(),
+            scenario=Scenario(name="bench"), design="dutch", seed=1, asset=ASSET, accounts=accounts, designs=defaults(),
             house_params=HouseParams(max_kicks_per_block=10**6, block_time_s=args.block_ms / 1000,
                                      block_gas_limit=10**15),
             oracle_updates=[], end=0.0, market_price=lambda a, t: self.price,

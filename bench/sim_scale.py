@@ -257,11 +257,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _check(args: argparse.Namespace) -> str | None:
     """One line naming a bad flag, or None; checked in the parent before any child starts."""
+    from auction.designs import get as design_named
     from auction.errors import ConfigError
-    from auction.scenario.load import check_design
 
     try:
-        check_design(args.design)
+        design_named(args.design)
         _scenario(args.scenario, args.set)
     except ConfigError as exc:
         return str(exc)

@@ -3,6 +3,7 @@ pyproject.toml."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # check this checkout, whatever is installed
+    return subprocess.run(list(argv), cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_import_contracts_are_kept() -> None:

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from auction.designs import defaults, parse_designs
+from auction.designs import names as design_names
 from auction.errors import ConfigError
-from auction.params import Designs
 from auction.scenario.load import (
-    DESIGNS,
     Scenario,
     house_params,
     list_scenarios,
     load_scenario,
-    parse_designs,
     scenario_from_toml,
     to_dict,
     with_overrides,
@@ -73,10 +72,10 @@ def test_black_thursday_is_maker_like() -> None:
     assert s.prices.file == "eth_usd_10m_stablesims_2020-03-12.csv" and s.gas.source == "data"
     assert (s.oracle.kind, s.oracle.hop_s) == ("delayed", 3600.0)
     assert s.accounts.liquidation_ratio == 1.5
-    d = s.designs.dutch  # ETH-A Clipper: spells-mainnet values
+    d = s.designs["dutch"]  # ETH-A Clipper: spells-mainnet values
     assert (d.buf, d.curve, d.cut, d.step, d.tail, d.cusp, d.chip, d.tip, d.chop) == (
         1.30, "stairstep", 0.99, 90.0, 8400.0, 0.40, 0.001, 300.0, 1.13)
-    e = s.designs.english
+    e = s.designs["english"]
     assert (e.beg, e.ttl_s, e.tau_s, e.chop) == (1.03, 600.0, 21600.0, 1.13)
     assert any(k.strategy == "zero-bid" for k in s.keepers)
     assert any(k.config.get("gas_limit") for k in s.keepers)
@@ -102,7 +101,7 @@ def test_load_by_path_and_relative_data(tmp_path: Path, prices_csv: Path) -> Non
 
 def test_defaults_fill_missing_tables(tmp_path: Path) -> None:
     s = scenario_from_toml("[prices]\nsource = 'gbm'\n", label="x")
-    assert s.oracle == InstantOracleConfig() and s.designs == Designs() and s.keepers == ()
+    assert s.oracle == InstantOracleConfig() and s.designs == defaults() and s.keepers == ()
 
 
 # --- mistakes -----------------------------------------------------------------------------------------
@@ -194,10 +193,10 @@ def calm() -> Scenario:
 def test_overrides(calm: Scenario) -> None:
     s = with_overrides(calm, {"dutch.buf": 1.1, "sealed-second.reserve": 0.5, "oracle.deviation": 0.01,
                               "keepers.0.count": 3, "accounts.n": 50, "seed_base": 7})
-    assert s.designs.dutch.buf == 1.1 and s.designs.sealed.reserve == 0.5
+    assert s.designs["dutch"].buf == 1.1 and s.designs["sealed"].reserve == 0.5
     assert isinstance(s.oracle, ChainlinkOracleConfig)
     assert s.oracle.deviation == 0.01 and s.keepers[0].count == 3 and s.accounts.n == 50 and s.seed_base == 7
-    assert calm.designs.dutch.buf == 1.30  # the original is untouched (frozen)
+    assert calm.designs["dutch"].buf == 1.30  # the original is untouched (frozen)
 
 
 def test_override_switching_kind_drops_old_keys(calm: Scenario) -> None:
@@ -244,7 +243,7 @@ def test_with_prices_falls_back_when_the_file_lacks_gas(tmp_path: Path, prices_c
 
 def test_parse_designs() -> None:
     assert parse_designs("dutch, fixed,dutch") == ("dutch", "fixed")
-    assert parse_designs(",".join(DESIGNS)) == DESIGNS
+    assert parse_designs(",".join(design_names())) == design_names()
     with pytest.raises(ConfigError, match="unknown design 'dutchh': choose from dutch, sealed-first"):
         parse_designs("dutch,dutchh")
     with pytest.raises(ConfigError, match="no design given"):
@@ -252,19 +251,20 @@ def test_parse_designs() -> None:
 
 
 def test_design_of(calm: Scenario) -> None:
-    assert calm.design("sealed-first") is calm.designs.sealed is calm.design("sealed-second")
-    assert calm.design("dutch") is calm.designs.dutch
+    assert calm.design("sealed-first") is calm.designs["sealed"] is calm.design("sealed-second")
+    assert calm.design("dutch") is calm.designs["dutch"]
 
 
 # --- the tables match the house's parameter types -----------------------------------------------------
 
 
 def test_design_tables_are_the_house_parameters(calm: Scenario) -> None:
-    """The scenario's design tables are auction.params types: what the file says is what the house runs."""
-    from auction import params
+    """The scenario's design tables are the designs' own parameter types: what the file says is what runs."""
+    from auction.designs.dutch import DutchParams
+    from auction.designs.sealed import SealedParams
 
     s = with_overrides(calm, {"dutch.buf": 1.2, "sealed.reserve": 0.5})
-    assert isinstance(s.designs, params.Designs) and isinstance(s.designs.dutch, params.DutchParams)
-    assert (s.designs.dutch.buf, s.designs.sealed.reserve) == (1.2, 0.5)
+    assert isinstance(s.designs["dutch"], DutchParams) and isinstance(s.designs["sealed"], SealedParams)
+    assert (s.designs["dutch"].buf, s.designs["sealed"].reserve) == (1.2, 0.5)
     h = house_params(calm)
     assert (h.block_time_s, h.block_gas_limit, h.max_kicks_per_block) == (12.0, 3_000_000, 20)

@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from auction.compare.sweep import compare, parse_grid, plan, seed_list
+from auction.designs import names as design_names
 from auction.errors import ConfigError
 from auction.run.result import METRICS, RunResult, Series
-from auction.scenario.load import DESIGNS, Scenario, scenario_from_toml
+from auction.scenario.load import Scenario, scenario_from_toml
 
 
 def fake_run_one(scenario: Scenario, design: str, seed: int) -> RunResult:
     """A deterministic RunResult from (scenario, design, seed) whose exact figures satisfy the identities."""
-    rng = np.random.default_rng([seed, DESIGNS.index(design), scenario.accounts.n])
+    rng = np.random.default_rng([seed, design_names().index(design), scenario.accounts.n])
     repaid = int(rng.integers(1_000_000, 10_000_000)) * 1_000_000
     bad = int(rng.integers(0, 500_000)) * 1_000_000
     sold, returned, unsold = (int(x) for x in rng.integers(0, 10**12, 3))
@@ -29,7 +30,7 @@ def fake_run_one(scenario: Scenario, design: str, seed: int) -> RunResult:
     metrics = {m: float(rng.uniform(0, 100)) for m in METRICS}
     metrics.update({k: v / 1e6 for k, v in exact.items() if k.startswith(("debt", "bad"))})
     metrics.update({k: v / 1e9 for k, v in exact.items() if k.startswith("collateral")})
-    metrics["dutch_buf"] = scenario.designs.dutch.buf
+    metrics["dutch_buf"] = scenario.designs["dutch"].buf
     times = [600.0 * i for i in range(50)]
     series = Series(
         times=times, market=[200.0 - i for i in range(50)],
@@ -82,7 +83,7 @@ def test_plan_order_and_grid_only_multiplies_its_design(calm: Scenario) -> None:
         ("dutch [dutch.buf=1.3]", 0), ("dutch [dutch.buf=1.3]", 1),
     ]
     assert [t.index for t in tasks] == list(range(8))
-    assert [t.scenario.designs.dutch.buf for t in tasks[2::2]] == [1.1, 1.2, 1.3]
+    assert [t.scenario.designs["dutch"].buf for t in tasks[2::2]] == [1.1, 1.2, 1.3]
 
 
 def test_shared_grid_key_multiplies_every_design(calm: Scenario) -> None:
@@ -121,8 +122,8 @@ def test_accounts_override_reaches_the_runs(calm: Scenario) -> None:
 
 
 def test_workers_give_the_same_runs_as_inline(calm: Scenario) -> None:
-    inline = compare(calm, DESIGNS, 2, workers=1, runner=fake_run_one, progress=False)
-    pooled = compare(calm, DESIGNS, 2, workers=2, runner=fake_run_one, progress=False)
+    inline = compare(calm, design_names(), 2, workers=1, runner=fake_run_one, progress=False)
+    pooled = compare(calm, design_names(), 2, workers=2, runner=fake_run_one, progress=False)
     assert [(r.variant, r.seed, r.result.metrics) for r in inline.runs] == [
         (r.variant, r.seed, r.result.metrics) for r in pooled.runs
     ]

@@ -14,14 +14,15 @@ import pytest
 
 from auction.compare.report import dumps_json
 from auction.compare.sweep import compare, usable_cores
-from auction.scenario.load import DESIGNS, list_scenarios, load_scenario
+from auction.designs import names as design_names
+from auction.scenario.load import list_scenarios, load_scenario
 
 GOLDEN = Path(__file__).with_name("golden")
 SEEDS = 2
 
 
 def render(name: str) -> str:
-    result = compare(load_scenario(name), DESIGNS, SEEDS, workers=usable_cores(), progress=False)
+    result = compare(load_scenario(name), design_names(), SEEDS, workers=usable_cores(), progress=False)
     return dumps_json(result)
 
 

@@ -11,9 +11,13 @@ from auction import designs as registry
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
-from auction.designs.dutch import DutchTerms
+from auction.designs import defaults
+from auction.designs.dutch import DutchParams, DutchTerms
+from auction.designs.english import EnglishParams
+from auction.designs.fixed import FixedParams
+from auction.designs.sealed import SealedParams
 from auction.house import AuctionHouse
-from auction.params import Designs, DutchParams, EnglishParams, FixedParams, HouseParams, SealedParams
+from auction.params import HouseParams
 from auction.sealed import commitment
 from broker import messages as m
 
@@ -31,7 +35,7 @@ def make_house(design: str, *, price: float = 100.0, n: int = 3, **designs: obje
         ledger.mint(f"keeper:{k}", USD, DAI(100_000))
     chosen = registry.get(design)
     return AuctionHouse(
-        chosen, chosen.params_in(Designs(**designs)), accounts, ledger,  # type: ignore[arg-type]
+        chosen, chosen.params_in(defaults(**designs)), accounts, ledger,
         house=HouseParams(max_kicks_per_block=10, insurance_fund=50.0),
         market_price=lambda asset, t: price, proceeds=lambda asset, qty, t: units.cost(qty, units.price_q(price)),
         gas_cost=lambda gas, gwei, t: 0,

@@ -17,8 +17,10 @@ from auction import designs as registry
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
+from auction.designs.english import EnglishParams
+from auction.designs.sealed import SealedParams
 from auction.house import AuctionHouse
-from auction.params import Designs, EnglishParams, HouseParams, SealedParams
+from auction.params import HouseParams
 from auction.sealed import commitment
 from broker import messages as m
 
@@ -34,8 +36,8 @@ def house_for(design: str) -> AuctionHouse:
     ledger.mint("market", USD, units.num(10**8))
     for k in KEEPERS:
         ledger.mint(f"keeper:{k}", USD, units.num(3000))  # small: over-escrow bids do happen
-    tables = Designs(sealed=SealedParams(commit_s=60, reveal_s=60, deposit=10.0, rounds=2),
-                     english=EnglishParams(beg=1.05, ttl_s=60, tau_s=600))
+    tables = registry.defaults(sealed=SealedParams(commit_s=60, reveal_s=60, deposit=10.0, rounds=2),
+                               english=EnglishParams(beg=1.05, ttl_s=60, tau_s=600))
     chosen = registry.get(design)
     return AuctionHouse(
         chosen, chosen.params_in(tables), accounts, ledger,

@@ -17,9 +17,9 @@ import pytest
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
-from auction.designs import REGISTRY
+from auction.designs import REGISTRY, defaults
 from auction.house import AuctionHouse
-from auction.params import Designs, HouseParams
+from auction.params import HouseParams
 from auction.run.population import WorldMarket
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order
@@ -45,7 +45,7 @@ def make_house(design: str) -> AuctionHouse:
     ledger = Ledger()
     ledger.mint("market", USD, units.num(10**9))
     chosen = REGISTRY[design]
-    return AuctionHouse(chosen, chosen.params_in(Designs()), accounts, ledger,
+    return AuctionHouse(chosen, chosen.params_in(defaults()), accounts, ledger,
                         house=HouseParams(max_kicks_per_block=10), market_price=lambda a, t: PRICE,
                         proceeds=proceeds, gas_cost=gas_cost)
 

@@ -13,12 +13,13 @@ import pytest
 
 from auction import units
 from auction.book.accounts import generate
+from auction.designs import defaults
 from auction.designs.dutch import DutchTerms
 from auction.errors import ConfigError
 from auction.net.house_core import HouseCore, JournalError, ledger_snapshot
 from auction.net.journal import Entry, Journal
 from auction.net.runspec import RunSpec, load_run
-from auction.params import Designs, HouseParams
+from auction.params import HouseParams
 from auction.scenario.tables import Scenario
 from auction.scenario.world import World
 from broker import messages as m
@@ -38,7 +39,7 @@ def synthetic_world(seed: int = 3, n: int = 60) -> World:
     updates = [(float(t), {"ETH": price_at(t)}) for t in np.arange(0.0, 6 * HOUR + 1, 600.0)]
     return World(
         scenario=Scenario(name="synthetic"), design="dutch", seed=seed, asset="ETH", accounts=accounts,
-        designs=Designs(),
+        designs=defaults(),
         house_params=HouseParams(max_kicks_per_block=4, drain_s=HOUR),
         oracle_updates=updates, end=6 * HOUR,
         market_price=lambda a, t: price_at(t),

@@ -8,11 +8,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from auction import designs as registry
+from auction.designs.dutch import DutchParams
 from auction.errors import ConfigError
-from auction.params import DESIGN_TABLES, Designs, DutchParams
 from auction.scenario.load import list_scenarios, load_scenario, scenario_from_toml, to_dict, with_overrides
 from auction.scenario.parse import from_raw
-from auction.scenario.schema import FILE_SCHEMA
+from auction.scenario.schema import file_schema
 from auction.scenario.tables import ChainlinkOracleConfig, GbmPrices, JumpPrices, Scenario
 from keepers.loader import check_keepers
 
@@ -111,14 +112,15 @@ def test_derived_fields_stay_out_of_the_file_shape(tmp_path: Path) -> None:
     d = to_dict(s)
     assert d["prices"] == {"source": "csv", "file": "p.csv", "asset": "ETH", "column": "close"}
     assert "origin" not in d and "csv_path" not in d
-    assert "csv_path" not in FILE_SCHEMA.__struct_fields__ and "origin" not in FILE_SCHEMA.__struct_fields__
+    assert "csv_path" not in file_schema().__struct_fields__ and "origin" not in file_schema().__struct_fields__
 
 
-def test_the_design_tables_come_from_one_constant() -> None:
-    assert Designs.__struct_fields__ == tuple(DESIGN_TABLES)
-    schema_designs = msgspec.inspect.type_info(FILE_SCHEMA).fields[-1]  # type: ignore[attr-defined]
+def test_the_design_tables_come_from_the_registry() -> None:
+    schema_designs = msgspec.inspect.type_info(file_schema()).fields[-1]  # type: ignore[attr-defined]
     assert schema_designs.name == "designs"
-    assert [f.name for f in schema_designs.type.fields] == list(DESIGN_TABLES)
+    assert [f.name for f in schema_designs.type.fields] == list(registry.tables()) == [
+        "dutch", "sealed", "english", "fixed"]
+    assert list(registry.defaults()) == list(registry.tables())
 
 
 def test_params_decode_with_their_constraints() -> None:

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from auction.designs import dutch, english, fixed, sealed
 from auction.designs.base import Design
 from auction.errors import ConfigError
 from broker import messages as m
 
-BUILTIN: tuple[Design, ...] = (dutch.DESIGN, sealed.FIRST, sealed.SECOND, english.DESIGN, fixed.DESIGN)
+BUILTIN: tuple[Design[Any], ...] = (dutch.DESIGN, sealed.FIRST, sealed.SECOND, english.DESIGN, fixed.DESIGN)
 
-REGISTRY: dict[str, Design] = {}
+REGISTRY: dict[str, Design[Any]] = {}
 
 
-def register(design: Design) -> Design:
+def register(design: Design[Any]) -> Design[Any]:
     """Make ``design`` available by name everywhere (its terms become decodable on the wire)."""
     if design.name in REGISTRY:
         raise ValueError(f"design {design.name!r} is already registered")
+    shared = tables().get(design.table)
+    if shared is not None and shared is not design.params:
+        raise ValueError(f"design {design.name!r}: table [designs.{design.table}] already holds {shared.__name__}")
     m.register_terms(design.terms)
     REGISTRY[design.name] = design
     return design
@@ -36,7 +40,7 @@ def unregister(name: str) -> None:
 
 
 @contextmanager
-def registered(design: Design) -> Iterator[Design]:
+def registered(design: Design[Any]) -> Iterator[Design[Any]]:
     """``design`` registered for the duration of a ``with`` block (tests)."""
     register(design)
     try:
@@ -45,7 +49,7 @@ def registered(design: Design) -> Iterator[Design]:
         unregister(design.name)
 
 
-def get(name: str) -> Design:
+def get(name: str) -> Design[Any]:
     """The design called ``name``; an unknown name is one ``ConfigError`` line listing the known ones."""
     design = REGISTRY.get(name)
     if design is None:
@@ -61,6 +65,14 @@ def names() -> tuple[str, ...]:
 def tables() -> Mapping[str, type]:
     """Scenario table name -> its parameter type (``[designs.TABLE]``); shared tables appear once."""
     return {d.table: d.params for d in REGISTRY.values()}
+
+
+def defaults(**given: Any) -> dict[str, Any]:
+    """A parameter table for every registered design: the ones ``given`` (by table name), else defaults."""
+    unknown = set(given) - set(tables())
+    if unknown:
+        raise ConfigError(f"unknown design table(s) {', '.join(sorted(unknown))}: tables are {', '.join(tables())}")
+    return {name: given[name] if name in given else cls() for name, cls in tables().items()}
 
 
 def parse_designs(text: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from auction.book.accounts import Accounts
 from auction.book.ledger import Book, Ledger
@@ -171,15 +171,18 @@ ViewTerms = Callable[[m.Announce | m.State], dict[str, Any]]
 Theory = Callable[[int, float, float, Any], float]  # (bidders, value scale, oracle price, params) -> per lot
 
 
+P = TypeVar("P")
+
+
 @dataclass(frozen=True, slots=True)
-class Design:
+class Design(Generic[P]):
     """One liquidation design, as the registry holds it."""
 
     name: str  # what users type (--designs) and the wire carries
     table: str  # its scenario table, [designs.TABLE] (sealed-first and sealed-second share "sealed")
-    params: type  # the typed parameters of that table
+    params: type[P]  # the typed parameters of that table (a msgspec Struct: defaults for every field)
     terms: type[m.WireTerms]  # its terms on the wire
-    open: Callable[[Opening, Any], Sale]  # (the lot, the params) -> the running sale
+    open: Callable[[Opening, P], Sale]  # (the lot, the params) -> the running sale
     gas: Mapping[str, int]  # gas units per action tag it accepts
     plan: Planner  # keeper side: a strategy's decision -> the agent's orders
     view_terms: ViewTerms  # keeper side: the terms a strategy sees, in whole units
@@ -188,6 +191,11 @@ class Design:
     watches_oracle: bool = False  # its open sales change with every oracle update
     summary: str = ""  # one line for --help and the docs
 
-    def params_in(self, designs: Any) -> Any:
-        """This design's parameter table in a scenario's ``designs``."""
-        return getattr(designs, self.table)
+    def params_in(self, tables: Mapping[str, object]) -> P:
+        """This design's parameters among a scenario's design tables (its defaults when the table is absent)."""
+        params = tables.get(self.table)
+        if params is None:
+            return self.params()
+        if not isinstance(params, self.params):
+            raise TypeError(f"[designs.{self.table}] holds a {type(params).__name__}, not {self.params.__name__}")
+        return params

@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
 
 from auction import units
 from auction.curves import make_curve
@@ -18,10 +20,26 @@ from auction.designs.base import KICKER, Design, Desk, Opening, Sale, Shown, sal
 from auction.dutch import DutchAuction
 from auction.fills import Fill
 from auction.models.chain import GAS_REDO, GAS_TAKE
-from auction.params import DutchParams
+from auction.params import Fraction, Multiplier, NonNegative, Positive, Share
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order, Tracked, fit_qty
 from keepers.api import Take
+
+
+class DutchParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[designs.dutch]: MakerDAO Liquidations 2.0 Clipper + abaci (dss src/clip.sol, src/abaci.sol)."""
+
+    buf: Positive = 1.30  # top = oracle * buf
+    curve: Literal["linear", "stairstep", "exponential"] = "stairstep"
+    tau: Positive = 3600.0  # linear: seconds to zero
+    cut: Share = 0.99  # stairstep: per step; exponential: per second
+    step: Positive = 90.0  # stairstep: seconds per step
+    tail: Positive = 8400.0  # seconds before a reset is due
+    cusp: Annotated[float, Meta(gt=0, lt=1)] = 0.40  # price/top below which a reset is due
+    chop: Multiplier = 1.13  # liquidation penalty multiplier on the tab
+    tip: NonNegative = 300.0  # flat keeper incentive (USD) on kick and redo
+    chip: Fraction = 0.001  # keeper incentive, fraction of the tab
+    chost: NonNegative = 0.0  # USD: smallest tab a partial take may leave (dust * chop)
 
 
 class DutchTerms(m.WireTerms, tag="dutch", frozen=True, kw_only=True):

@@ -12,15 +12,26 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import Struct
+
 from auction import units
 from auction.designs.base import Design, Desk, Opening, Sale, Shown, sale_fields, seize_lot
 from auction.english import WAD, EnglishAuction
 from auction.fills import Fill
 from auction.models.chain import GAS_TEND
-from auction.params import EnglishParams
+from auction.params import Multiplier, Positive
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order, Tracked
 from keepers.api import Take
+
+
+class EnglishParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[designs.english]: MakerDAO Liquidations 1.2 Flipper (dss src/flip.sol): tend then dent."""
+
+    beg: Multiplier = 1.03  # minimum bid increase
+    ttl_s: Positive = 600.0  # bid lifetime
+    tau_s: Positive = 21_600.0  # auction length
+    chop: Multiplier = 1.13
 
 
 class EnglishTerms(m.WireTerms, tag="english", frozen=True, kw_only=True):

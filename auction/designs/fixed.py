@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from msgspec import Meta, Struct
 
 from auction import units
 from auction.designs.base import Design, Desk, Opening, Sale, Shown, sale_fields
@@ -21,10 +22,19 @@ from auction.errors import Rejected
 from auction.fills import Fill
 from auction.fixed import FixedLiquidation
 from auction.models.chain import GAS_LIQUIDATION_CALL
-from auction.params import FixedParams
+from auction.params import Fraction, Share
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order, Tracked
 from keepers.api import Take
+
+
+class FixedParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[designs.fixed]: fixed-bonus liquidation (Aave v3 LiquidationLogic.sol)."""
+
+    bonus: Fraction = 0.05  # collateral seized at oracle * (1 + bonus)
+    close_factor: Share = 0.5  # DEFAULT_LIQUIDATION_CLOSE_FACTOR = 0.5e4
+    full_close_health: Share = 0.95  # CLOSE_FACTOR_HF_THRESHOLD = 0.95e18
+    protocol_fee: Annotated[float, Meta(ge=0, le=1)] = 0.0  # share of the bonus to the protocol
 
 
 class FixedTerms(m.WireTerms, tag="fixed", frozen=True, kw_only=True):

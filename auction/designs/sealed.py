@@ -11,19 +11,32 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
+
+from msgspec import Meta, Struct
 
 from auction import units
 from auction.designs.base import Design, Desk, Opening, Sale, Shown, sale_fields, seize_lot
 from auction.fills import Fill
 from auction.models.chain import GAS_COMMIT, GAS_REVEAL
-from auction.params import SealedParams
+from auction.params import Multiplier, NonNegative, Positive
 from auction.sealed import SealedAuction, commitment
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order, SealedPlan, Tracked, fit_qty
 from keepers.api import Bid
 
 SALT_BYTES = 16
+
+
+class SealedParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[designs.sealed]: commit-reveal sealed bids, first-price or second-price (Vickrey) clearing."""
+
+    commit_s: Positive = 600.0
+    reveal_s: Positive = 300.0
+    reserve: Annotated[float, Meta(ge=0, le=2)] = 0.0  # reserve price, fraction of the oracle price
+    deposit: NonNegative = 100.0  # USD held at commit, forfeited without a reveal
+    chop: Multiplier = 1.13
+    rounds: Annotated[int, Meta(ge=1, le=100)] = 3  # re-auctions of an unsold lot
 
 
 class SealedTerms(m.WireTerms, tag="sealed", frozen=True, kw_only=True):

@@ -153,7 +153,7 @@ def render(mon: Monitor, title: str = "liqnet network") -> Group:
         auctions.add_column(col, justify="right")
     for sid in sorted(mon.open)[:10]:
         s = mon.open[sid]
-        top = units.num_f(s.top_q) if s.design == "dutch" else units.num_f(s.bid)
+        top = units.num_f(s.top_q or s.bid)  # a Dutch top, else an English bid (0 for the other designs)
         auctions.add_row(str(sid), s.design, s.status + (f" {s.phase}" if s.phase else ""),
                          f"{units.col_f(s.lot):,.3f}", f"{units.num_f(s.tab):,.0f}", f"{top:,.2f}")
     keepers = Table(title=f"keepers ({sum(k.online for k in mon.keepers.values())} online)", box=None,

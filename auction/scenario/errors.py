@@ -18,10 +18,10 @@ import msgspec
 import msgspec.inspect as mi
 
 from auction.scenario.schema import (
-    FILE_INFO,
     KeyPath,
     chosen,
     field_type,
+    file_info,
     is_array_of_tables,
     is_table,
     item_type,
@@ -58,7 +58,7 @@ def explain(exc: msgspec.ValidationError, raw: Mapping[str, Any]) -> str:
 
 def locate(path: KeyPath, raw: Mapping[str, Any]) -> tuple[mi.Type, Any]:
     """The schema type and the file's value at ``path`` (None where the file has nothing)."""
-    info: mi.Type = FILE_INFO
+    info: mi.Type = file_info()
     value: Any = raw
     for part in path:
         if isinstance(part, int):

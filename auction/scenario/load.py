@@ -24,16 +24,12 @@ from auction.scenario.tables import KeeperSpec, Scenario
 
 __all__ = [
     "DATA_DIR",
-    "DESIGNS",
-    "DESIGN_TABLE",
     "SCENARIO_DIR",
     "KeeperSpec",
     "Scenario",
-    "check_design",
     "house_params",
     "list_scenarios",
     "load_scenario",
-    "parse_designs",
     "scenario_from_toml",
     "split_key",
     "to_dict",
@@ -42,31 +38,6 @@ __all__ = [
 ]
 
 SCENARIO_DIR = Path(__file__).with_name("bundled")
-
-# Every design a comparison can run; sealed-first and sealed-second share [designs.sealed].
-DESIGNS: tuple[str, ...] = ("dutch", "sealed-first", "sealed-second", "english", "fixed")
-DESIGN_TABLE: dict[str, str] = {
-    "dutch": "dutch",
-    "sealed-first": "sealed",
-    "sealed-second": "sealed",
-    "english": "english",
-    "fixed": "fixed",
-}
-
-
-def check_design(design: str) -> str:
-    if design not in DESIGN_TABLE:
-        raise ConfigError(f"unknown design {design!r}: choose from {', '.join(DESIGNS)}")
-    return design
-
-
-def parse_designs(text: str) -> tuple[str, ...]:
-    """``"dutch,english"`` -> ("dutch", "english"), each checked, duplicates dropped, order kept."""
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise ConfigError(f"--designs: no design given: choose from {', '.join(DESIGNS)}")
-    return tuple(dict.fromkeys(check_design(n) for n in names))
-
 
 def list_scenarios() -> list[tuple[str, str]]:
     """Bundled scenarios as (name, description), sorted by name."""

@@ -17,9 +17,9 @@ from auction import designs as registry
 from auction.errors import ConfigError
 from auction.scenario.parse import csv_columns, from_raw
 from auction.scenario.schema import (
-    FILE_INFO,
     chosen,
     field_type,
+    file_info,
     is_array_of_tables,
     is_table,
     item_type,
@@ -52,7 +52,7 @@ def split_key(key: str) -> list[str]:
     parts = key.split(".")
     if parts[0] in registry.names():
         parts = ["designs", registry.get(parts[0]).table, *parts[1:]]
-    elif parts[0] in keys(field_type(FILE_INFO, "designs") or mi.AnyType()):
+    elif parts[0] in keys(field_type(file_info(), "designs") or mi.AnyType()):
         parts = ["designs", *parts]
     _check_key_path(parts, key)
     return parts
@@ -82,7 +82,7 @@ def _drop_other_tags_keys(raw: dict[str, Any], given: set[tuple[str, ...]]) -> N
     for table, (tag, _) in TAGGED_TABLES.items():
         if (table, tag) not in given:
             continue
-        member = chosen(field_type(FILE_INFO, table) or mi.AnyType(), raw[table])
+        member = chosen(field_type(file_info(), table) or mi.AnyType(), raw[table])
         if isinstance(member, mi.StructType):
             allowed = keys(member)
             raw[table] = {k: v for k, v in raw[table].items() if k in allowed or (table, k) in given}
@@ -92,7 +92,7 @@ def _check_key_path(parts: list[str], key: str) -> None:
     def bad(msg: str) -> ConfigError:
         return ConfigError(f"--set {key}: {msg}")
 
-    top = {f.encode_name: f.type for f in FILE_INFO.fields}
+    top = {f.encode_name: f.type for f in file_info().fields}
     scalars = [name for name, t in top.items() if not is_table(t) and not is_array_of_tables(t)]
     tables = [name for name, t in top.items() if is_table(t) and name != "designs"]
     designs = keys(top["designs"])

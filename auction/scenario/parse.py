@@ -36,7 +36,7 @@ def _build(raw: Mapping[str, Any], *, origin: str, default_name: str) -> Scenari
         tables, designs = decode(data)
     except msgspec.ValidationError as exc:
         raise Bad(explain(exc, data)) from None
-    _check_finite({**tables, "designs": designs})
+    _check_finite({**tables, **{f"designs.{name}": params for name, params in designs.items()}})
     base_dir = Path(origin).parent if origin else Path.cwd()
     csv_path = _csv_path(tables["prices"], base_dir)
     keepers = tuple(_keeper(spec, i, base_dir) for i, spec in enumerate(tables.pop("keepers")))

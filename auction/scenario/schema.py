@@ -1,12 +1,13 @@
 """The shape of a scenario file as a whole: what it decodes into, and the scenario as plain data again.
 
-``FILE_SCHEMA`` is ``ScenarioFile`` plus a [designs] table with one sub-table per ``DESIGN_TABLES`` entry,
-generated from that constant so that the list of design tables is written down once. ``to_dict`` is the
-inverse of decoding: the file-shaped dict (what reports embed), without the derived fields.
+``file_schema()`` is ``ScenarioFile`` plus a [designs] table with one sub-table per design table the registry
+knows (``auction.designs.tables``), so a registered design's table is a valid key without any edit here.
+``to_dict`` is the inverse of decoding: the file-shaped dict (what reports embed), without the derived fields.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any, Literal, cast, get_args, get_origin, get_type_hints
@@ -14,34 +15,50 @@ from typing import Any, Literal, cast, get_args, get_origin, get_type_hints
 import msgspec
 import msgspec.inspect as mi
 
-from auction.params import DESIGN_TABLES, Designs
+from auction import designs as registry
 from auction.scenario.tables import Scenario, ScenarioFile
 
 KeyPath = tuple[str | int, ...]  # a location in the file: ("keepers", 0, "count")
 
-_DesignsFile = msgspec.defstruct(
-    "DesignsFile", [(name, cls, msgspec.field(default_factory=cls)) for name, cls in DESIGN_TABLES.items()],
-    frozen=True, kw_only=True, forbid_unknown_fields=True, module=__name__,
-)
-FILE_SCHEMA: type[msgspec.Struct] = msgspec.defstruct(
-    "ScenarioSchema", [("designs", _DesignsFile, msgspec.field(default_factory=_DesignsFile))],
-    bases=(ScenarioFile,), frozen=True, kw_only=True, forbid_unknown_fields=True, module=__name__,
-)
-FILE_INFO = cast(mi.StructType, mi.type_info(FILE_SCHEMA))
+
+def file_schema() -> type[msgspec.Struct]:
+    """The whole file's type for the designs registered now."""
+    return _schema(tuple(registry.tables().items()))
 
 
-def decode(raw: dict[str, Any]) -> tuple[dict[str, Any], Designs]:
+def file_info() -> mi.StructType:
+    """``file_schema()`` as msgspec's type information (for key checks and error messages)."""
+    return _info(file_schema())
+
+
+@functools.cache
+def _schema(tables: tuple[tuple[str, type], ...]) -> type[msgspec.Struct]:
+    designs = msgspec.defstruct(
+        "DesignsFile", [(name, cls, msgspec.field(default_factory=cls)) for name, cls in tables],
+        frozen=True, kw_only=True, forbid_unknown_fields=True, module=__name__,
+    )
+    return msgspec.defstruct(
+        "ScenarioSchema", [("designs", designs, msgspec.field(default_factory=designs))],
+        bases=(ScenarioFile,), frozen=True, kw_only=True, forbid_unknown_fields=True, module=__name__,
+    )
+
+
+@functools.cache
+def _info(schema: type[msgspec.Struct]) -> mi.StructType:
+    return cast(mi.StructType, mi.type_info(schema))
+
+
+def decode(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Decode (raises ``msgspec.ValidationError``): the ``ScenarioFile`` fields and the design tables."""
-    tables = msgspec.structs.asdict(msgspec.convert(raw, FILE_SCHEMA, strict=True))
-    designs = msgspec.structs.asdict(tables.pop("designs"))
-    return tables, msgspec.structs.replace(Designs(), **designs)
+    tables = msgspec.structs.asdict(msgspec.convert(raw, file_schema(), strict=True))
+    return tables, msgspec.structs.asdict(tables.pop("designs"))
 
 
 def to_dict(scenario: Scenario) -> dict[str, Any]:
     """The scenario as plain data (the same shape as its TOML), for reports and round trips."""
     out = {name: _plain(getattr(scenario, name)) for name in ScenarioFile.__struct_fields__}
     out = {k: v for k, v in out.items() if v is not None}
-    out["designs"] = {name: _plain(getattr(scenario.designs, name)) for name in DESIGN_TABLES}
+    out["designs"] = {name: _plain(params) for name, params in scenario.designs.items()}
     return out
 
 

@@ -3,7 +3,7 @@
 Each field's type is its rule: ``Meta(gt=0)`` ranges, ``Literal`` choices, ``Meta(pattern=...)`` syntax; a
 ``description`` says in words what a pattern or a required key expects (``auction.scenario.errors`` shows
 it). [prices] is a tagged union on ``source`` and [oracle] on ``kind``, so the keys a source or kind allows
-are exactly its fields. The [designs] tables are ``auction.params`` types (``DESIGN_TABLES``).
+are exactly its fields. The [designs] tables are the registered designs' parameter types (``auction.designs``).
 
 Units: money in whole numeraire (USD), collateral in whole tokens, times in seconds, ratios as fractions
 (``chop`` and ``buf`` are multipliers, as in MakerDAO: 1.13 is a 13% penalty). ``mu``, ``sigma`` and
@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 from msgspec import Meta, Struct, field
 
 from auction import designs as registry
-from auction.params import DesignParams, Designs, Fraction, NonNegative, Positive
+from auction.params import Fraction, NonNegative, Positive
 
 STRATEGY_PATTERN = r"^([a-z][a-z0-9-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|.+\.py:[A-Za-z_]\w*)$"
 GAS_POLICY_PATTERN = r"^(market|fixed:\d+(\.\d*)?)$"
@@ -181,7 +181,7 @@ def _flat_prices() -> PricesConfig:
 
 
 class ScenarioFile(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What a scenario file says, [designs] aside (``auction.scenario.schema`` adds it from DESIGN_TABLES)."""
+    """What a scenario file says, [designs] aside (``auction.scenario.schema`` adds the registry's tables)."""
 
     name: str = ""  # default: the file's stem
     description: str = ""
@@ -203,11 +203,10 @@ class Scenario(ScenarioFile, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     ``origin`` and ``csv_path`` are derived (never read from a file, never in ``to_dict``).
     """
 
-    designs: Designs = field(default_factory=Designs)
+    designs: dict[str, Any] = field(default_factory=registry.defaults)  # table name -> that design's params
     origin: str = ""  # the file it was loaded from
     csv_path: str = ""  # csv prices: [prices] file resolved to an absolute path
 
-    def design(self, design: str) -> DesignParams:
-        """The parameter table a design runs with (sealed-first and sealed-second share one)."""
-        table: DesignParams = getattr(self.designs, registry.get(design).table)
-        return table
+    def design(self, design: str) -> Any:
+        """The parameters a design runs with (sealed-first and sealed-second share one table)."""
+        return registry.get(design).params_in(self.designs)

@@ -6,12 +6,12 @@ oracle updates, gas, market depth, accounts and keeper population, so their outc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from auction.book.accounts import Accounts
-from auction.params import Designs, HouseParams
+from auction.params import HouseParams
 from auction.scenario.tables import KeeperSpec, Scenario
 
 
@@ -22,7 +22,7 @@ class World:
     seed: int
     asset: str
     accounts: Accounts
-    designs: Designs
+    designs: Mapping[str, Any]  # design table name -> params (auction.designs.defaults)
     house_params: HouseParams
     oracle_updates: list[tuple[float, dict[str, float]]]
     end: float  # seconds: end of the price path

@@ -267,7 +267,10 @@ def fuzz_keeper(rng: np.random.Generator, n: int, report: FuzzReport) -> None:
 def synthetic_core(design: str, seed: int = 3, n: int = 24) -> HouseCore:
     """A small hand-built world (no data files): a two-hour crash from 100 to 55, then a partial recovery."""
     from auction.book.accounts import generate
-    from auction.params import Designs, EnglishParams, HouseParams, SealedParams
+    from auction.designs import defaults
+    from auction.designs.english import EnglishParams
+    from auction.designs.sealed import SealedParams
+    from auction.params import HouseParams
     from auction.scenario.tables import Scenario
     from auction.scenario.world import World
 
@@ -280,8 +283,8 @@ def synthetic_core(design: str, seed: int = 3, n: int = 24) -> HouseCore:
     updates = [(float(t), {"ETH": price(t)}) for t in np.arange(0.0, 3 * hour + 1, 300.0)]
     world = World(
         scenario=Scenario(name="fuzz"), design=design, seed=seed, asset="ETH", accounts=accounts,
-        designs=Designs(sealed=SealedParams(commit_s=120, reveal_s=120, deposit=10.0, rounds=2),
-                        english=EnglishParams(beg=1.05, ttl_s=120, tau_s=1200)),
+        designs=defaults(sealed=SealedParams(commit_s=120, reveal_s=120, deposit=10.0, rounds=2),
+                         english=EnglishParams(beg=1.05, ttl_s=120, tau_s=1200)),
         house_params=HouseParams(max_kicks_per_block=3, drain_s=hour, insurance_fund=1_000.0),
         oracle_updates=updates, end=3 * hour, market_price=lambda a, t: price(t),
         proceeds=lambda a, qty, t: units.cost(qty, units.price_q(price(t) * 0.99)),
@@ -452,19 +455,21 @@ def _boundary_action(rng: np.random.Generator, design: str, who: str, nonce: int
         return int(HOUSE_AMOUNTS[int(rng.integers(0, len(HOUSE_AMOUNTS)))])
 
     deadline = int(rng.choice([0, 1, 10**12, 2**63 - 1]))
-    kind = int(rng.integers(0, 3))
-    if design == "dutch":
-        if kind == 0:
-            return m.Redo(auction=auction, keeper=who, nonce=nonce, deadline_ms=deadline)
+    # the actions this design takes (its gas table names them); a design with none is sent takes it must refuse
+    takes = sorted(designs.get(design).gas) or ["take"]
+    tag = takes[int(rng.integers(0, len(takes)))]
+    if tag == "redo":
+        return m.Redo(auction=auction, keeper=who, nonce=nonce, deadline_ms=deadline)
+    if tag == "take":
         return m.Take(auction=auction, keeper=who, amount=amount(), max_price_q=amount(), nonce=nonce,
                       deadline_ms=deadline, priority_fee=amount() % 10**9)
-    if design == "english":
+    if tag == "english-bid":
         return m.EnglishBid(auction=auction, keeper=who, lot=amount(), bid=amount(), nonce=nonce, deadline_ms=deadline)
-    if design == "fixed":
+    if tag == "liquidate":
         return m.Liquidate(auction=auction, keeper=who, repay=amount(), priority_fee=amount() % 10**9, nonce=nonce,
                            deadline_ms=deadline)
     key = (auction, who)
-    if kind == 2 and key in commits:  # reveal what was committed (or, one time in three, something else)
+    if tag == "reveal" and key in commits:  # reveal what was committed (or, one time in three, something else)
         price_q, qty, salt = commits[key]
         if rng.random() < 0.33:
             price_q = amount()
