@@ -13,19 +13,43 @@ at every commit: it survives power loss too, at the cost of one fsync per batch 
 
 Rows are never updated or deleted (triggers refuse it). Layout::
 
-    header(key TEXT PRIMARY KEY, value TEXT)                  what the run is: scenario, design, seed ...
-    inputs(seq INTEGER PRIMARY KEY, batch INTEGER, kind TEXT, t REAL, payload BLOB)
+    header(key TEXT PRIMARY KEY, value TEXT)       what the run is: scenario, design, seed, run_id ...
+    inputs(seq INTEGER PRIMARY KEY, batch INTEGER, kind TEXT, t REAL, payload BLOB, h BLOB)
 
 ``kind`` is ``oracle`` (payload: JSON {asset: price}), ``block`` (payload: the height, decimal), ``action``
 (payload: the keeper's signed wire message, exactly as received) or ``finish`` (payload: JSON of the final
 ledger balances, written once the run has ended). ``t`` is scenario seconds; SQLite REAL is an IEEE double,
 so times replay bit for bit.
+
+Three guards make a journal trustworthy, and every refusal is a ``JournalError`` (a ``ConfigError``: the CLI
+prints its one line and exits 2):
+
+- **One writer** (``JournalLocked``): an OS lock (``flock``) on the sidecar ``FILE.lock``, held while the
+  journal is open, with the holder's pid written in it. Chosen over SQLite's ``locking_mode=EXCLUSIVE``
+  because the kernel drops it when the holder dies however it dies (no stale lock after SIGKILL), it can
+  name the holder, and it leaves SQLite's own locks alone so auditors can still read a live journal.
+- **A hash chain** (``JournalTampered``): each row stores ``h = sha256(prev_h || canonical(row))``; the
+  chain starts from the format and the header, so an edited row, a deleted row or an edited header breaks
+  it at that row. It is checked at open and again by ``entries()``.
+- **What was published** (``JournalLost``): ``mark_published`` appends the chain hash of a batch to the
+  sidecar ``FILE.published`` and fsyncs it before the house publishes that batch's outcome. It lives outside
+  the WAL'd database on purpose: when the WAL loses transactions (its file deleted or not copied, or a power
+  loss with ``synchronous=NORMAL``), the marks survive, and opening refuses a journal that ends before, or
+  differs from, what was published, instead of replaying it into a different history. The marks also
+  anchor the chain: a row edited and the chain recomputed no longer matches the published hash.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import sqlite3
+import struct
+import sys
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +57,12 @@ from typing import Any, Final, Literal
 
 from auction.errors import ConfigError
 
-FORMAT: Final = "liqnet.journal/1"
+FORMAT: Final = "liqnet.journal/2"
+MARKS_FORMAT: Final = "liqnet.published/1"
 KINDS: Final = ("oracle", "block", "action", "finish")
 Kind = Literal["oracle", "block", "action", "finish"]
 Sync = Literal["normal", "full"]
+Access = Literal["auto", "write", "read"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS header (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,7 +71,8 @@ CREATE TABLE IF NOT EXISTS inputs (
     batch INTEGER NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('oracle', 'block', 'action', 'finish')),
     t REAL NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    h BLOB NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS inputs_no_update BEFORE UPDATE ON inputs
     BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
@@ -53,7 +80,40 @@ CREATE TRIGGER IF NOT EXISTS inputs_no_delete BEFORE DELETE ON inputs
     BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS header_no_update BEFORE UPDATE ON header
     BEGIN SELECT RAISE(ABORT, 'the journal header is written once'); END;
+CREATE TRIGGER IF NOT EXISTS header_no_delete BEFORE DELETE ON header
+    BEGIN SELECT RAISE(ABORT, 'the journal header is written once'); END;
 """
+
+_START_OVER = "or start a new run with a new --journal file"
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+class JournalError(ConfigError):
+    """A journal liqnet refuses to use. The message is one line: the journal, the row, what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))  # one line whatever the parts held
+
+
+class JournalLocked(JournalError):
+    """Another process (another house) has the journal open for writing."""
+
+
+class JournalTampered(JournalError):
+    """A row or the header changed after it was written: the hash chain is broken."""
+
+
+class JournalLost(JournalError):
+    """The journal lacks, or differs from, a batch whose outcome was published (a lost WAL)."""
+
+
+class JournalCorrupt(JournalError):
+    """Not a SQLite database, or a damaged one, or a journal of an older format."""
+
+
+# --- rows ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,61 +127,139 @@ class Entry:
     seq: int = 0
 
 
-class Journal:
-    """An open journal file. ``append`` one batch per transaction; ``entries`` to replay."""
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A batch published: its number, its last row and the chain hash there."""
 
-    def __init__(self, path: str | Path, *, sync: Sync = "normal") -> None:
+    batch: int
+    seq: int
+    digest: str
+
+
+def canonical(seq: int, batch: int, kind: str, t: float, payload: bytes) -> bytes:
+    """The bytes a row's hash covers: fixed-width numbers, the kind, then the payload (the only open-ended
+    field, last, so no two rows encode alike)."""
+    return struct.pack(">qq", seq, batch) + kind.encode() + b"\x00" + struct.pack(">d", t) + payload
+
+
+def chain(prev: bytes, seq: int, batch: int, kind: str, t: float, payload: bytes) -> bytes:
+    return hashlib.sha256(prev + canonical(seq, batch, kind, t, payload)).digest()
+
+
+def genesis(header_text: str | None) -> bytes:
+    """The hash before the first row: the format and the header, so that editing the header breaks row 1."""
+    return hashlib.sha256(f"{FORMAT}\n{header_text or ''}".encode()).digest()
+
+
+# --- the journal --------------------------------------------------------------------------------------------
+
+
+class Journal:
+    """An open journal file. ``append`` one batch per transaction; ``entries`` to replay.
+
+    ``access``: ``"write"`` takes the lock or raises ``JournalLocked`` (what a house should ask for);
+    ``"read"`` never locks and never writes (audits of a live journal); ``"auto"`` (default) writes when the
+    lock is free, else opens a read-only view whose ``entries()`` and writes raise ``JournalLocked``, so a
+    second house is refused before it replays or publishes anything, while ``header()``/``count()`` still
+    work for a watcher.
+    """
+
+    def __init__(self, path: str | Path, *, sync: Sync = "normal", access: Access = "auto") -> None:
         if sync not in ("normal", "full"):
             raise ConfigError(f"journal sync {sync!r}: use normal or full")
+        if access not in ("auto", "write", "read"):
+            raise ConfigError(f"journal access {access!r}: use auto, write or read")
         self.path = Path(path)
+        self._lock: _Lock | None = None
+        self._holder = ""
+        self._marks: Marks | None = None
+        wal_absent = _wal_absent(self.path)  # before SQLite opens the journal (and makes an empty WAL)
+        if access != "read":
+            self._lock, self._holder = _Lock.take(self.lock_path)
+            if self._lock is None and access == "write":
+                raise self._locked("open it")
         try:
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"journal {self.path}: not a liqnet journal or unreadable ({exc})") from None
-        if str(mode).lower() != "wal":
-            raise ConfigError(f"journal {self.path}: the file system does not support SQLite WAL mode")
-        row = self._db.execute("SELECT COALESCE(MAX(batch), 0) FROM inputs").fetchone()
-        self._batch = int(row[0])
+            self._open(sync, wal_absent)
+        except BaseException:
+            self._release()
+            raise
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @property
+    def marks_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".published")
+
+    @property
+    def writable(self) -> bool:
+        return self._lock is not None
+
+    def _open(self, sync: Sync, wal_absent: bool) -> None:
+        marks = Marks.read(self.marks_path)  # before the database: a mark is never newer than its rows
+        if self.writable:
+            self._db = self._sql(lambda: _connect(self.path, sync))
+        else:
+            if not self.path.exists():
+                raise (self._locked("read it") if self._holder else JournalError(f"journal {self.path}: no such file"))
+            self._db = self._sql(lambda: _connect_readonly(self.path))
+        self._sql(self._check_format)  # before the schema: an older journal is refused untouched
+        if self.writable:
+            self._sql(lambda: self._db.executescript(_SCHEMA))
+        self._head, self._seq, self._batch = self._sql(self._verify)
+        self._check_published(marks, wal_absent)
+        if self.writable:
+            self._marks = Marks.open(self.marks_path, marks)
 
     # -- header ----------------------------------------------------------------------------------------
     def header(self) -> dict[str, Any] | None:
         """The run this journal belongs to, or None for a new (empty) journal."""
-        row = self._db.execute("SELECT value FROM header WHERE key = 'run'").fetchone()
-        if row is None:
-            return None
-        data = json.loads(row[0])
-        if data.get("format") != FORMAT:
-            raise ConfigError(f"journal {self.path}: format {data.get('format')!r} is not {FORMAT}")
-        return dict(data)
+        text = self._header_text()
+        return None if text is None else self._parse_header(text)
 
     def write_header(self, run: dict[str, Any]) -> None:
-        """Record what the run is (once, before the first input)."""
-        text = json.dumps({"format": FORMAT, **run}, sort_keys=True)
+        """Record what the run is (once, before the first input); a ``run_id`` is added if ``run`` has none."""
+        self._need_writer("write its header")
+        if self._seq:
+            raise JournalError(f"journal {self.path}: the header must be written before the first input")
+        text = json.dumps({"format": FORMAT, "run_id": uuid.uuid4().hex, **run}, sort_keys=True)
         with self._transaction():
             self._db.execute("INSERT INTO header (key, value) VALUES ('run', ?)", (text,))
+        self._head = genesis(text)
+
+    @property
+    def run_id(self) -> str | None:
+        header = self.header()
+        return None if header is None else str(header.get("run_id"))
 
     # -- inputs ----------------------------------------------------------------------------------------
     def append(self, entries: Sequence[Entry]) -> int:
         """Append one batch atomically (all or nothing) and return its batch number."""
+        self._need_writer("append to it")
         if not entries:
             return self._batch
-        batch = self._batch + 1
+        batch, head, seq = self._batch + 1, self._head, self._seq
+        rows = []
+        for e in entries:
+            seq += 1
+            t, payload = float(e.t), bytes(e.payload)
+            head = chain(head, seq, batch, e.kind, t, payload)
+            rows.append((seq, batch, e.kind, t, payload, head))
         with self._transaction():
-            self._db.executemany(
-                "INSERT INTO inputs (batch, kind, t, payload) VALUES (?, ?, ?, ?)",
-                [(batch, e.kind, float(e.t), bytes(e.payload)) for e in entries],
-            )
-        self._batch = batch
+            self._db.executemany("INSERT INTO inputs (seq, batch, kind, t, payload, h) VALUES (?, ?, ?, ?, ?, ?)",
+                                 rows)
+        self._batch, self._head, self._seq = batch, head, seq
         return batch
 
     def entries(self) -> Iterator[Entry]:
-        """Every input in the order it was appended."""
-        cursor = self._db.execute("SELECT seq, batch, kind, t, payload FROM inputs ORDER BY seq")
-        for seq, batch, kind, t, payload in cursor:
+        """Every input in the order it was appended, each checked against the hash chain."""
+        if not self.writable and self._holder:
+            raise self._locked("replay it")
+        prev = genesis(self._header_text())
+        rows = self._db.execute("SELECT seq, batch, kind, t, payload, h FROM inputs ORDER BY seq")
+        for expected, (seq, batch, kind, t, payload, h) in enumerate(_rows(rows, self.path), start=1):
+            prev = self._link(prev, expected, seq, batch, kind, t, payload, h)
             yield Entry(kind, float(t), bytes(payload), int(batch), int(seq))
 
     @property
@@ -133,8 +271,43 @@ class Journal:
             return int(self._db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0])
         return int(self._db.execute("SELECT COUNT(*) FROM inputs WHERE kind = ?", (kind,)).fetchone()[0])
 
+    # -- what was published ------------------------------------------------------------------------------
+    def mark_published(self, batch: int | None = None) -> str:
+        """Durably record that ``batch`` (default: the last one) is about to be published; returns its digest.
+
+        Call it after ``append`` returned and BEFORE publishing the batch's outcome (and, on restart, before
+        publishing the replayed last batch again): a mark never lags what went out, so whatever the WAL later
+        loses, opening knows that something published is missing. A mark covers every batch before it.
+        """
+        self._need_writer("mark it published")
+        assert self._marks is not None
+        batch = self._batch if batch is None else batch
+        last = self._marks.last
+        if last is not None and batch <= last.batch:
+            return last.digest  # already covered
+        if not 0 < batch <= self._batch:
+            raise JournalError(f"journal {self.path}: batch {batch} is not journaled (last is {self._batch}); "
+                               "append a batch before marking it published")
+        if batch == self._batch:
+            seq, head = self._seq, self._head
+        else:
+            seq, head = self._db.execute("SELECT seq, h FROM inputs WHERE batch = ? ORDER BY seq DESC LIMIT 1",
+                                         (batch,)).fetchone()
+        mark = Mark(batch, int(seq), bytes(head).hex())
+        run = self._marks.run if self._marks.good else (self.run_id or "-")  # the header is read once
+        self._marks.append(mark, run)
+        return mark.digest
+
+    @property
+    def published(self) -> Mark | None:
+        """The last batch marked published, if any."""
+        return self._marks.last if self._marks is not None else Marks.read(self.marks_path).last
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
     def close(self) -> None:
-        self._db.close()
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            self._db.close()
+        self._release()
 
     def __enter__(self) -> Journal:
         return self
@@ -142,18 +315,300 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- checks at open --------------------------------------------------------------------------------
+    def _check_format(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(inputs)")}
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        text = self._header_text() if "header" in tables else None
+        fmt = self._parse_header(text).get("format") if text is not None else FORMAT
+        if (columns and "h" not in columns) or fmt != FORMAT:
+            raise JournalCorrupt(f"journal {self.path}: format {fmt or 'liqnet.journal/1'} has no hash chain "
+                                 f"(this liqnet writes {FORMAT}); finish that run with the liqnet that wrote it, "
+                                 f"{_START_OVER}")
+
+    def _verify(self) -> tuple[bytes, int, int]:
+        """Walk the chain; returns (head hash, last seq, last batch)."""
+        prev, seq, batch = genesis(self._header_text()), 0, 0
+        rows = self._db.execute("SELECT seq, batch, kind, t, payload, h FROM inputs ORDER BY seq")
+        for expected, (seq, batch, kind, t, payload, h) in enumerate(_rows(rows, self.path), start=1):
+            prev = self._link(prev, expected, seq, batch, kind, t, payload, h)
+        return prev, int(seq), int(batch)
+
+    def _link(self, prev: bytes, expected: int, seq: int, batch: int, kind: str, t: float, payload: bytes,
+              h: bytes) -> bytes:
+        if seq != expected:
+            raise JournalTampered(f"journal {self.path}: row {expected} is missing (the next row is {seq}): rows "
+                                  f"were deleted after they were written; restore the original journal, {_START_OVER}")
+        now = chain(prev, seq, batch, kind, float(t), bytes(payload))
+        if now != bytes(h):
+            what = "its header or row 1" if seq == 1 else f"row {seq} (batch {batch}, {kind} at t={t:g})"
+            raise JournalTampered(f"journal {self.path}: {what} does not match the hash chain: it was edited after "
+                                  f"it was written; restore the original journal, {_START_OVER}")
+        return now
+
+    def _check_published(self, marks: Marks, wal_absent: bool) -> None:
+        mark = marks.last
+        if mark is None:
+            return
+        run = self.run_id
+        if run is not None and marks.run not in (run, "-"):
+            raise JournalLost(f"journal {self.path}: {self.marks_path.name} records run {marks.run}, the journal "
+                              f"run {run}: they belong to different runs; put back the journal that goes with it, "
+                              f"{_START_OVER}")
+        if mark.seq > self._seq:
+            where = f"ends at row {self._seq} (batch {self._batch})" if self._seq else "is empty"
+            wal = self.path.with_name(self.path.name + "-wal")
+            why = (f"its WAL file {wal.name} is missing or empty, so the WAL was lost" if wal_absent else
+                   "its WAL lost its last transactions (a power loss with --journal-sync normal?) or the journal "
+                   "was replaced by an older copy")
+            raise JournalLost(f"journal {self.path} {where} but batch {mark.batch} (row {mark.seq}) was published; "
+                              f"{why}; replaying it would publish a different history: restore the journal with "
+                              f"its {wal.name}, {_START_OVER}")
+        row = self._db.execute("SELECT h FROM inputs WHERE seq = ?", (mark.seq,)).fetchone()
+        if bytes(row[0]).hex() != mark.digest:
+            raise JournalLost(f"journal {self.path}: row {mark.seq} (batch {mark.batch}) differs from what was "
+                              f"published: the journal was rewritten or replaced; restore the original, {_START_OVER}")
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _parse_header(self, text: str) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise JournalTampered(f"journal {self.path}: its header is not the JSON liqnet wrote; restore the "
+                                  f"original journal, {_START_OVER}")
+        return data
+
+    def _header_text(self) -> str | None:
+        row = self._db.execute("SELECT value FROM header WHERE key = 'run'").fetchone()
+        return None if row is None else str(row[0])
+
+    def _need_writer(self, what: str) -> None:
+        if self.writable:
+            return
+        if self._holder:
+            raise self._locked(what)
+        raise JournalError(f"journal {self.path} is open read-only; open it with access='write' to {what}")
+
+    def _locked(self, what: str) -> JournalLocked:
+        return JournalLocked(f"journal {self.path} is in use by {self._holder} (lock {self.lock_path.name}); "
+                             f"cannot {what}: stop that house first, or use another --journal file")
+
+    def _sql(self, step: Any) -> Any:
+        """Run one opening step; a damaged or foreign file becomes one line, never a traceback."""
+        try:
+            return step()
+        except sqlite3.DatabaseError as exc:
+            raise JournalCorrupt(f"journal {self.path}: not a liqnet journal, or damaged ({exc}); restore it from "
+                                 f"a copy, {_START_OVER}") from None
+
+    def _release(self) -> None:
+        if self._marks is not None:
+            self._marks.close()
+            self._marks = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
     def _transaction(self) -> _Txn:
-        return _Txn(self._db)
+        return _Txn(self._db, self.path)
+
+
+def _rows(cursor: sqlite3.Cursor, path: Path) -> Iterator[tuple[Any, ...]]:
+    """The cursor's rows; a page that fails to read names the last row read well."""
+    last = 0
+    try:
+        for row in cursor:
+            last = int(row[0])
+            yield row
+    except sqlite3.DatabaseError as exc:
+        raise JournalCorrupt(f"journal {path}: damaged after row {last} ({exc}); restore it from a copy, "
+                             f"{_START_OVER}") from None
+
+
+def _connect(path: Path, sync: Sync) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+    db = sqlite3.connect(path, isolation_level=None)
+    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        db.close()
+        raise JournalError(f"journal {path}: the file system does not support SQLite WAL mode; put it elsewhere")
+    db.execute(f"PRAGMA synchronous={sync.upper()}")
+    return db
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    db.execute("SELECT 1 FROM inputs LIMIT 1").fetchall()  # fail now on a foreign file, not at first use
+    return db
+
+
+def _wal_absent(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return wal.stat().st_size == 0
+    except FileNotFoundError:
+        return True
 
 
 class _Txn:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db, self._path = db, path
 
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, et: type[BaseException] | None, *rest: object) -> None:
-        self._db.execute("COMMIT" if et is None else "ROLLBACK")
+        if et is None:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise JournalCorrupt(f"journal {self._path}: cannot commit ({exc}); {_START_OVER}") from None
+        else:
+            self._db.execute("ROLLBACK")
+
+
+# --- the published marks --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Marks:
+    """``FILE.published``: a first line ``liqnet.published/1 RUN_ID``, then one ``BATCH SEQ DIGEST`` line per
+    mark, appended and fsynced. A torn last line (a crash while writing it) was never fsynced, so the batch
+    after it was never published: it is ignored, and cut off before the next append."""
+
+    path: Path
+    run: str = "-"
+    last: Mark | None = None
+    good: int = 0  # bytes up to the end of the last complete line
+    _fd: int | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> Marks:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return cls(path)
+        good = data.rfind(b"\n") + 1
+        lines = data[:good].decode(errors="replace").splitlines()
+        if not lines:
+            return cls(path, good=good)
+        first = lines[0].split()
+        if len(first) != 2 or first[0] != MARKS_FORMAT:
+            raise JournalCorrupt(f"{path}: not a liqnet published-marks file; restore it, {_START_OVER}")
+        last = None
+        if len(lines) > 1:
+            try:
+                batch, seq, digest = lines[-1].split()
+                last = Mark(int(batch), int(seq), digest)
+            except ValueError:
+                raise JournalCorrupt(f"{path}: line {len(lines)} is damaged; restore it, {_START_OVER}") from None
+        return cls(path, first[1], last, good)
+
+    @classmethod
+    def open(cls, path: Path, read: Marks) -> Marks:
+        """Open for appending, cutting a torn last line."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if os.fstat(fd).st_size != read.good:
+            os.ftruncate(fd, read.good)
+        os.lseek(fd, 0, os.SEEK_END)
+        return cls(path, read.run, read.last, read.good, fd)
+
+    def append(self, mark: Mark, run: str) -> None:
+        assert self._fd is not None
+        text = f"{mark.batch} {mark.seq} {mark.digest}\n"
+        new = self.good == 0
+        if new:
+            self.run = run
+            text = f"{MARKS_FORMAT} {run}\n" + text
+        _write_all(self._fd, text.encode())
+        _datasync(self._fd)
+        if new:
+            _sync_dir(self.path.parent)  # the file's name must survive a power loss too
+        self.good += len(text)
+        self.last = mark
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _datasync(fd: int) -> None:
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
+def _sync_dir(directory: Path) -> None:
+    if sys.platform == "win32":
+        return  # directories cannot be opened for fsync there
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- the lock -------------------------------------------------------------------------------------------------
+
+
+class _Lock:
+    """An exclusive, non-blocking OS lock on ``FILE.lock``, released by the kernel when the holder dies."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @classmethod
+    def take(cls, path: Path) -> tuple[_Lock | None, str]:
+        """(the lock, "") or (None, who holds it)."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children (PEP 446)
+        if not _try_lock(fd):
+            holder = _read_holder(fd)
+            os.close(fd)
+            return None, holder
+        os.ftruncate(fd, 0)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        os.pwrite(fd, f"pid {os.getpid()} since {stamp}\n".encode(), 0)
+        return cls(fd), ""
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text if text.startswith("pid ") else "another process (pid unknown)"
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
