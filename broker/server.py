@@ -3,6 +3,9 @@
 Tests and ``liqnet network`` get one on a free port with ``start_broker()``; ``liqnet broker`` runs one in
 the foreground with ``run_foreground()``. A child process, never a thread, so that fault tests can stop,
 kill and restart it on the same port. Secure mode (password file + ACL) needs Mosquitto.
+
+Both brokers get the same ``Limits`` (connections, packet size; the embedded one also a CONNECT timeout,
+which Mosquitto 2.0 has no option for).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +41,20 @@ Prefer = Literal["auto", "mosquitto", "embedded"]
 READY_TIMEOUT_S = 15.0
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one broker allows, whoever connects (the same for Mosquitto and the embedded broker).
+
+    ``max_packet_size`` is above the 16 KiB message limit on purpose: an oversized payload must reach the
+    house so that its sender gets an "oversized" rejection; this cap only stops abuse. Memory held by
+    packets being read is at most ``max_connections * max_packet_size`` (128 MiB with the defaults).
+    """
+
+    connect_timeout_s: float = 10.0  # embedded only: the whole CONNECT must arrive within this
+    max_connections: int = 512  # a local network is a house, a watcher and tens of keepers
+    max_packet_size: int = 256 * 1024
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -51,17 +68,44 @@ def template(name: str) -> Template:
 
 
 def mosquitto_config(
-    host: str, port: int, *, acl_file: str | Path | None = None, password_file: str | Path | None = None
+    host: str,
+    port: int,
+    *,
+    acl_file: str | Path | None = None,
+    password_file: str | Path | None = None,
+    limits: Limits | None = None,
+    bind_client_ids: bool = False,
 ) -> str:
-    """The Mosquitto configuration text: anonymous clients, or secure mode with both files."""
+    """The Mosquitto configuration text: anonymous clients, or secure mode with both files.
+
+    ``bind_client_ids`` (secure mode only): ``use_username_as_clientid``, so a client's id is its user name
+    and nobody can take over another's id (and session). Right when every client has a user of its own, as
+    ``write_secure_files`` makes them (keeper user = keeper id = client id); wrong when users are shared
+    (compose's one keeper user; two connections of one user knock each other off).
+    """
     if (acl_file is None) != (password_file is None):
         raise ConfigError("secure mode needs both a password file and an ACL file")
+    limits = limits or Limits()
     auth = "allow_anonymous true"
+    if bind_client_ids and acl_file is None:
+        raise ConfigError("binding client ids to user names needs secure mode (an ACL and a password file)")
     if acl_file is not None and password_file is not None:
         auth = template("secure.conf.template").substitute(
-            acl_file=Path(acl_file).resolve(), password_file=Path(password_file).resolve()
+            acl_file=Path(acl_file).resolve(), password_file=Path(password_file).resolve(),
+            client_ids=f"use_username_as_clientid {'true' if bind_client_ids else 'false'}",
         )
-    return template("mosquitto.conf.template").substitute(host=host, port=port, auth=auth)
+    return template("mosquitto.conf.template").substitute(
+        host=host, port=port, auth=auth, max_connections=limits.max_connections,
+        max_packet_size=limits.max_packet_size,
+    )
+
+
+def confines_by_user(acl_file: str | Path) -> bool:
+    """Whether an ACL confines clients by user name (``%u``) and never by client id (``%c``): then each
+    client has a user of its own and client ids can be bound to user names."""
+    rules = [line.split() for line in Path(acl_file).read_text().splitlines() if line.strip()[:1] not in ("", "#")]
+    patterns = [" ".join(rule[1:]) for rule in rules if rule[0] == "pattern"]
+    return any("%u" in p for p in patterns) and not any("%c" in p for p in patterns)
 
 
 def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = 101) -> str:
@@ -71,14 +115,20 @@ def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = 1
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
-def write_secure_files(directory: str | Path, users: Mapping[str, str], *, house: str = "house") -> tuple[Path, Path]:
+def write_secure_files(
+    directory: str | Path, users: Mapping[str, str], *, house: str = "house", readers: Iterable[str] = ()
+) -> tuple[Path, Path]:
     """Write ``passwords`` and ``acl`` for secure mode; ``users`` maps user name to password.
 
     Keeper user names must equal keeper ids (the ACL confines each to ``liq/v1/keepers/<name>/``);
-    ``house`` is the user allowed to publish everything. Returns (password_file, acl_file).
+    ``house`` is the user allowed to publish everything; ``readers`` may read everything (an observer that
+    must see all the house sees, with a user of its own: with client ids bound to user names, a second
+    connection as the house would knock the house off). Returns (password_file, acl_file).
     """
-    if house not in users:
-        raise ConfigError(f"secure mode needs credentials for the house user {house!r}")
+    readers = list(readers)
+    for name in (house, *readers):
+        if name not in users:
+            raise ConfigError(f"secure mode needs credentials for the user {name!r}")
     for name in users:
         if not name or any(c in name for c in "/+#:\n"):
             raise ConfigError(f"user name {name!r} cannot be an MQTT user: no '/', '+', '#', ':'")
@@ -87,7 +137,10 @@ def write_secure_files(directory: str | Path, users: Mapping[str, str], *, house
     password_file, acl_file = out / "passwords", out / "acl"
     password_file.touch(mode=0o600)
     password_file.write_text("".join(f"{u}:{mosquitto_hash(p)}\n" for u, p in users.items()))
-    acl_file.write_text(template("acl.template").substitute(house=house))
+    text = template("acl.template").substitute(house=house)
+    text += "".join(f"\n# An observer: reads everything, publishes nothing.\nuser {r}\ntopic read liq/v1/#\n"
+                    for r in readers)
+    acl_file.write_text(text)
     return password_file, acl_file
 
 
@@ -166,15 +219,23 @@ def launch_broker(
     prefer: Prefer = "auto",
     acl_file: str | Path | None = None,
     password_file: str | Path | None = None,
+    limits: Limits | None = None,
+    bind_client_ids: bool = False,
 ) -> BrokerHandle:
     """Start a broker and return once it accepts connections (blocking; see ``start_broker``).
 
     ``port=0`` picks a free port. ``prefer``: "auto" (Mosquitto if installed), "mosquitto" or "embedded".
+    ``bind_client_ids``: see ``mosquitto_config``; ask for it when every client has a user of its own, as
+    ``liqnet network --secure`` does.
     """
-    kind = _choose(prefer, secure=acl_file is not None or password_file is not None)
+    secure = acl_file is not None or password_file is not None
+    if bind_client_ids and not secure:
+        raise ConfigError("binding client ids to user names needs secure mode (an ACL and a password file)")
+    kind = _choose(prefer, secure=secure)
+    options = _Options(acl_file, password_file, limits or Limits(), bind_client_ids)
     attempts = 3 if port == 0 else 1  # a port picked free can be taken before the broker binds it
     for attempt in range(attempts):
-        handle = _prepare(kind, host, port or free_port(host), acl_file, password_file)
+        handle = _prepare(kind, host, port or free_port(host), options)
         try:
             handle.spawn()
         except ConfigError:
@@ -197,10 +258,13 @@ async def start_broker(
     prefer: Prefer = "auto",
     acl_file: str | Path | None = None,
     password_file: str | Path | None = None,
+    limits: Limits | None = None,
+    bind_client_ids: bool = False,
 ) -> BrokerHandle:
     """``launch_broker`` without blocking the event loop."""
     return await asyncio.to_thread(
-        launch_broker, host, port, prefer=prefer, acl_file=acl_file, password_file=password_file
+        launch_broker, host, port, prefer=prefer, acl_file=acl_file, password_file=password_file, limits=limits,
+        bind_client_ids=bind_client_ids,
     )
 
 
@@ -211,13 +275,22 @@ def run_foreground(
     *,
     acl_file: str | Path | None = None,
     password_file: str | Path | None = None,
+    limits: Limits | None = None,
+    bind_client_ids: bool | None = None,
 ) -> int:
-    """``liqnet broker``: run a broker until Ctrl-C; say which one and where. Returns the exit code."""
+    """``liqnet broker``: run a broker until Ctrl-C; say which one and where. Returns the exit code.
+
+    ``bind_client_ids=None``: bind them when the ACL confines clients by user name (``confines_by_user``).
+    """
     if port and not _port_free(host, port):
         raise ConfigError(f"port {port} on {host} is already in use; pick another with --port")
-    handle = launch_broker(host, port, prefer=prefer, acl_file=acl_file, password_file=password_file)
+    if bind_client_ids is None:
+        bind_client_ids = acl_file is not None and confines_by_user(acl_file)
+    handle = launch_broker(host, port, prefer=prefer, acl_file=acl_file, password_file=password_file,
+                           limits=limits, bind_client_ids=bind_client_ids)
     try:
-        mode = "secure (password + ACL)" if acl_file else "anonymous"
+        mode = "secure (password + ACL" + (", client id = user)" if bind_client_ids else ")")
+        mode = mode if acl_file else "anonymous"
         print(f"liqnet broker: {handle.version} listening on {handle.url}, {mode}; Ctrl-C to stop", flush=True)
         code = handle.proc.wait() if handle.proc is not None else 1
         print(f"liqnet broker: {handle.kind} exited with code {code}; see {handle.log_file}", file=sys.stderr)
@@ -248,15 +321,22 @@ def _choose(prefer: Prefer, *, secure: bool) -> Kind:
     return "mosquitto" if found else "embedded"
 
 
-def _prepare(
-    kind: Kind, host: str, port: int, acl_file: str | Path | None, password_file: str | Path | None
-) -> BrokerHandle:
+@dataclass(frozen=True, slots=True)
+class _Options:
+    acl_file: str | Path | None
+    password_file: str | Path | None
+    limits: Limits
+    bind_client_ids: bool
+
+
+def _prepare(kind: Kind, host: str, port: int, opt: _Options) -> BrokerHandle:
     tmp = tempfile.TemporaryDirectory(prefix=f"liqnet-{kind}-")
     workdir = Path(tmp.name)
     if kind == "mosquitto":
         exe = shutil.which("mosquitto") or "mosquitto"
         conf = workdir / "mosquitto.conf"
-        text = mosquitto_config(host, port, acl_file=acl_file, password_file=password_file)
+        text = mosquitto_config(host, port, acl_file=opt.acl_file, password_file=opt.password_file,
+                                limits=opt.limits, bind_client_ids=opt.bind_client_ids)
         if os.geteuid() == 0:
             # Started as root, Mosquitto would switch to user `mosquitto`, who cannot read our private
             # files (temp dir, password file): stay the user that launched it, as it does when not root.
@@ -266,7 +346,10 @@ def _prepare(
     else:
         from amqtt import __version__ as amqtt_version
 
-        argv = [sys.executable, "-m", "broker.embedded", "--host", host, "--port", str(port)]
+        lim = opt.limits
+        argv = [sys.executable, "-m", "broker.embedded", "--host", host, "--port", str(port), "--connect-timeout",
+                repr(lim.connect_timeout_s), "--max-connections", str(lim.max_connections), "--max-packet-size",
+                str(lim.max_packet_size)]
         version = f"amqtt {amqtt_version} (embedded, MQTT 3.1.1)"
     return BrokerHandle(host, port, kind, version, argv, workdir, _tmp=tmp)
 
