@@ -5,7 +5,10 @@ the foreground with ``run_foreground()``. A child process, never a thread, so th
 kill and restart it on the same port. Secure mode (password file + ACL) needs Mosquitto.
 
 Both brokers get the same ``Limits`` (connections, packet size; the embedded one also a CONNECT timeout,
-which Mosquitto 2.0 has no option for).
+which Mosquitto 2.0 has no option for). A broker never outlives the process that started it: it runs in a
+process group of its own (so that stopping it reaches anything it started), ``liqnet broker`` forwards
+SIGTERM, SIGINT and SIGHUP to it and waits, and on Linux the child asks the kernel (``PR_SET_PDEATHSIG``)
+for SIGTERM when its parent dies, even by SIGKILL (``popen_tied``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
 import hashlib
 import os
 import secrets
@@ -22,13 +26,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -39,6 +45,7 @@ log = structlog.get_logger()
 Kind = Literal["mosquitto", "embedded"]
 Prefer = Literal["auto", "mosquitto", "embedded"]
 READY_TIMEOUT_S = 15.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # what ``liqnet broker`` forwards to its broker
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,20 +179,19 @@ class BrokerHandle:
     def spawn(self) -> None:
         """Start the process and wait until the port accepts connections."""
         with self.log_file.open("ab") as err:
-            self.proc = subprocess.Popen(
-                self.argv, stdout=subprocess.DEVNULL, stderr=err, cwd=self.workdir, start_new_session=True
-            )
+            self.proc = popen_tied(self.argv, stdout=subprocess.DEVNULL, stderr=err, cwd=self.workdir)
         _wait_listening(self)
 
     def terminate(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
+        """Signal the broker's process group, wait, SIGKILL it after ``timeout``."""
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(sig)
+        _signal_group(proc, sig)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait()
 
     async def stop(self) -> None:
@@ -278,7 +284,8 @@ def run_foreground(
     limits: Limits | None = None,
     bind_client_ids: bool | None = None,
 ) -> int:
-    """``liqnet broker``: run a broker until Ctrl-C; say which one and where. Returns the exit code.
+    """``liqnet broker``: run a broker until SIGINT (Ctrl-C), SIGTERM or SIGHUP, which stop the broker and
+    wait for it; say which one and where. Returns the exit code (0 when stopped by a signal).
 
     ``bind_client_ids=None``: bind them when the ACL confines clients by user name (``confines_by_user``).
     """
@@ -286,20 +293,104 @@ def run_foreground(
         raise ConfigError(f"port {port} on {host} is already in use; pick another with --port")
     if bind_client_ids is None:
         bind_client_ids = acl_file is not None and confines_by_user(acl_file)
-    handle = launch_broker(host, port, prefer=prefer, acl_file=acl_file, password_file=password_file,
-                           limits=limits, bind_client_ids=bind_client_ids)
+    handle: BrokerHandle | None = None
+    with _stop_signals() as stopping:
+        try:
+            handle = launch_broker(host, port, prefer=prefer, acl_file=acl_file, password_file=password_file,
+                                   limits=limits, bind_client_ids=bind_client_ids)
+            mode = "secure (password + ACL" + (", client id = user)" if bind_client_ids else ")")
+            mode = mode if acl_file else "anonymous"
+            print(f"liqnet broker: {handle.version} listening on {handle.url}, {mode}; Ctrl-C to stop", flush=True)
+            code = handle.proc.wait() if handle.proc is not None else 1
+            print(f"liqnet broker: {handle.kind} exited with code {code}; see {handle.log_file}", file=sys.stderr)
+            return 1
+        except (KeyboardInterrupt, _Stop):
+            print(f"liqnet broker: stopping ({signal.Signals(stopping[0]).name})" if stopping else
+                  "liqnet broker: stopping", flush=True)
+            return 0
+        finally:
+            if handle is not None:
+                handle.close()  # SIGTERM to the broker's group, wait, SIGKILL after the grace period
+
+
+# --- child processes ----------------------------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Linux sends the parent-death signal when the THREAD that forked the child ends (prctl(2)), not the
+# process. asyncio.to_thread workers end with their event loop, so every child is forked from this one
+# thread, which lives as long as the process.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqnet-spawn")
+
+
+def popen_tied(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen`` for a child that must not outlive this process, whatever ends it.
+
+    The child gets a process group of its own (stop it, and whatever it started, with ``os.killpg``; a
+    Ctrl-C at the terminal reaches only us, and we stop it in order) and, on Linux, SIGTERM from the
+    kernel when this process dies, SIGKILL included. Elsewhere only the signal forwarding holds.
+    """
+    return _SPAWNER.submit(_popen, list(argv), kwargs).result()
+
+
+def _popen(argv: list[str], kwargs: dict[str, Any]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent(), **kwargs)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that sets PR_SET_PDEATHSIG to SIGTERM (Linux), or None where there is none.
+
+    Everything is resolved before the fork: between fork and exec the child may only make the call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        mode = "secure (password + ACL" + (", client id = user)" if bind_client_ids else ")")
-        mode = mode if acl_file else "anonymous"
-        print(f"liqnet broker: {handle.version} listening on {handle.url}, {mode}; Ctrl-C to stop", flush=True)
-        code = handle.proc.wait() if handle.proc is not None else 1
-        print(f"liqnet broker: {handle.kind} exited with code {code}; see {handle.log_file}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("liqnet broker: stopping", flush=True)
-        return 0
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent, term = os.getpid(), int(signal.SIGTERM)
+    getppid, exit_now = os.getppid, os._exit
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, term, 0, 0, 0)
+        if getppid() != parent:  # the parent died before the call: nobody will signal us now
+            exit_now(1)
+
+    return preexec
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the child's process group (the child leads it: ``popen_tied``), or the child alone."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP while ``liqnet broker`` runs: unwind and stop the broker."""
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """Turn the first SIGTERM, SIGINT or SIGHUP into ``_Stop`` (its number lands in the yielded list); ignore
+    repeats, so that stopping the broker is not itself interrupted. Main thread only, like any handler."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got  # Python delivers signals to the main thread only: there, the caller handles them
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if not got:
+            got.append(signum)
+            raise _Stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield got
     finally:
-        handle.close()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # --- internals --------------------------------------------------------------------------------------------

@@ -258,3 +258,26 @@ def test_client_ids_are_bound_only_where_each_client_has_a_user(tmp_path: object
     assert "use_username_as_clientid false" in free.splitlines()
     with pytest.raises(server.ConfigError, match="needs secure mode"):
         server.launch_broker(prefer="embedded", bind_client_ids=True)
+
+
+@requires_mosquitto
+def test_liqnet_broker_binds_client_ids_for_a_per_user_acl(tmp_path: object) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    passwords, acl = server.write_secure_files(Path(str(tmp_path)), {"house": "h", "alice": "a"}, house="house")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "auction.cli", "broker", "--port", str(server.free_port()),
+                             "--acl", str(acl), "--passwords", str(passwords)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while line and not line.startswith("liqnet broker:"):
+            line = proc.stdout.readline()
+        assert "secure (password + ACL, client id = user)" in line, line
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0

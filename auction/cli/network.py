@@ -174,8 +174,9 @@ def add_broker(sub: SubParsers) -> None:
     p = sub.add_parser(
         "broker",
         help="run an MQTT broker in the foreground: Mosquitto if installed, else the embedded one",
-        description="Run an MQTT broker for a liqnet network, in the foreground (Ctrl-C stops it): Mosquitto when\n"
-        "it is installed, else the embedded pure-Python broker (amqtt, MQTT 3.1.1). It says which.",
+        description="Run an MQTT broker for a liqnet network, in the foreground (Ctrl-C, SIGTERM or SIGHUP stop\n"
+        "it, and the broker with it): Mosquitto when it is installed, else the embedded pure-Python broker\n"
+        "(amqtt, MQTT 3.1.1). It says which.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -184,13 +185,27 @@ def add_broker(sub: SubParsers) -> None:
                    help="which broker (default: %(default)s)")
     p.add_argument("--acl", metavar="FILE", help="Mosquitto ACL file (secure mode; needs --passwords)")
     p.add_argument("--passwords", metavar="FILE", help="Mosquitto password file (secure mode)")
+    p.add_argument("--bind-client-ids", action=argparse.BooleanOptionalAction, default=None,
+                   help="secure mode: a client's id is its user name, so nobody can take over another's "
+                   "(default: when the ACL confines clients by user name, %%u, as acl.template does)")
+    p.add_argument("--max-connections", type=positive_int, default=512, metavar="N",
+                   help="open connections allowed; more are closed at once (default: %(default)s)")
+    p.add_argument("--max-packet-size", type=positive_int, default=256 * 1024, metavar="BYTES",
+                   help="larger MQTT packets close the connection; at least 64 (default: %(default)s)")
+    p.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="S",
+                   help="embedded broker: seconds a new connection has to send CONNECT (default: %(default)s)")
     p.set_defaults(func=run_broker)
 
 
 def run_broker(args: argparse.Namespace) -> int:
-    from broker.server import run_foreground
+    from auction.errors import ConfigError
+    from broker.server import Limits, run_foreground
 
-    return run_foreground(args.host, args.port, args.prefer, acl_file=args.acl, password_file=args.passwords)
+    if args.max_packet_size < 64:
+        raise ConfigError(f"--max-packet-size: must be >= 64 bytes, got {args.max_packet_size}")
+    limits = Limits(args.connect_timeout, args.max_connections, args.max_packet_size)
+    return run_foreground(args.host, args.port, args.prefer, acl_file=args.acl, password_file=args.passwords,
+                          limits=limits, bind_client_ids=args.bind_client_ids)
 
 
 # --- selftest -------------------------------------------------------------------------------------------
