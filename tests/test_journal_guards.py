@@ -363,3 +363,68 @@ def test_a_torn_mark_is_ignored_and_cut(journal: Path) -> None:
         assert marks.read_bytes() == good  # cut before the next append
         fill(jr, 1)
     assert marks.read_bytes().startswith(good) and marks.read_bytes().count(b"\n") == good.count(b"\n") + 1
+
+
+# --- the house's side of "know what it published" ---------------------------------------------------------------
+
+
+def test_the_house_restart_path_with_published_marks(tmp_path: Path) -> None:
+    """What house_proc must call: ``mark_published()`` after each ``append`` and before publishing, and after
+    ``replay()`` before publishing the last batch again. An ordinary crash then resumes and finishes on the
+    uninterrupted ledger; the same crash with the WAL lost is refused instead of replayed."""
+    from auction.net.house_proc import HouseCore, ledger_snapshot
+    from auction.net.journal import Entry as JEntry
+    from broker import messages as m
+    from tests.test_net_journal import Keepers, drive, run_uninterrupted, spec, synthetic_world
+
+    class MarkingCore(HouseCore):  # the two calls, where HouseCore/HouseProcess would make them
+        def apply(self, entries: list[JEntry]) -> list[m.Message]:
+            out = super().apply(entries)  # journal.append(...) happened in there
+            assert self.journal is not None
+            self.journal.mark_published()  # durable before the outcome goes out
+            return out
+
+        def replay(self) -> list[m.Message]:
+            pending = super().replay()
+            assert self.journal is not None
+            if self.journal.last_batch:
+                self.journal.mark_published()  # the last batch is about to be published again
+            return pending
+
+    reference, _ = run_uninterrupted()
+    path, lost = tmp_path / "house.db", tmp_path / "lost" / "house.db"
+    keepers = Keepers()
+    keepers.register_all(0.0)
+    first = MarkingCore(synthetic_world(), spec(), Journal(path))
+    drive(first, keepers, 0.0, 3.3 * 3600)
+    assert first.journal is not None and first.journal.published is not None
+    lost.parent.mkdir()
+    shutil.copy(path, lost)  # a copy of the journal taken now without its -wal, with the marks
+    shutil.copy(first.journal.marks_path, lost.with_name("house.db.published"))
+    first.journal.close()  # the process dies
+
+    with pytest.raises(JournalLost, match="was published"):
+        MarkingCore(synthetic_world(), spec(), Journal(lost))  # never replayed into another history
+
+    second = MarkingCore(synthetic_world(), spec(), Journal(path))  # the ordinary crash: resumes
+    assert second.replay(), "the last batch's outcome is published again"
+    drive(second, keepers, second.now, second.end + 1)
+    second.finish()
+    assert ledger_snapshot(second.ledger) == ledger_snapshot(reference.ledger)
+    assert second.journal is not None
+    second.journal.close()
+
+
+@pytest.mark.parametrize(("sync", "fsyncs"), [("normal", 3), ("full", 0)])
+def test_a_mark_is_fsynced_when_the_wal_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: str,
+                                               fsyncs: int) -> None:
+    """normal: a power loss can drop the WAL's last transactions, so each mark goes to disk before the publish;
+    full: COMMIT already fsynced the WAL, so the journal can never be behind a mark: no second fsync."""
+    from auction.net import journal as module
+
+    calls: list[int] = []
+    monkeypatch.setattr(module, "_datasync", lambda fd: calls.append(fd))
+    with Journal(tmp_path / "house.db", sync=sync) as jr:  # type: ignore[arg-type]
+        jr.write_header({"design": "dutch"})
+        fill(jr, 3)
+    assert len(calls) == fsyncs

@@ -32,11 +32,15 @@ prints its one line and exits 2):
   chain starts from the format and the header, so an edited row, a deleted row or an edited header breaks
   it at that row. It is checked at open and again by ``entries()``.
 - **What was published** (``JournalLost``): ``mark_published`` appends the chain hash of a batch to the
-  sidecar ``FILE.published`` and fsyncs it before the house publishes that batch's outcome. It lives outside
-  the WAL'd database on purpose: when the WAL loses transactions (its file deleted or not copied, or a power
-  loss with ``synchronous=NORMAL``), the marks survive, and opening refuses a journal that ends before, or
-  differs from, what was published, instead of replaying it into a different history. The marks also
-  anchor the chain: a row edited and the chain recomputed no longer matches the published hash.
+  sidecar ``FILE.published`` before the house publishes that batch's outcome. It lives outside the WAL'd
+  database on purpose: when the WAL loses transactions (its file deleted or not copied, an older copy put
+  back, a power loss with ``synchronous=NORMAL``), the marks survive, and opening refuses a journal that ends
+  before, or differs from, what was published, instead of replaying it into a different history. The marks
+  also anchor the chain: a row edited and the chain recomputed no longer matches the published hash.
+  With ``sync="normal"`` each mark is fsynced (a power loss can drop the WAL's last transactions: only a
+  durable mark can tell); with ``sync="full"`` the WAL is fsynced at COMMIT, before the mark is written, so
+  the journal is never behind what was published and a mark lost with the power only makes the check look
+  at an earlier batch: the mark is written, not fsynced. Either way one fsync per published batch.
 """
 
 from __future__ import annotations
@@ -210,7 +214,7 @@ class Journal:
         self._head, self._seq, self._batch = self._sql(self._verify)
         self._check_published(marks, wal_absent)
         if self.writable:
-            self._marks = Marks.open(self.marks_path, marks)
+            self._marks = Marks.open(self.marks_path, marks, durable=sync == "normal")
 
     # -- header ----------------------------------------------------------------------------------------
     def header(self) -> dict[str, Any] | None:
@@ -273,7 +277,7 @@ class Journal:
 
     # -- what was published ------------------------------------------------------------------------------
     def mark_published(self, batch: int | None = None) -> str:
-        """Durably record that ``batch`` (default: the last one) is about to be published; returns its digest.
+        """Record that ``batch`` (default: the last one) is about to be published; returns its digest.
 
         Call it after ``append`` returned and BEFORE publishing the batch's outcome (and, on restart, before
         publishing the replayed last batch again): a mark never lags what went out, so whatever the WAL later
@@ -484,6 +488,7 @@ class Marks:
     run: str = "-"
     last: Mark | None = None
     good: int = 0  # bytes up to the end of the last complete line
+    durable: bool = True  # fsync each mark (see the module's docstring for when it is not needed)
     _fd: int | None = None
 
     @classmethod
@@ -509,13 +514,13 @@ class Marks:
         return cls(path, first[1], last, good)
 
     @classmethod
-    def open(cls, path: Path, read: Marks) -> Marks:
+    def open(cls, path: Path, read: Marks, *, durable: bool) -> Marks:
         """Open for appending, cutting a torn last line."""
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         if os.fstat(fd).st_size != read.good:
             os.ftruncate(fd, read.good)
         os.lseek(fd, 0, os.SEEK_END)
-        return cls(path, read.run, read.last, read.good, fd)
+        return cls(path, read.run, read.last, read.good, durable, fd)
 
     def append(self, mark: Mark, run: str) -> None:
         assert self._fd is not None
@@ -525,9 +530,10 @@ class Marks:
             self.run = run
             text = f"{MARKS_FORMAT} {run}\n" + text
         _write_all(self._fd, text.encode())
-        _datasync(self._fd)
+        if self.durable:
+            _datasync(self._fd)
         if new:
-            _sync_dir(self.path.parent)  # the file's name must survive a power loss too
+            _sync_dir(self.path.parent)  # the file's name must survive a power loss too (once per journal)
         self.good += len(text)
         self.last = mark
 
