@@ -6,11 +6,15 @@ Raw-socket probes wait on the socket itself (data or end of stream) with a bound
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -195,7 +199,7 @@ async def test_a_live_client_id_cannot_be_taken_over(embedded: BrokerHandle, raw
 # --- Mosquitto ------------------------------------------------------------------------------------------------
 
 
-def test_mosquitto_configuration_carries_the_limits(tmp_path: object) -> None:
+def test_mosquitto_configuration_carries_the_limits(tmp_path: Path) -> None:
     conf = server.mosquitto_config("127.0.0.1", 1884, limits=Limits(max_connections=77, max_packet_size=9999))
     lines = conf.splitlines()
     assert lines.index("listener 1884 127.0.0.1") < lines.index("max_connections 77")  # a listener option
@@ -219,11 +223,9 @@ async def test_mosquitto_closes_connections_over_the_cap(raws: list[Raw]) -> Non
 
 
 @requires_mosquitto
-async def test_secure_mosquitto_ties_client_ids_to_users(tmp_path: object) -> None:
-    from pathlib import Path
-
+async def test_secure_mosquitto_ties_client_ids_to_users(tmp_path: Path) -> None:
     users = {"house": "h-pw", "alice": "a-pw", "mallory": "m-pw"}
-    passwords, acl = server.write_secure_files(Path(str(tmp_path)), users, house="house")
+    passwords, acl = server.write_secure_files(tmp_path, users, house="house")
     assert server.confines_by_user(acl)  # so `liqnet broker --acl` binds them by default
     handle = await start_broker(acl_file=acl, password_file=passwords, bind_client_ids=True)
     host_port = handle.url.removeprefix("mqtt://")
@@ -234,24 +236,19 @@ async def test_secure_mosquitto_ties_client_ids_to_users(tmp_path: object) -> No
             async with connect(f"mqtt://mallory:m-pw@{host_port}", "alice"):  # mallory claims alice's id
                 await house.publish("liq/v1/keepers/alice/rejections", b"for alice")
                 assert (await asyncio.wait_for(anext(alice.messages()), 5)).payload == b"for alice"
-            assert alice.connections == 1  # alice was never knocked off
+            assert isinstance(alice, MqttBus) and alice.connections == 1  # alice was never knocked off
         log = handle.log_file.read_text()
         assert "as mallory (" in log and "u'mallory'" in log and "already connected" not in log
     finally:
         handle.close()
 
 
-def test_client_ids_are_bound_only_where_each_client_has_a_user(tmp_path: object) -> None:
+def test_client_ids_are_bound_only_where_each_client_has_a_user(tmp_path: Path) -> None:
     from importlib import resources
-    from pathlib import Path
-
-    compose = Path(str(tmp_path)) / "compose.acl"
+    compose = tmp_path / "compose.acl"
     compose.write_text((resources.files("broker") / "mosquitto" / "compose" / "acl").read_text())
     assert not server.confines_by_user(compose)  # shared keeper user, confined by client id: not bound
-    acl = Path(str(tmp_path)) / "acl"
-    passwords = Path(str(tmp_path)) / "pw"
-    _, acl = server.write_secure_files(Path(str(tmp_path)), {"house": "h"}, house="house")
-    passwords = Path(str(tmp_path)) / "passwords"
+    passwords, acl = server.write_secure_files(tmp_path, {"house": "h"}, house="house")
     bound = server.mosquitto_config("127.0.0.1", 1, acl_file=acl, password_file=passwords, bind_client_ids=True)
     assert "use_username_as_clientid true" in bound.splitlines()
     free = server.mosquitto_config("127.0.0.1", 1, acl_file=acl, password_file=passwords)
@@ -261,13 +258,8 @@ def test_client_ids_are_bound_only_where_each_client_has_a_user(tmp_path: object
 
 
 @requires_mosquitto
-def test_liqnet_broker_binds_client_ids_for_a_per_user_acl(tmp_path: object) -> None:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    passwords, acl = server.write_secure_files(Path(str(tmp_path)), {"house": "h", "alice": "a"}, house="house")
+def test_liqnet_broker_binds_client_ids_for_a_per_user_acl(tmp_path: Path) -> None:
+    passwords, acl = server.write_secure_files(tmp_path, {"house": "h", "alice": "a"}, house="house")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "auction.cli", "broker", "--port", str(server.free_port()),
                              "--acl", str(acl), "--passwords", str(passwords)],
@@ -281,3 +273,31 @@ def test_liqnet_broker_binds_client_ids_for_a_per_user_acl(tmp_path: object) -> 
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
+
+
+@requires_mosquitto
+async def test_an_observer_with_its_own_user_sees_everything_beside_the_house(tmp_path: Path) -> None:
+    """With client ids bound to users, an observer must not log in as the house (they would knock each other
+    off): ``readers`` gives it a user of its own that reads all the house reads and publishes nothing."""
+    users = {"house": "h-pw", "watcher": "w-pw", "alice": "a-pw"}
+    passwords, acl = server.write_secure_files(tmp_path, users, house="house", readers=("watcher",))
+    assert "user watcher\ntopic read liq/v1/#" in acl.read_text()
+    handle = await start_broker(acl_file=acl, password_file=passwords, bind_client_ids=True)
+    host_port = handle.url.removeprefix("mqtt://")
+    try:
+        async with connect(f"mqtt://house:h-pw@{host_port}", "house-x") as house, \
+                connect(f"mqtt://watcher:w-pw@{host_port}", "chaos-watch") as watcher, \
+                connect(f"mqtt://alice:a-pw@{host_port}", "alice") as alice:
+            await house.subscribe("liq/v1/#")
+            await watcher.subscribe("liq/v1/#")
+            await watcher.publish("liq/v1/oracle/ETH", b"forged by the watcher")  # denied: it only reads
+            await alice.publish("liq/v1/keepers/alice/actions", b"take")
+            for bus_ in (house, watcher):
+                got = await asyncio.wait_for(anext(bus_.messages()), 5)
+                assert (got.topic, got.payload) == ("liq/v1/keepers/alice/actions", b"take")
+            assert isinstance(house, MqttBus) and isinstance(watcher, MqttBus)
+            assert house.connections == watcher.connections == 1  # neither knocked the other off
+    finally:
+        handle.close()
+    with pytest.raises(server.ConfigError, match="credentials for the user 'watcher'"):
+        server.write_secure_files(tmp_path, {"house": "h"}, readers=("watcher",))
