@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from broker import server
-from broker.bus import connect
 from broker.mqtt_bus import MqttBus
 from broker.server import BrokerHandle, Limits, start_broker
+from broker.transport import connect
 
 pytestmark = pytest.mark.broker
 

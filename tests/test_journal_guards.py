@@ -132,7 +132,7 @@ def test_one_writer_per_journal_in_one_process_too(journal: Path) -> None:
 
 
 def test_liqnet_house_on_a_journal_in_use_exits_with_one_line(tmp_path: Path) -> None:
-    from auction.net.house_proc import load_run
+    from auction.net.runspec import load_run
 
     path = tmp_path / "house.db"
     with Journal(path) as jr:
@@ -372,7 +372,7 @@ def test_the_house_restart_path_with_published_marks(tmp_path: Path) -> None:
     """What house_proc must call: ``mark_published()`` after each ``append`` and before publishing, and after
     ``replay()`` before publishing the last batch again. An ordinary crash then resumes and finishes on the
     uninterrupted ledger; the same crash with the WAL lost is refused instead of replayed."""
-    from auction.net.house_proc import HouseCore, ledger_snapshot
+    from auction.net.house_core import HouseCore, ledger_snapshot
     from auction.net.journal import Entry as JEntry
     from broker import messages as m
     from tests.test_net_journal import Keepers, drive, run_uninterrupted, spec, synthetic_world
