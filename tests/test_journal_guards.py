@@ -420,7 +420,7 @@ def test_a_mark_is_fsynced_when_the_wal_is_not(tmp_path: Path, monkeypatch: pyte
                                                fsyncs: int) -> None:
     """normal: a power loss can drop the WAL's last transactions, so each mark goes to disk before the publish;
     full: COMMIT already fsynced the WAL, so the journal can never be behind a mark: no second fsync."""
-    from auction.net import journal as module
+    from auction.net.journal import marks as module
 
     calls: list[int] = []
     monkeypatch.setattr(module, "_datasync", lambda fd: calls.append(fd))

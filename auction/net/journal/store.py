@@ -1,72 +1,20 @@
-"""The auction house's journal: an append-only SQLite log of every input, for crash recovery.
-
-Event sourcing: the house is deterministic given the sequence of its inputs (oracle updates, blocks, keeper
-actions, each with its scenario time), so the inputs are the state. Before the house publishes the outcome
-of a batch of inputs it appends the batch here in ONE transaction; a restarted house replays every input
-through a fresh ``AuctionHouse`` and is back where it stopped, with identical balances.
-
-Durability: WAL mode with ``synchronous=NORMAL`` by default. A committed transaction is in the WAL file
-(written with ``write()`` before COMMIT returns), so it survives the failure the journal is for, a crash or
-SIGKILL of the house process; only an OS crash or power loss can drop the last transactions, never corrupt
-the file (SQLite docs, "WAL mode ... synchronous=NORMAL ... is always consistent"). FULL also fsyncs the WAL
-at every commit: it survives power loss too, at the cost of one fsync per batch (``--journal-sync full``).
-
-Rows are never updated or deleted (triggers refuse it). Layout::
-
-    header(key TEXT PRIMARY KEY, value TEXT)       what the run is: scenario, design, seed, run_id ...
-    inputs(seq INTEGER PRIMARY KEY, batch INTEGER, kind TEXT, t REAL, payload BLOB, h BLOB)
-
-``kind`` is ``oracle`` (payload: JSON {asset: price}), ``block`` (payload: the height, decimal), ``action``
-(payload: the keeper's signed wire message, exactly as received) or ``finish`` (payload: JSON of the final
-ledger balances, written once the run has ended). ``t`` is scenario seconds; SQLite REAL is an IEEE double,
-so times replay bit for bit.
-
-Three guards make a journal trustworthy, and every refusal is a ``JournalError`` (a ``ConfigError``: the CLI
-prints its one line and exits 2):
-
-- **One writer** (``JournalLocked``): an OS lock (``flock``) on the sidecar ``FILE.lock``, held while the
-  journal is open, with the holder's pid written in it. Chosen over SQLite's ``locking_mode=EXCLUSIVE``
-  because the kernel drops it when the holder dies however it dies (no stale lock after SIGKILL), it can
-  name the holder, and it leaves SQLite's own locks alone so auditors can still read a live journal.
-- **A hash chain** (``JournalTampered``): each row stores ``h = sha256(prev_h || canonical(row))``; the
-  chain starts from the format and the header, so an edited row, a deleted row or an edited header breaks
-  it at that row. It is checked at open and again by ``entries()``.
-- **What was published** (``JournalLost``): ``mark_published`` appends the chain hash of a batch to the
-  sidecar ``FILE.published`` before the house publishes that batch's outcome. It lives outside the WAL'd
-  database on purpose: when the WAL loses transactions (its file deleted or not copied, an older copy put
-  back, a power loss with ``synchronous=NORMAL``), the marks survive, and opening refuses a journal that ends
-  before, or differs from, what was published, instead of replaying it into a different history. The marks
-  also anchor the chain: a row edited and the chain recomputed no longer matches the published hash.
-  With ``sync="normal"`` each mark is fsynced (a power loss can drop the WAL's last transactions: only a
-  durable mark can tell); with ``sync="full"`` the WAL is fsynced at COMMIT, before the mark is written, so
-  the journal is never behind what was published and a mark lost with the power only makes the check look
-  at an earlier batch: the mark is written, not fsynced. Either way one fsync per published batch.
-"""
+"""The SQLite journal itself: append, replay, and the checks at open (see the package docstring)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
 import sqlite3
-import struct
-import sys
-import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any
 
 from auction.errors import ConfigError
-
-FORMAT: Final = "liqnet.journal/2"
-MARKS_FORMAT: Final = "liqnet.published/1"
-KINDS: Final = ("oracle", "block", "action", "finish")
-Kind = Literal["oracle", "block", "action", "finish"]
-Sync = Literal["normal", "full"]
-Access = Literal["auto", "write", "read"]
+from auction.net.journal.errors import JournalCorrupt, JournalError, JournalLocked, JournalLost, JournalTampered
+from auction.net.journal.lock import Lock
+from auction.net.journal.marks import Marks
+from auction.net.journal.rows import FORMAT, START_OVER, Access, Entry, Kind, Mark, Sync, chain, genesis
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS header (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,74 +36,7 @@ CREATE TRIGGER IF NOT EXISTS header_no_delete BEFORE DELETE ON header
     BEGIN SELECT RAISE(ABORT, 'the journal header is written once'); END;
 """
 
-_START_OVER = "or start a new run with a new --journal file"
 
-
-# --- errors -------------------------------------------------------------------------------------------------
-
-
-class JournalError(ConfigError):
-    """A journal liqnet refuses to use. The message is one line: the journal, the row, what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))  # one line whatever the parts held
-
-
-class JournalLocked(JournalError):
-    """Another process (another house) has the journal open for writing."""
-
-
-class JournalTampered(JournalError):
-    """A row or the header changed after it was written: the hash chain is broken."""
-
-
-class JournalLost(JournalError):
-    """The journal lacks, or differs from, a batch whose outcome was published (a lost WAL)."""
-
-
-class JournalCorrupt(JournalError):
-    """Not a SQLite database, or a damaged one, or a journal of an older format."""
-
-
-# --- rows ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One input of the house, as journaled."""
-
-    kind: Kind
-    t: float
-    payload: bytes
-    batch: int = 0
-    seq: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A batch published: its number, its last row and the chain hash there."""
-
-    batch: int
-    seq: int
-    digest: str
-
-
-def canonical(seq: int, batch: int, kind: str, t: float, payload: bytes) -> bytes:
-    """The bytes a row's hash covers: fixed-width numbers, the kind, then the payload (the only open-ended
-    field, last, so no two rows encode alike)."""
-    return struct.pack(">qq", seq, batch) + kind.encode() + b"\x00" + struct.pack(">d", t) + payload
-
-
-def chain(prev: bytes, seq: int, batch: int, kind: str, t: float, payload: bytes) -> bytes:
-    return hashlib.sha256(prev + canonical(seq, batch, kind, t, payload)).digest()
-
-
-def genesis(header_text: str | None) -> bytes:
-    """The hash before the first row: the format and the header, so that editing the header breaks row 1."""
-    return hashlib.sha256(f"{FORMAT}\n{header_text or ''}".encode()).digest()
-
-
-# --- the journal --------------------------------------------------------------------------------------------
 
 
 class Journal:
@@ -174,12 +55,12 @@ class Journal:
         if access not in ("auto", "write", "read"):
             raise ConfigError(f"journal access {access!r}: use auto, write or read")
         self.path = Path(path)
-        self._lock: _Lock | None = None
+        self._lock: Lock | None = None
         self._holder = ""
         self._marks: Marks | None = None
         wal_absent = _wal_absent(self.path)  # before SQLite opens the journal (and makes an empty WAL)
         if access != "read":
-            self._lock, self._holder = _Lock.take(self.lock_path)
+            self._lock, self._holder = Lock.take(self.lock_path)
             if self._lock is None and access == "write":
                 raise self._locked("open it")
         try:
@@ -328,7 +209,7 @@ class Journal:
         if (columns and "h" not in columns) or fmt != FORMAT:
             raise JournalCorrupt(f"journal {self.path}: format {fmt or 'liqnet.journal/1'} has no hash chain "
                                  f"(this liqnet writes {FORMAT}); finish that run with the liqnet that wrote it, "
-                                 f"{_START_OVER}")
+                                 f"{START_OVER}")
 
     def _verify(self) -> tuple[bytes, int, int]:
         """Walk the chain; returns (head hash, last seq, last batch)."""
@@ -342,12 +223,12 @@ class Journal:
               h: bytes) -> bytes:
         if seq != expected:
             raise JournalTampered(f"journal {self.path}: row {expected} is missing (the next row is {seq}): rows "
-                                  f"were deleted after they were written; restore the original journal, {_START_OVER}")
+                                  f"were deleted after they were written; restore the original journal, {START_OVER}")
         now = chain(prev, seq, batch, kind, float(t), bytes(payload))
         if now != bytes(h):
             what = "its header or row 1" if seq == 1 else f"row {seq} (batch {batch}, {kind} at t={t:g})"
             raise JournalTampered(f"journal {self.path}: {what} does not match the hash chain: it was edited after "
-                                  f"it was written; restore the original journal, {_START_OVER}")
+                                  f"it was written; restore the original journal, {START_OVER}")
         return now
 
     def _check_published(self, marks: Marks, wal_absent: bool) -> None:
@@ -358,7 +239,7 @@ class Journal:
         if run is not None and marks.run not in (run, "-"):
             raise JournalLost(f"journal {self.path}: {self.marks_path.name} records run {marks.run}, the journal "
                               f"run {run}: they belong to different runs; put back the journal that goes with it, "
-                              f"{_START_OVER}")
+                              f"{START_OVER}")
         if mark.seq > self._seq:
             where = f"ends at row {self._seq} (batch {self._batch})" if self._seq else "is empty"
             wal = self.path.with_name(self.path.name + "-wal")
@@ -367,11 +248,11 @@ class Journal:
                    "was replaced by an older copy")
             raise JournalLost(f"journal {self.path} {where} but batch {mark.batch} (row {mark.seq}) was published; "
                               f"{why}; replaying it would publish a different history: restore the journal with "
-                              f"its {wal.name}, {_START_OVER}")
+                              f"its {wal.name}, {START_OVER}")
         row = self._db.execute("SELECT h FROM inputs WHERE seq = ?", (mark.seq,)).fetchone()
         if bytes(row[0]).hex() != mark.digest:
             raise JournalLost(f"journal {self.path}: row {mark.seq} (batch {mark.batch}) differs from what was "
-                              f"published: the journal was rewritten or replaced; restore the original, {_START_OVER}")
+                              f"published: the journal was rewritten or replaced; restore the original, {START_OVER}")
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _parse_header(self, text: str) -> dict[str, Any]:
@@ -381,7 +262,7 @@ class Journal:
             data = None
         if not isinstance(data, dict):
             raise JournalTampered(f"journal {self.path}: its header is not the JSON liqnet wrote; restore the "
-                                  f"original journal, {_START_OVER}")
+                                  f"original journal, {START_OVER}")
         return data
 
     def _header_text(self) -> str | None:
@@ -405,7 +286,7 @@ class Journal:
             return step()
         except sqlite3.DatabaseError as exc:
             raise JournalCorrupt(f"journal {self.path}: not a liqnet journal, or damaged ({exc}); restore it from "
-                                 f"a copy, {_START_OVER}") from None
+                                 f"a copy, {START_OVER}") from None
 
     def _release(self) -> None:
         if self._marks is not None:
@@ -428,7 +309,7 @@ def _rows(cursor: sqlite3.Cursor, path: Path) -> Iterator[tuple[Any, ...]]:
             yield row
     except sqlite3.DatabaseError as exc:
         raise JournalCorrupt(f"journal {path}: damaged after row {last} ({exc}); restore it from a copy, "
-                             f"{_START_OVER}") from None
+                             f"{START_OVER}") from None
 
 
 def _connect(path: Path, sync: Sync) -> sqlite3.Connection:
@@ -470,151 +351,6 @@ class _Txn:
             try:
                 self._db.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                raise JournalCorrupt(f"journal {self._path}: cannot commit ({exc}); {_START_OVER}") from None
+                raise JournalCorrupt(f"journal {self._path}: cannot commit ({exc}); {START_OVER}") from None
         else:
             self._db.execute("ROLLBACK")
-
-
-# --- the published marks --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Marks:
-    """``FILE.published``: a first line ``liqnet.published/1 RUN_ID``, then one ``BATCH SEQ DIGEST`` line per
-    mark, appended and fsynced. A torn last line (a crash while writing it) was never fsynced, so the batch
-    after it was never published: it is ignored, and cut off before the next append."""
-
-    path: Path
-    run: str = "-"
-    last: Mark | None = None
-    good: int = 0  # bytes up to the end of the last complete line
-    durable: bool = True  # fsync each mark (see the module's docstring for when it is not needed)
-    _fd: int | None = None
-
-    @classmethod
-    def read(cls, path: Path) -> Marks:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return cls(path)
-        good = data.rfind(b"\n") + 1
-        lines = data[:good].decode(errors="replace").splitlines()
-        if not lines:
-            return cls(path, good=good)
-        first = lines[0].split()
-        if len(first) != 2 or first[0] != MARKS_FORMAT:
-            raise JournalCorrupt(f"{path}: not a liqnet published-marks file; restore it, {_START_OVER}")
-        last = None
-        if len(lines) > 1:
-            try:
-                batch, seq, digest = lines[-1].split()
-                last = Mark(int(batch), int(seq), digest)
-            except ValueError:
-                raise JournalCorrupt(f"{path}: line {len(lines)} is damaged; restore it, {_START_OVER}") from None
-        return cls(path, first[1], last, good)
-
-    @classmethod
-    def open(cls, path: Path, read: Marks, *, durable: bool) -> Marks:
-        """Open for appending, cutting a torn last line."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if os.fstat(fd).st_size != read.good:
-            os.ftruncate(fd, read.good)
-        os.lseek(fd, 0, os.SEEK_END)
-        return cls(path, read.run, read.last, read.good, durable, fd)
-
-    def append(self, mark: Mark, run: str) -> None:
-        assert self._fd is not None
-        text = f"{mark.batch} {mark.seq} {mark.digest}\n"
-        new = self.good == 0
-        if new:
-            self.run = run
-            text = f"{MARKS_FORMAT} {run}\n" + text
-        _write_all(self._fd, text.encode())
-        if self.durable:
-            _datasync(self._fd)
-        if new:
-            _sync_dir(self.path.parent)  # the file's name must survive a power loss too (once per journal)
-        self.good += len(text)
-        self.last = mark
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _datasync(fd: int) -> None:
-    (getattr(os, "fdatasync", None) or os.fsync)(fd)
-
-
-def _sync_dir(directory: Path) -> None:
-    if sys.platform == "win32":
-        return  # directories cannot be opened for fsync there
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --- the lock -------------------------------------------------------------------------------------------------
-
-
-class _Lock:
-    """An exclusive, non-blocking OS lock on ``FILE.lock``, released by the kernel when the holder dies."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
-
-    @classmethod
-    def take(cls, path: Path) -> tuple[_Lock | None, str]:
-        """(the lock, "") or (None, who holds it)."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children (PEP 446)
-        if not _try_lock(fd):
-            holder = _read_holder(fd)
-            os.close(fd)
-            return None, holder
-        os.ftruncate(fd, 0)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        os.pwrite(fd, f"pid {os.getpid()} since {stamp}\n".encode(), 0)
-        return cls(fd), ""
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the lock
-            self._fd = None
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
-    except OSError:
-        text = ""
-    return text if text.startswith("pid ") else "another process (pid unknown)"
-
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
