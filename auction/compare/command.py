@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auction import designs as registry
-from auction.compare.files import write_reports
+from auction.compare.files import check_outputs, write_reports
 from auction.compare.report import identity_violations, print_summary
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
 from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_overrides, with_prices
@@ -49,6 +49,7 @@ def compare_command(
     chosen = registry.parse_designs(designs or ",".join(registry.names()))
     grid = parse_grid(sets)
     check_population(s, grid)
+    check_outputs(out, json_path)
     if runner is None:
         preflight_prices(s)
     n_workers = workers or usable_cores()

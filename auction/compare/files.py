@@ -9,6 +9,32 @@ from pathlib import Path
 from auction.compare.html import render_html
 from auction.compare.report import dumps_json, markdown
 from auction.compare.sweep import CompareResult
+from auction.errors import ConfigError
+
+
+def check_outputs(out_dir: str | Path, json_path: str | Path | None = None) -> None:
+    """Refuse, before anything runs, an output place that cannot be written: ``--out`` naming a file, a
+    ``--json`` naming a directory, or a parent that is a file or not writable. Nothing is created here."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out_dir}: is a file, not a directory; give a directory for the reports")
+    _check_parent(out, f"--out {out_dir}")
+    if json_path is not None:
+        path = Path(json_path)
+        if path.is_dir():
+            raise ConfigError(f"--json {json_path}: is a directory; give a file name")
+        _check_parent(path.parent, f"--json {json_path}")
+
+
+def _check_parent(path: Path, flag: str) -> None:
+    """The nearest existing ancestor of ``path`` (itself included) must be a writable directory."""
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{flag}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}: cannot write in {existing} (permission denied)")
 
 
 def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | Path | None = None) -> list[Path]:

@@ -3,7 +3,11 @@
 Every run is independent and deterministic from its seed, so runs go to a pool (``concurrent.futures``
 with a forkserver/spawn context, never fork: the parent may hold threads) and come back in any order; the
 result list is put back in the planned order (design order as given, then grid point, then seed), so the
-report never depends on which worker finished first.
+report never depends on which worker finished first. Runs are handed out costliest first (English runs
+take several times a Dutch one), so no worker is left with a long run while the others idle.
+
+The progress bar advances as each run finishes. Ctrl-C (or a failing run) ends the worker processes at
+once, rather than waiting for the simulations they are running; nothing is written then.
 
 Grid keys that belong to one design's table (``dutch.buf``) only multiply that design's runs; keys of
 shared tables (``oracle.hop_s``) multiply every design.
@@ -14,9 +18,10 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +105,14 @@ def plan(
     return tasks
 
 
+def submission_order(tasks: Sequence[_Task]) -> list[_Task]:
+    """The tasks costliest first (accounts x the design's relative cost), planned order among equals."""
+    def cost(t: _Task) -> float:
+        return t.scenario.accounts.n * registry.get(t.variant.design).relative_cost
+
+    return sorted(tasks, key=lambda t: (-cost(t), t.index))
+
+
 def compare(
     scenario: Scenario,
     designs: Sequence[str],
@@ -159,6 +172,8 @@ def run_task(runner: Runner | None, scenario: Scenario, design: str, seed: int) 
 
 
 def _init_worker(log_level: str) -> None:
+    # A terminal's Ctrl-C reaches the whole process group: the parent alone decides, and ends the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A fresh interpreter has structlog's defaults (everything to stdout): configure it like the parent.
     from auction.log import configure_logging
 
@@ -179,21 +194,40 @@ def _run_pool(
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     results: dict[int, RunResult] = {}
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(log_level,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(log_level,))
+    try:
         pending: dict[Future[RunResult], int] = {
-            pool.submit(run_task, runner, t.scenario, t.variant.design, t.seed): t.index for t in tasks
+            pool.submit(run_task, runner, t.scenario, t.variant.design, t.seed): t.index
+            for t in submission_order(tasks)
         }
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    index = pending.pop(future)
-                    results[index] = future.result()  # re-raises a worker's exception here
-                    advance()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)  # each run as it finishes
+            for future in done:
+                index = pending.pop(future)
+                results[index] = future.result()  # re-raises a worker's exception here
+                advance()
+    except BaseException:
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
     return results
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """End the workers now. ``shutdown(cancel_futures=True)`` cancels only runs not yet started and still
+    waits for the running ones; Python 3.14 has ``terminate_workers()`` for this, earlier versions keep the
+    worker processes in ``_processes`` (which ``shutdown`` clears, so they are taken first)."""
+    stop = getattr(pool, "terminate_workers", None)
+    if stop is not None:
+        stop()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=1.0)
 
 
 def _run_dask(
@@ -211,9 +245,9 @@ def _run_dask(
         futures = [
             client.submit(run_task, runner, t.scenario, t.variant.design, t.seed, pure=False,
                           key=f"liqnet-run-{t.index}")
-            for t in tasks
+            for t in submission_order(tasks)
         ]
-        index = {f.key: t.index for f, t in zip(futures, tasks, strict=True)}
+        index = {f.key: t.index for f, t in zip(futures, submission_order(tasks), strict=True)}
         results: dict[int, RunResult] = {}
         for future in as_completed(futures):
             results[index[future.key]] = future.result()
@@ -226,16 +260,25 @@ def _run_dask(
 
 
 @contextmanager
-def _progress_bar(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr; silent when disabled or when stderr is not a terminal."""
-    if not enabled or not sys.stderr.isatty():
+def _progress_bar(total: int, *, enabled: bool, console: Any = None) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr, one step per finished run, with elapsed time and an estimate of the
+    time left; silent when disabled or when stderr is not a terminal (``console`` replaces stderr in tests)."""
+    if not enabled or (console is None and not sys.stderr.isatty()):
         yield lambda: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console or Console(stderr=True), transient=True) as bar:
         task = bar.add_task("runs", total=total)
         yield lambda: bar.advance(task)
 

@@ -190,6 +190,7 @@ class Design(Generic[P]):
     seizes: bool = True  # the house confiscates the account at kick (fixed-penalty: per liquidation)
     watches_oracle: bool = False  # its open sales change with every oracle update
     summary: str = ""  # one line for --help and the docs
+    relative_cost: float = 1.0  # run time against a Dutch run of the same scenario (sweeps start costly runs first)
 
     def params_in(self, tables: Mapping[str, object]) -> P:
         """This design's parameters among a scenario's design tables (its defaults when the table is absent)."""
