@@ -49,6 +49,9 @@ def configure_logging(level: str = "warning", *, json: bool | None = None, strea
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
+    # Libraries that set their own loggers' levels (dask.distributed logs at INFO) pass the root's level;
+    # the handler's level holds every stdlib log line to --log-level.
+    handler.setLevel(number)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[
         structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared]))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from auction.cli import network, simulate
+from auction.cli.args import HelpFormatter
 from auction.errors import ConfigError, Rejected
 
 Builder = Callable[[Any], None]  # adds one command's subparser
@@ -40,7 +41,7 @@ COMMANDS: dict[str, Builder] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="liqnet",
+        prog="liqnet", formatter_class=HelpFormatter,
         description="Liquidation-auction simulator and keeper framework: compare Dutch, sealed-bid, English and "
         "fixed-penalty liquidation on real and synthetic markets; run keepers over MQTT.",
     )
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for builder in COMMANDS.values():
         builder(sub)
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter  # wrapped prose, examples as written
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 
 BROKER_ENV = "LIQNET_BROKER"  # the default --broker of `house` and `keeper` (also how `network` passes passwords)
 
@@ -54,3 +55,30 @@ def fund(text: str) -> tuple[str, float]:
 
 def broker_default() -> str:
     return os.environ.get(BROKER_ENV, "mqtt://127.0.0.1:1883")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs wrapped to the terminal, except indented lines (example commands), which are
+    kept as written: argparse's default joins them into one paragraph, RawDescription wraps nothing."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        prose: list[str] = []
+
+        def flush() -> None:
+            if prose:
+                out.extend(textwrap.wrap(" ".join(prose), width, initial_indent=indent, subsequent_indent=indent,
+                                         break_on_hyphens=False))
+                prose.clear()
+
+        for line in text.splitlines():
+            if not line.strip():
+                flush()
+                out.append("")
+            elif line[0].isspace() or line.rstrip().endswith(":"):
+                flush()
+                out.append(indent + line)
+            else:
+                prose.append(line.strip())
+        flush()
+        return "\n".join(out)

@@ -32,7 +32,6 @@ def add_house(sub: SubParsers) -> None:
         epilog="examples:\n"
         "  liqnet house --broker mqtt://127.0.0.1:1883 --scenario black-thursday --speed 3600\n"
         "  liqnet house --scenario my.toml --design fixed --journal house.db   # again after a crash: resumes",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--broker", default=broker_default(), metavar="URL",
                    help=f"mqtt://[user:password@]host:port (default: ${BROKER_ENV} or %(default)s)")
@@ -85,7 +84,6 @@ def add_keeper(sub: SubParsers) -> None:
         "  liqnet keeper --strategy universal --id alice\n"
         "  liqnet keeper --broker mqtt://broker.example:1883 --strategy my_keeper.py:MyKeeper --key alice.key\n"
         "  liqnet keeper --strategy dutch-threshold --config '{\"margin\": 0.08}' --scenario black-thursday",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--broker", default=broker_default(), metavar="URL",
                    help=f"mqtt://[user:password@]host:port (default: ${BROKER_ENV} or %(default)s)")
@@ -133,7 +131,6 @@ def add_network(sub: SubParsers) -> None:
         "  liqnet network --scenario black-thursday --design dutch --keepers 4 --speed 3600\n"
         "  liqnet network --scenario my.toml --keeper universal --keeper my_keeper.py:MyKeeper\n"
         "  liqnet network --scenario gbm-calm --secure   # Mosquitto with passwords and the keeper ACL",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
                    help="a bundled scenario or a TOML file (default: %(default)s)")
@@ -177,7 +174,6 @@ def add_broker(sub: SubParsers) -> None:
         description="Run an MQTT broker for a liqnet network, in the foreground (Ctrl-C, SIGTERM or SIGHUP stop\n"
         "it, and the broker with it): Mosquitto when it is installed, else the embedded pure-Python broker\n"
         "(amqtt, MQTT 3.1.1). It says which.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=1883, help="port (default: %(default)s)")
@@ -226,9 +222,10 @@ def add_selftest(sub: SubParsers) -> None:
         "  liqnet selftest --quick            # CI-sized: about 2 minutes on 2 cores\n"
         "  liqnet selftest --only attacks,access\n"
         "  liqnet selftest --keep runs/       # keep every run's logs and journal",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--quick", action="store_true", help="fewer kills and fuzz inputs (CI-sized)")
+    from auction.net.selftest import quick_text
+
+    p.add_argument("--quick", action="store_true", help=f"CI-sized: {quick_text()}")
     p.add_argument("--only", default=SELFTEST_FAMILIES, metavar="F1,F2",
                    help="families to run, from %(default)s (default: all)")
     p.add_argument("--keep", metavar="DIR", help="keep the runs (logs, journals, reports) in DIR")

@@ -30,7 +30,6 @@ def add_compare(sub: SubParsers) -> None:
         "  liqnet compare --scenario my.toml --designs dutch,fixed --seeds 32 --workers 2\n"
         "  liqnet compare --scenario gbm-calm --set dutch.buf=1.1,1.2,1.3 --designs dutch\n"
         "  liqnet compare --scenario black-thursday --prices my_prices.csv --json result.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
                    help="a bundled scenario (see `liqnet scenarios`) or a TOML file (default: %(default)s)")
@@ -95,7 +94,6 @@ def add_strategy_test(sub: SubParsers) -> None:
         epilog="examples:\n"
         "  liqnet strategy-test --strategy my_strategy.py:MyStrategy --config '{\"margin\": 0.03}'\n"
         "  liqnet strategy-test --strategy dutch-threshold --scenario may-2021 --design dutch --seeds 8",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--strategy", required=True, metavar="SPEC",
                    help="a built-in name, module:Class, path/to/file.py:Class, an entry point or exec:COMMAND")

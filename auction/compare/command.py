@@ -16,7 +16,7 @@ from rich.table import Table
 
 from auction import designs as registry
 from auction.compare.files import check_outputs, write_reports
-from auction.compare.report import identity_violations, print_summary
+from auction.compare.report import identity_violations, print_summary, stdout_console
 from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
 from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_overrides, with_prices
 from auction.scenario.tables import CsvPrices
@@ -41,8 +41,7 @@ def compare_command(
     runner: Runner | None = None,
 ) -> int:
     """Run the comparison, write JSON/Markdown/HTML, print the summary table; 0 when all went well."""
-    # Piped output is not cut to 80 columns: the table is for reading in a file too.
-    console = console or Console(width=None if sys.stdout.isatty() else 200)
+    console = console or stdout_console()
     s = load_scenario(scenario)
     if prices is not None:
         s = with_prices(s, prices)
@@ -96,5 +95,5 @@ def scenarios_command(console: Console | None = None) -> int:
     table = Table("scenario", "description", title="bundled scenarios (liqnet compare --scenario NAME)")
     for name, description in list_scenarios():
         table.add_row(name, description)
-    (console or Console()).print(table)
+    (console or stdout_console()).print(table)
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -145,7 +146,16 @@ def summary_table(result: CompareResult) -> Table:
 
 
 def print_summary(result: CompareResult, console: Console | None = None) -> None:
-    (console or Console()).print(summary_table(result))
+    (console or stdout_console()).print(summary_table(result))
+
+
+PIPED_WIDTH = 10_000  # wider than any table: piped, a table keeps its own width
+
+
+def stdout_console() -> Console:
+    """A rich console on stdout. Piped to a file or a program, rich would cut tables to 80 columns and break
+    numbers across lines; there a table keeps its natural width instead, one line per row."""
+    return Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
 
 
 # --- files --------------------------------------------------------------------------------------------

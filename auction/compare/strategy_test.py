@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,8 +113,9 @@ def summarize(per_seed: list[list[KeeperRun]]) -> dict[str, dict[str, dict[str, 
 
 
 def print_table(report: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from auction.compare.report import stdout_console
 
     table = Table(title=f"{report['strategy']} on {report['scenario']} / {report['design']}, "
                         f"{report['seeds']} seeds (mean [95% interval])")
@@ -124,7 +124,7 @@ def print_table(report: dict[str, Any]) -> None:
         table.add_column(label, justify="right")
     for group, cols in report["rows"].items():
         table.add_row(group, *(_cell(cols[c], pct=c == "roc") for c in COLUMNS))
-    Console(file=sys.stdout).print(table)
+    stdout_console().print(table)
 
 
 def strategy_test_command(scenario: str, spec: str, *, design: str, seeds: int, capital: float, config: str | None,

@@ -55,21 +55,37 @@ def fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+def at_precision_of(x: float, shown: str) -> str:
+    """``x`` with as many decimals as ``shown`` (a number as ``fmt`` writes it), so an interval is written no
+    finer than its mean: 0.0755 with a half-width of 0.006498 -> ``0.0065``; 3,314,729 with 12,345.6 ->
+    ``12,346``; a mean in exponent form keeps two significant digits."""
+    if shown == "0":  # an exact zero mean says nothing of the precision
+        return fmt(x)
+    if "e" in shown:
+        return f"{x:.1e}"
+    text = f"{x:,.{len(shown.partition('.')[2])}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0.000"
+
+
 def cell(iv: Interval) -> str:
-    if iv.mean is None:
-        return "-"
-    if iv.lo == iv.hi:
-        return fmt(iv.mean)
-    return f"{fmt(iv.mean)} [{fmt(iv.lo)}, {fmt(iv.hi)}]"
-
-
-def short_cell(iv: Interval) -> str:
-    """``mean ±half-width`` (the t interval is symmetric): compact enough for a terminal."""
+    """``mean [lo, hi]``, the bounds at the mean's precision (Markdown and HTML)."""
     if iv.mean is None or iv.lo is None or iv.hi is None:
         return "-"
     if iv.lo == iv.hi:
         return fmt(iv.mean)
-    return f"{fmt(iv.mean)} ±{fmt((iv.hi - iv.lo) / 2)}"
+    shown = fmt(iv.mean)
+    return f"{shown} [{at_precision_of(iv.lo, shown)}, {at_precision_of(iv.hi, shown)}]"
+
+
+def short_cell(iv: Interval) -> str:
+    """``mean ±half-width`` (the t interval is symmetric), the half-width at the mean's precision: compact
+    enough for a terminal."""
+    if iv.mean is None or iv.lo is None or iv.hi is None:
+        return "-"
+    if iv.lo == iv.hi:
+        return fmt(iv.mean)
+    shown = fmt(iv.mean)
+    return f"{shown} ±{at_precision_of((iv.hi - iv.lo) / 2, shown)}"
 
 
 def ordered_metrics(names: list[str]) -> list[str]:
