@@ -13,7 +13,8 @@ Because both runtimes hand the agent the same message objects, its decisions are
 How a decision becomes actions is the design's own planner (``Planning.plan``, in ``auction.designs``):
 the runtime hands the agent the registry of designs, so this module names none of them.
 
-A strategy that raises or returns garbage is logged and treated as ``None``; the keeper goes on.
+A strategy that raises or returns garbage is treated as ``None``, and the keeper goes on; the failures are
+counted (``failures``), the first logged with its file and line (``keepers.failures``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from auction import units
 from broker import messages as m
 from keepers.api import AuctionView, Bid, Context, Strategy, Take
 from keepers.deadline import DeadlineExceeded, DeadlineStrategy, call_with_deadline
+from keepers.failures import Failures
 from keepers.plan import MarketView, Order, Policy, SealedPlan, Sent, Tracked, fit_qty, valid
 from keepers.views import auction_view, result_view
 from keepers.wallet import Book, Limits, Wallet
@@ -104,7 +106,7 @@ class KeeperAgent:
         self.inventory: dict[str, int] = {}  # collateral base units by asset
         self.nonce = 0
         self.gas_gwei = 0.0
-        self.errors = 0  # strategy exceptions and invalid decisions, each logged
+        self.failures = Failures()  # strategy exceptions and invalid decisions: counted, the first logged
         self.auctions: dict[int, Tracked] = {}
         self.oracle: dict[str, int] = {}  # latest oracle price_q by asset
         # Two streams from (run seed, keeper id): the strategy's draws (ctx.rng) never shift the salts.
@@ -118,6 +120,11 @@ class KeeperAgent:
         self.log = structlog.get_logger().bind(keeper_id=keeper_id)
 
     # -- reading ----------------------------------------------------------------------------------------
+    @property
+    def errors(self) -> int:
+        """Strategy exceptions and invalid decisions so far."""
+        return self.failures.count
+
     @property
     def balance(self) -> int:
         return self.wallet.cash
@@ -133,10 +140,10 @@ class KeeperAgent:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self, now: float) -> None:
-        self._guard(lambda: self.strategy.on_start(self.context(now)), "on_start")
+        self._guard(lambda: self.strategy.on_start(self.context(now)), "on_start", now)
 
     def stop(self, now: float) -> None:
-        self._guard(lambda: self.strategy.on_stop(self.context(now)), "on_stop")
+        self._guard(lambda: self.strategy.on_stop(self.context(now)), "on_stop", now)
 
     def context(self, now: float, auction: int | None = None) -> Context:
         """What the strategy sees at ``now``; ``auction``: the lot being decided (private values)."""
@@ -222,7 +229,7 @@ class KeeperAgent:
             lost = min(int(getattr(tracked.msg.terms, "deposit", 0)), self.wallet.cash)
             self.wallet.cash -= lost
             self.book.forfeits += lost
-        self._guard(lambda: self.strategy.on_result(view, self.context(now, msg.auction)), "on_result")
+        self._guard(lambda: self.strategy.on_result(view, self.context(now, msg.auction)), "on_result", now)
 
     def on_rejection(self, msg: m.Rejection, now: float) -> None:
         if msg.keeper != self.keeper_id:
@@ -317,16 +324,15 @@ class KeeperAgent:
     def decide(self, tracked: Tracked, now: float) -> Take | Bid | None:
         """Ask the strategy about ``tracked``; an exception or an invalid decision counts as an error, None."""
         view = self.view(tracked)
+        self.failures.decisions += 1
         try:
             decision = self.strategy.on_auction(view, self._batch_ctx or self.context(now, view.id))
         except Exception as exc:
-            self.errors += 1
-            self.log.warning("strategy.error", auction=view.id, error=f"{type(exc).__name__}: {exc}")
+            self.failures.failed(self.log, now, "on_auction", exc, auction=view.id)
             return None
         if decision is None or valid(decision):
             return decision
-        self.errors += 1
-        self.log.warning("strategy.bad_decision", auction=view.id, decision=repr(decision))
+        self.failures.failed(self.log, now, "on_auction", decision=decision, auction=view.id)
         return None
 
     def view(self, tracked: Tracked) -> AuctionView:
@@ -432,9 +438,8 @@ class KeeperAgent:
         except Exception:
             return self.policy.native_usd
 
-    def _guard(self, fn: Any, hook: str) -> None:
+    def _guard(self, fn: Any, hook: str, now: float) -> None:
         try:
             fn()
         except Exception as exc:
-            self.errors += 1
-            self.log.warning("strategy.error", hook=hook, error=f"{type(exc).__name__}: {exc}")
+            self.failures.failed(self.log, now, hook, exc)

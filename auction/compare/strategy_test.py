@@ -6,7 +6,9 @@ the ledger after the run (the ledger, not the keeper's own books, is the truth):
 
 - ``won``: auctions in which the keeper bought collateral; ``volume``: numeraire it paid for collateral;
 - ``pnl``: final escrowed balance minus the capital it started with (resale proceeds, costs, gas,
-  incentives, forfeits: everything); ``roc``: pnl / capital.
+  incentives, forfeits: everything); ``roc``: pnl / capital;
+- ``errors``: calls of the strategy that raised or returned an invalid decision (the first one's traceback is
+  printed once; the command exits 1 when every decision of the strategy under test failed).
 
 Rows are grouped by strategy (the built-ins summed over their members), with a 95% interval over seeds.
 """
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ from auction.sim.engine import simulate
 from keepers.loader import check_keepers, load_strategy
 
 YOU = "you"
-COLUMNS = ("won", "volume", "pnl", "roc")
+COLUMNS = ("won", "volume", "pnl", "roc", "errors")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,10 @@ class KeeperRun:
     volume: float  # USD paid for collateral
     pnl: float  # USD
     capital: float  # USD
+    errors: int = 0  # strategy calls that raised or returned an invalid decision
+    decisions: int = 0  # on_auction calls
+    failed_decisions: int = 0
+    first_error: str = field(default="", compare=False, repr=False)  # never in the JSON (it holds paths)
 
     @property
     def roc(self) -> float:
@@ -69,19 +76,22 @@ def run_seed(scenario: Scenario, design: str, seed: int, accounts: int | None = 
     for n, (keeper, agent) in enumerate(sim.agents.items()):
         group = YOU if n == len(ids) - 1 else agent.strategy.label
         pnl = sim.ledger.escrow(keeper) - agent.capital
+        f = agent.failures
         rows.append(KeeperRun(keeper, group, len(won[keeper]), units.num_f(paid[keeper]), units.num_f(pnl),
-                              units.num_f(agent.capital)))
+                              units.num_f(agent.capital), f.count, f.decisions, f.failed_decisions, f.first))
     return rows
 
 
 def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds: int = 4, capital: float = 1e6,
-                  config: dict[str, Any] | None = None, accounts: int | None = None) -> dict[str, Any]:
-    """Run the candidate over ``seeds`` seeds; return the report (also what ``--json`` writes)."""
+                  config: dict[str, Any] | None = None, accounts: int | None = None) -> tuple[dict[str, Any], str]:
+    """Run the candidate over ``seeds`` seeds; the report (also what ``--json`` writes) and the candidate's
+    first strategy failure with its traceback ("" if none)."""
     registry.get(design)
     loaded = load_scenario(scenario_name)
     check_keepers(loaded)
     scenario = with_candidate(loaded, spec, capital, dict(config or {}))
     per_seed = [run_seed(scenario, design, scenario.seed_base + s, accounts) for s in range(seeds)]
+    yours = [rows[-1] for rows in per_seed]
     return {
         "schema": "liqnet.strategy-test/1",
         "scenario": scenario.name,
@@ -89,8 +99,10 @@ def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds
         "strategy": spec,
         "seeds": seeds,
         "rows": summarize(per_seed),
-        "runs": [[dataclasses.asdict(r) for r in rows] for rows in per_seed],
-    }
+        "runs": [[{k: v for k, v in dataclasses.asdict(r).items() if k != "first_error"} for r in rows]
+                 for rows in per_seed],
+        "decisions": {"made": sum(r.decisions for r in yours), "failed": sum(r.failed_decisions for r in yours)},
+    }, next((r.first_error for r in yours if r.first_error), "")
 
 
 def summarize(per_seed: list[list[KeeperRun]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -104,8 +116,9 @@ def summarize(per_seed: list[list[KeeperRun]]) -> dict[str, dict[str, dict[str, 
             g["volume"] += r.volume
             g["pnl"] += r.pnl
             g["capital"] += r.capital
+            g["errors"] += r.errors
         for group, g in by_group.items():
-            for col in ("won", "volume", "pnl"):
+            for col in ("won", "volume", "pnl", "errors"):
                 totals[group][col].append(g[col])
             totals[group]["roc"].append(g["pnl"] / g["capital"] if g["capital"] else 0.0)
     order = [YOU, *sorted(k for k in totals if k != YOU)]
@@ -120,7 +133,7 @@ def print_table(report: dict[str, Any]) -> None:
     table = Table(title=f"{report['strategy']} on {report['scenario']} / {report['design']}, "
                         f"{report['seeds']} seeds (mean [95% interval])")
     table.add_column("keeper")
-    for label in ("auctions won", "volume (USD)", "P&L (USD)", "return on capital"):
+    for label in ("auctions won", "volume (USD)", "P&L (USD)", "return on capital", "strategy errors"):
         table.add_column(label, justify="right")
     for group, cols in report["rows"].items():
         table.add_row(group, *(_cell(cols[c], pct=c == "roc") for c in COLUMNS))
@@ -135,11 +148,18 @@ def strategy_test_command(scenario: str, spec: str, *, design: str, seeds: int, 
         raise ConfigError(f"--config is not valid JSON: {exc}") from None
     if not isinstance(cfg, dict):
         raise ConfigError("--config must be a JSON object, e.g. '{\"margin\": 0.05}'")
-    report = strategy_test(scenario, spec, design=design, seeds=seeds, capital=capital, config=cfg,
-                           accounts=accounts)
+    report, first_error = strategy_test(scenario, spec, design=design, seeds=seeds, capital=capital, config=cfg,
+                                        accounts=accounts)
     print_table(report)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    made, failed = report["decisions"]["made"], report["decisions"]["failed"]
+    if first_error:
+        print(f"liqnet: {spec}: {failed:,} of {made:,} decisions failed; the first: {first_error}", file=sys.stderr)
+    if made and failed == made:
+        print(f"liqnet: error: every decision of {spec} failed ({made:,} of {made:,}): fix the error above",
+              file=sys.stderr)
+        return 1
     return 0
 
 
