@@ -17,7 +17,7 @@ from rich.table import Table
 from auction import designs as registry
 from auction.compare.files import check_outputs, write_reports
 from auction.compare.report import identity_violations, print_summary, stdout_console
-from auction.compare.sweep import Runner, compare, parse_grid, usable_cores
+from auction.compare.sweep import CompareResult, Runner, compare, parse_grid, usable_cores
 from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_overrides, with_prices
 from auction.scenario.tables import CsvPrices
 from keepers.loader import check_keepers
@@ -62,6 +62,7 @@ def compare_command(
         console.print(f"wrote {path}", highlight=False)
     console.print(f"{len(result.runs)} runs ({len(result.variants)} designs x {len(result.seeds)} seeds) in "
                   f"{wall:.1f} s with {min(n_workers, len(result.runs))} worker(s) ({executor})", highlight=False)
+    report_strategy_errors(result)
     broken = [(run, problem) for run in result.runs for problem in identity_violations(run.result)]
     for run, problem in broken:
         print(f"liqnet: warning: {run.variant.label} seed {run.seed}: ledger identity broken: {problem}",
@@ -76,6 +77,18 @@ def check_population(scenario: Scenario, grid: Mapping[str, Sequence[Any]]) -> N
         if key.startswith("keepers."):
             for value in values:
                 check_keepers(with_overrides(scenario, {key: value}))
+
+
+def report_strategy_errors(result: CompareResult) -> None:
+    """One warning for the whole comparison: how many strategy calls failed, and the first traceback."""
+    failed = [run for run in result.runs if run.result.first_error]
+    if not failed:
+        return
+    total = sum(run.result.metrics.get("strategy_errors", 0) for run in result.runs)
+    first = failed[0]
+    print(f"liqnet: warning: keeper strategies failed {total:,.0f} times in {len(failed)} of {len(result.runs)} "
+          f"runs (strategy_errors in the table); the first, in {first.variant.label} seed {first.seed}, "
+          f"{first.result.first_error}", file=sys.stderr)
 
 
 def preflight_prices(scenario: Scenario) -> None:

@@ -12,7 +12,7 @@ from auction.run.result import METRICS, RunResult
 
 # The rows the terminal and Markdown show first; every other metric follows.
 HEADLINE = ("bad_debt", "bad_debt_ratio", "borrower_loss", "keeper_profit", "protocol_revenue", "zero_bid_fills",
-            "price_discount_mean", "time_to_liquidate_s_median", "auctions", "unsold_lots")
+            "price_discount_mean", "time_to_liquidate_s_median", "auctions", "unsold_lots", "strategy_errors")
 
 
 def run_metrics(result: RunResult) -> dict[str, float]:

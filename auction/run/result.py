@@ -26,6 +26,7 @@ METRICS: tuple[str, ...] = (
     "resets",
     "zero_bid_fills",
     "unsold_lots",
+    "strategy_errors",
     "price_discount_mean",
     "time_to_liquidate_s_median",
     "time_to_liquidate_s_p95",
@@ -55,3 +56,6 @@ class RunResult:
     # Integer-ledger figures behind the identities (base units), for tests and audits.
     exact: dict[str, int] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)  # e.g. revenue_per_lot for textbook-ipv
+    # The first strategy failure of the run (keeper, hook, file:line, traceback); never in a report file,
+    # whose bytes must not depend on where the code is installed.
+    first_error: str = ""

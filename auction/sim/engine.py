@@ -103,4 +103,12 @@ def simulate(scenario: Scenario, design: str, seed: int, accounts: int | None = 
 
 def run_one(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> RunResult:
     """Simulate ``scenario`` under ``design`` with ``seed``; same inputs, same result."""
-    return simulate(scenario, design, seed, accounts).kernel.result()
+    sim = simulate(scenario, design, seed, accounts)
+    result = sim.kernel.result()
+    # The keepers are the simulator's: what their strategies got wrong is counted here, not in the kernel.
+    failed = [(a.failures.first_at, keeper, a.failures) for keeper, a in sim.agents.items() if a.failures.count]
+    result.metrics["strategy_errors"] = float(sum(f.count for _, _, f in failed))
+    if failed:
+        _, keeper, first = min(failed, key=lambda x: x[:2])
+        result.first_error = f"keeper {keeper}: {first.first}"
+    return result
