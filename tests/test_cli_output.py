@@ -104,12 +104,12 @@ def test_piped_scenarios_table_keeps_each_row_on_one_line(capsys: pytest.Capture
 def test_piped_strategy_test_table_keeps_numbers_whole(capsys: pytest.CaptureFixture[str]) -> None:
     col = {"mean": 1_234_567.0, "ci95": [1_000_000.0, 1_469_134.0]}
     roc = {"mean": 0.0123, "ci95": [0.01, 0.0146]}
-    row = {"won": col, "volume": col, "pnl": col, "roc": roc}
+    row = {"won": col, "volume": col, "pnl": col, "roc": roc, "errors": col}
     print_table({"strategy": "some/long/path/to/my_strategy.py:MyVeryOwnStrategy", "scenario": "black-thursday",
                  "design": "dutch", "seeds": 8, "rows": {"you": row, "universal": row}})
     lines = capsys.readouterr().out.splitlines()
     you = [line for line in lines if "you" in line]
-    assert len(you) == 1 and you[0].count("1,234,567 [1,000,000, 1,469,134]") == 3 and "1.23%" in you[0]
+    assert len(you) == 1 and you[0].count("1,234,567 [1,000,000, 1,469,134]") == 4 and "1.23%" in you[0]
 
 
 def test_dask_logs_follow_the_log_level(tmp_path: Path) -> None:
