@@ -34,7 +34,9 @@ def add_compare(sub: SubParsers) -> None:
     p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
                    help="a bundled scenario (see `liqnet scenarios`) or a TOML file (default: %(default)s)")
     p.add_argument("--prices", metavar="CSV",
-                   help="replace the scenario's prices with a CSV file with columns unix_ts and close")
+                   help="replace the scenario's prices with a CSV file with columns unix_ts and close; gas and "
+                   "market stay where the file has their columns (else a model fitted to the scenario's own), each "
+                   "replacement is printed, and the report is named SCENARIO+STEM")
     p.add_argument("--designs", metavar="D1,D2",
                    help=f"comma-separated designs to compare (default: all: {design_list()})")
     p.add_argument("--seeds", type=positive_int, default=8, metavar="N",

@@ -18,7 +18,8 @@ from auction import designs as registry
 from auction.compare.files import check_outputs, write_reports
 from auction.compare.report import identity_violations, print_summary, stdout_console
 from auction.compare.sweep import CompareResult, Runner, compare, parse_grid, usable_cores
-from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_overrides, with_prices
+from auction.scenario.custom_prices import with_custom_prices
+from auction.scenario.load import Scenario, list_scenarios, load_scenario, with_overrides
 from auction.scenario.tables import CsvPrices
 from keepers.loader import check_keepers
 
@@ -43,8 +44,11 @@ def compare_command(
     """Run the comparison, write JSON/Markdown/HTML, print the summary table; 0 when all went well."""
     console = console or stdout_console()
     s = load_scenario(scenario)
+    custom = None
     if prices is not None:
-        s = with_prices(s, prices)
+        s, custom = with_custom_prices(s, prices)
+        for line in custom.replaced:
+            print(f"liqnet: --prices {prices}: {line}", file=sys.stderr)
     chosen = registry.parse_designs(designs or ",".join(registry.names()))
     grid = parse_grid(sets)
     check_population(s, grid)
@@ -56,6 +60,8 @@ def compare_command(
     result = compare(s, chosen, seeds, workers=n_workers, accounts=accounts, grid=grid, executor=executor,
                      progress=progress, runner=runner, log_level=log_level)
     wall = time.perf_counter() - started
+    if custom is not None:
+        result.prices_file = custom.to_dict()
     paths = write_reports(result, out, json_path)
     print_summary(result, console)
     for path in paths:

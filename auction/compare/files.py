@@ -78,4 +78,5 @@ def _umask() -> int:
 
 
 def safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "scenario"
+    """A file stem from a scenario name (``black-thursday+my`` stays as it is)."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "-" for c in name) or "scenario"

@@ -10,6 +10,7 @@ Shape (``liqnet.compare/1``)::
      "summary": {VARIANT: {METRIC: {"mean": x, "ci95": [lo, hi]}}},
      "runs": [{"design": D, "seed": S, "metrics": {...}}],
      "theory": {"revenue_per_lot": {DESIGN: x}}          # IPV scenarios only
+     "prices_file": {"file", "sha256", "rows", "start_utc", "end_utc", "replaced": [...]}   # --prices only
      "grid": {KEY: [values]}, "variants": [...]}         # parameter sweeps only; runs then carry
                                                           # "variant" and "params"
 A VARIANT is the design name, or ``"dutch [dutch.buf=1.1]"`` at a grid point.
@@ -69,6 +70,8 @@ def report_dict(result: CompareResult) -> dict[str, Any]:
         "summary": summary,
         "runs": runs,
     }
+    if result.prices_file is not None:
+        out["prices_file"] = _plain(result.prices_file)
     if gridded:
         out["grid"] = {k: [_plain(v) for v in vs] for k, vs in result.grid.items()}
         out["variants"] = [v.label for v in result.variants]
