@@ -14,6 +14,7 @@ import pytest
 from auction.compare.sweep import compare, parse_grid, plan, seed_list
 from auction.designs import names as design_names
 from auction.errors import ConfigError
+from auction.run.records import Records
 from auction.run.result import METRICS, RunResult, Series
 from auction.scenario.load import Scenario, scenario_from_toml
 
@@ -40,8 +41,12 @@ def fake_run_one(scenario: Scenario, design: str, seed: int) -> RunResult:
         times_to_liquidate=[float(t) for t in rng.uniform(60, 7200, 10)],
     )
     extra = {"revenue_per_lot": 60.0 + float(rng.normal(0, 0.3))} if scenario.ipv is not None else {}
+    steps = np.cumsum(rng.uniform(0, 1, 10)) * bad / 1e6 / 10
+    records = Records(t0_unix=1583971200, series={
+        "time_s": [3600.0 * i for i in range(11)], "bad_debt_usd": [0.0, *map(float, steps)],
+        "open_auctions": [0, *map(int, rng.integers(0, 30, 9)), 0]})
     return RunResult(scenario=scenario.name, design=design, seed=seed, metrics=metrics, series=series,
-                     exact=exact, extra=extra)
+                     exact=exact, extra=extra, records=records)
 
 
 def slow_fake_run_one(scenario: Scenario, design: str, seed: int) -> RunResult:

@@ -52,6 +52,9 @@ def add_compare(sub: SubParsers) -> None:
     p.add_argument("--executor", choices=("process", "dask"), default="process",
                    help="local worker processes, or dask.distributed (pip install 'liqnet[dask]'; uses the "
                    "scheduler in DASK_SCHEDULER_ADDRESS, else a local cluster) (default: %(default)s)")
+    p.add_argument("--export", choices=("parquet", "csv"), metavar="parquet|csv",
+                   help="also write every run's auctions, fills and time series as OUT/NAME.auctions.EXT, "
+                   "NAME.fills.EXT and NAME.series.EXT (parquet needs pip install 'liqnet[parquet]')")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (it is drawn on stderr, and only on a terminal)")
     p.set_defaults(func=run_compare)
@@ -63,7 +66,7 @@ def run_compare(args: argparse.Namespace) -> int:
     return compare_command(
         args.scenario, prices=args.prices, designs=args.designs, seeds=args.seeds, accounts=args.accounts,
         workers=args.workers, out=args.out, json_path=args.json_path, sets=args.sets, executor=args.executor,
-        progress=args.progress, log_level=args.log_level,
+        export=args.export, progress=args.progress, log_level=args.log_level,
     )
 
 

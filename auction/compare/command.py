@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auction import designs as registry
+from auction.compare.export import check_export
 from auction.compare.files import check_outputs, write_reports
 from auction.compare.report import identity_violations, print_summary, stdout_console
 from auction.compare.sweep import CompareResult, Runner, compare, parse_grid, usable_cores
@@ -36,6 +37,7 @@ def compare_command(
     json_path: str | None = None,
     sets: Sequence[str] = (),
     executor: str = "process",
+    export: str | None = None,
     progress: bool = True,
     log_level: str = "warning",
     console: Console | None = None,
@@ -53,6 +55,7 @@ def compare_command(
     grid = parse_grid(sets)
     check_population(s, grid)
     check_outputs(out, json_path)
+    check_export(export)
     if runner is None:
         preflight_prices(s)
     n_workers = workers or usable_cores()
@@ -62,7 +65,7 @@ def compare_command(
     wall = time.perf_counter() - started
     if custom is not None:
         result.prices_file = custom.to_dict()
-    paths = write_reports(result, out, json_path)
+    paths = write_reports(result, out, json_path, export)
     print_summary(result, console)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)

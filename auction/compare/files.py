@@ -1,11 +1,15 @@
-"""The report files on disk: NAME.json, NAME.md and NAME.html, each replaced atomically."""
+"""The report files on disk: NAME.json, NAME.md and NAME.html (and the --export tables), each replaced
+atomically."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+from auction.compare.export import export_names, export_writers
 from auction.compare.html import render_html
 from auction.compare.report import dumps_json, markdown
 from auction.compare.sweep import CompareResult
@@ -37,13 +41,19 @@ def _check_parent(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag}: cannot write in {existing} (permission denied)")
 
 
-def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | Path | None = None) -> list[Path]:
-    """Write NAME.json, NAME.md and NAME.html into ``out_dir`` (and the JSON to ``json_path`` too).
+def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | Path | None = None,
+                  export: str | None = None) -> list[Path]:
+    """Write NAME.json, NAME.md and NAME.html into ``out_dir`` (and the JSON to ``json_path`` too); with
+    ``export`` ("parquet" or "csv") also the auctions, fills and time series (``auction.compare.export``).
 
     Everything is rendered first and each file replaced atomically, so a failure leaves nothing half-written.
     """
     out = Path(out_dir)
     stem = safe_name(result.scenario.name)
+    writers: dict[Path, Callable[[Path], None]] = {}
+    if export is not None:
+        result.exports = export_names(stem, export)  # the JSON names the files
+        writers = {out / name: write for name, write in export_writers(result, stem, export).items()}
     body = dumps_json(result)
     files: dict[Path, str] = {
         out / f"{stem}.json": body,
@@ -52,18 +62,25 @@ def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | P
     }
     if json_path is not None:
         files[Path(json_path)] = body
-    for path in files:
+    for path in [*files, *writers]:
         path.parent.mkdir(parents=True, exist_ok=True)
+    for path, write in writers.items():
+        _atomic(path, write)
     for path, text in files.items():
-        _atomic_write(path, text)
-    return list(files)
+        _atomic(path, partial(_write_text, text))
+    return [*files, *writers]
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _write_text(text: str, path: Path) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary file beside ``path``, then rename it over ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
         os.replace(tmp, path)
     except BaseException:

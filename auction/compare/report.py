@@ -11,6 +11,7 @@ Shape (``liqnet.compare/1``)::
      "runs": [{"design": D, "seed": S, "metrics": {...}}],
      "theory": {"revenue_per_lot": {DESIGN: x}}          # IPV scenarios only
      "prices_file": {"file", "sha256", "rows", "start_utc", "end_utc", "replaced": [...]}   # --prices only
+     "exports": {"auctions": "NAME.auctions.parquet", "fills": ..., "series": ...}       # --export only
      "grid": {KEY: [values]}, "variants": [...]}         # parameter sweeps only; runs then carry
                                                           # "variant" and "params"
 A VARIANT is the design name, or ``"dutch [dutch.buf=1.1]"`` at a grid point.
@@ -72,6 +73,8 @@ def report_dict(result: CompareResult) -> dict[str, Any]:
     }
     if result.prices_file is not None:
         out["prices_file"] = _plain(result.prices_file)
+    if result.exports is not None:
+        out["exports"] = dict(result.exports)
     if gridded:
         out["grid"] = {k: [_plain(v) for v in vs] for k, vs in result.grid.items()}
         out["variants"] = [v.label for v in result.variants]
@@ -114,7 +117,7 @@ def markdown(result: CompareResult) -> str:
         s.description,
         "",
         f"Mode {result.mode}; {len(result.seeds)} seeds ({_seed_text(result.seeds)}); mean and 95% interval "
-        f"over seeds (Student t). Money in numeraire units, collateral in tokens, times in seconds.",
+        f"over seeds (Student t). Money in USD, collateral in tokens, times in seconds.",
         "",
         "| metric | " + " | ".join(labels) + " |",
         "|---|" + "---|" * len(labels),

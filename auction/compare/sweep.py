@@ -61,6 +61,7 @@ class CompareResult:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     mode: str = "sim"  # "network" for runs of `liqnet network`
     prices_file: dict[str, Any] | None = None  # --prices: the file's sha256, time range and what it replaced
+    exports: dict[str, str] | None = None  # --export: table -> file name, beside the JSON
 
     def runs_of(self, variant: Variant) -> list[Run]:
         return [r for r in self.runs if r.variant == variant]

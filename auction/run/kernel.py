@@ -2,7 +2,8 @@
 
 It holds the facts both clocks share, each written once: it builds the ledger and the auction house, funds
 keepers, fixes the order of the scheduled inputs (oracle updates and blocks; the oracle first at a tie),
-admits keeper actions, records what the reports plot, and builds the run result. The simulator
+admits keeper actions, records what the reports plot and export (``auction.run.records``), and builds the
+run result. The simulator
 (``auction.sim``) drives it in virtual time with keepers in-process; the network house (``auction.net``) in
 wall time over MQTT. They differ only in clock and transport, never in what is decided.
 
@@ -18,10 +19,11 @@ from typing import Literal
 
 import numpy as np
 
-from auction import designs
+from auction import designs, units
 from auction.book.ledger import USD, Ledger
 from auction.house import AuctionHouse
 from auction.run.metrics import compute_metrics
+from auction.run.records import Records, Timeline, sale_tables
 from auction.run.result import RunResult, Series
 from auction.scenario.world import World
 from broker import messages as m
@@ -60,6 +62,7 @@ class Kernel:
         self.now = 0.0  # scenario time of the last input applied
         self.funded: dict[str, int] = {}
         self.series = Series()
+        self.timeline = Timeline()
         self.finished = False
 
     # -- the schedule ------------------------------------------------------------------------------------
@@ -111,7 +114,7 @@ class Kernel:
         if self.world.asset in prices:
             self.series.oracle_times.append(t)
             self.series.oracle.append(float(prices[self.world.asset]))
-        return self._observe(out, t)
+        return self._observe(out, t, sample=True)
 
     def block(self, t: float) -> list[m.Message]:
         return self._observe(self.house.on_block(t, self.world.gas_gwei(t)), t)
@@ -136,13 +139,21 @@ class Kernel:
         """Close every open sale at the end of the run."""
         out = self.house.finish(self.end)
         self.finished = True
-        return self._observe(out, self.end)
+        return self._observe(out, self.end, sample=True)
 
-    def _observe(self, out: list[m.Message], t: float) -> list[m.Message]:
+    def _observe(self, out: list[m.Message], t: float, *, sample: bool = False) -> list[m.Message]:
         self.now = max(self.now, t)
+        timeline = self.timeline
         for msg in out:
             if isinstance(msg, m.Announce):
                 self.series.liquidations.append((t, self.world.market_price(msg.asset, t)))
+            elif isinstance(msg, m.Result):
+                timeline.bad_debt += msg.bad_debt
+        if sample or len(self.house.open) != timeline.open_auctions:
+            asset = self.world.asset
+            timeline.sample(t, (self.house.oracle_of(asset), self.world.market_price(asset, t), self.world.gas_gwei(t),
+                                len(self.house.open), units.num_f(timeline.bad_debt),
+                                units.num_f(self.ledger.balance("insurance"))))
         return out
 
     # -- the result --------------------------------------------------------------------------------------
@@ -156,8 +167,10 @@ class Kernel:
         series.discounts = house.tally.discounts[:SERIES_CAP]
         sales = sorted(house.sales.values(), key=lambda s: s.id)
         series.times_to_liquidate = [(s.closed_at or world.end) - s.kicked_at for s in sales][:SERIES_CAP]
+        auctions, fills = sale_tables(sales, self.end)
+        records = Records(world.t0_unix, auctions, fills, self.timeline.columns)
         return RunResult(scenario=world.scenario.name, design=self.design.name, seed=world.seed, metrics=metrics,
-                         series=series, exact=exact, extra=extra)
+                         series=series, exact=exact, extra=extra, records=records)
 
 
 def audience(msg: m.Message) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from auction.run.records import Records
+
 # The metrics every run reports (numeraire in whole units, collateral in whole tokens, times in seconds).
 # Identities that hold exactly in every run (checked on the integer ledger before conversion):
 #   debt_liquidated == debt_repaid + bad_debt
@@ -59,3 +61,4 @@ class RunResult:
     # The first strategy failure of the run (keeper, hook, file:line, traceback); never in a report file,
     # whose bytes must not depend on where the code is installed.
     first_error: str = ""
+    records: Records = field(default_factory=Records)  # every auction, fill and a time series (--export)

@@ -63,7 +63,7 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
         oracle_updates=updates, end=end, market_price=market_price, proceeds=proceeds, gas_cost=gas_cost,
         gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
         series_market=[float(p) for x, p in zip(times, prices, strict=True) if x <= end],
-        keeper_specs=list(scenario.keepers),
+        keeper_specs=list(scenario.keepers), t0_unix=path.t0_unix if isinstance(scenario.prices, CsvPrices) else None,
     )
 
 

@@ -34,6 +34,7 @@ class World:
     series_market: list[float] = field(default_factory=list)
     keeper_specs: list[KeeperSpec] = field(default_factory=list)
     oracle_mm: list[Any] | None = None  # per oracle update: volatility-adjusted maintenance margins, if used
+    t0_unix: int | None = None  # unix time of t = 0 when the prices are real data (synthetic paths: None)
     ipv_lots: int = 0
     # textbook-ipv only: a keeper's private value (USD per token) of one lot, shown as its market price.
     private_value: Callable[[str, int], float] | None = None
