@@ -135,8 +135,8 @@ def test_html_is_self_contained_with_plots(result: CompareResult) -> None:
     page = render_html(result)
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', page)
-    assert [alt for alt, _ in images] == ["Price, oracle and liquidations", "Bad debt and borrower loss",
-                                          "Fill discounts", "Time to liquidate"]
+    assert [alt for alt, _ in images] == ["Price, oracle and liquidations", "Bad debt over time",
+                                          "Bad debt and borrower loss", "Fill discounts", "Time to liquidate"]
     assert all(len(data) > 1000 for _, data in images)
     assert not re.search(r"(?i)(https?:|//[a-z0-9.-]+\.[a-z]{2,}/|<script|<link|@import|url\()", page)
     assert "| bad_debt" not in page and "<td>bad_debt</td>" in page

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from html import escape
 
 from auction.compare import plots
+from auction.compare.stats import Interval
 from auction.compare.summary import cell, fmt, metric_names, ordered_metrics, summarize, theory_of
 from auction.compare.sweep import CompareResult
 
 _CSS = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
        color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { font-size: 1.2em; margin-top: 1.8em; }
 .meta { color: #555; }
-table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid #ddd; padding: .3em .7em; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
-thead th { border-bottom: 2px solid #888; }
-img { max-width: 100%; border: 1px solid #eee; }
+.wide { overflow-x: auto; }
+table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: .3em .5em; text-align: right; vertical-align: top; }
+th:first-child, td:first-child { text-align: left; overflow-wrap: anywhere; }
+thead th { border-bottom: 2px solid #888; overflow-wrap: anywhere; }
+td .ci { display: block; color: #666; font-size: .85em; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 
 
@@ -32,8 +36,8 @@ def render_html(result: CompareResult) -> str:
         f"<h1>liqnet compare: {escape(s.name)}</h1>",
         f"<p>{escape(s.description)}</p>",
         f'<p class="meta">mode {escape(result.mode)}; {len(result.seeds)} seeds; designs '
-        f"{escape(', '.join(result.designs))}; mean and 95% interval over seeds (Student t). Money in numeraire "
-        "units, collateral in tokens, times in seconds.</p>",
+        f"{escape(', '.join(result.designs))}; mean and, below it, the 95% interval over seeds (Student t). Money "
+        f"in USD, collateral in tokens, durations in seconds; {_clock(result)}.</p>",
         "<h2>Summary</h2>",
         _summary_table(result),
     ]
@@ -50,13 +54,27 @@ def render_html(result: CompareResult) -> str:
 def _summary_table(result: CompareResult) -> str:
     summary = summarize(result)
     head = "".join(f"<th>{escape(v.label)}</th>" for v in result.variants)
-    rows = [f"<table><thead><tr><th>metric</th>{head}</tr></thead><tbody>"]
+    rows = [f'<div class="wide"><table><thead><tr><th>metric</th>{head}</tr></thead><tbody>']
     for m in ordered_metrics(metric_names(result)):
-        cells = "".join(f"<td>{escape(cell(summary[v.label][m]))}</td>" for v in result.variants)
+        cells = "".join(f"<td>{_cell(summary[v.label][m])}</td>" for v in result.variants)
         rows.append(f"<tr><td>{escape(m)}</td>{cells}</tr>")
     th = theory_of(result)
     if th is not None:
         cells = "".join(f"<td>{escape(fmt(th['revenue_per_lot'][v.design]))}</td>" for v in result.variants)
         rows.append(f"<tr><td><em>revenue_per_lot (theory)</em></td>{cells}</tr>")
-    rows.append("</tbody></table>")
+    rows.append("</tbody></table></div>")
     return "\n".join(rows)
+
+
+def _cell(iv: Interval) -> str:
+    """The mean, and its interval on a line of its own (so five designs fit a 1280 px page)."""
+    text = cell(iv)
+    mean, sep, bounds = text.partition(" [")
+    return escape(mean) + (f'<span class="ci">[{escape(bounds)}</span>' if sep else "")
+
+
+def _clock(result: CompareResult) -> str:
+    t0 = result.runs[0].result.records.t0_unix if result.runs else None
+    if t0 is None:
+        return "times of day in hours from the start (synthetic prices have no date)"
+    return f"times of day in UTC (the price data starts {datetime.fromtimestamp(t0, UTC):%Y-%m-%d %H:%M} UTC)"
