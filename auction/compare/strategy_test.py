@@ -83,9 +83,9 @@ def run_seed(scenario: Scenario, design: str, seed: int, accounts: int | None = 
 
 
 def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds: int = 4, capital: float = 1e6,
-                  config: dict[str, Any] | None = None, accounts: int | None = None) -> tuple[dict[str, Any], str]:
-    """Run the candidate over ``seeds`` seeds; the report (also what ``--json`` writes) and the candidate's
-    first strategy failure with its traceback ("" if none)."""
+                  config: dict[str, Any] | None = None, accounts: int | None = None) -> dict[str, Any]:
+    """Run the candidate over ``seeds`` seeds; the report (what ``--json`` writes, less ``first_error``: the
+    candidate's first strategy failure with its traceback, "" if none, which holds install paths)."""
     registry.get(design)
     loaded = load_scenario(scenario_name)
     check_keepers(loaded)
@@ -102,7 +102,8 @@ def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds
         "runs": [[{k: v for k, v in dataclasses.asdict(r).items() if k != "first_error"} for r in rows]
                  for rows in per_seed],
         "decisions": {"made": sum(r.decisions for r in yours), "failed": sum(r.failed_decisions for r in yours)},
-    }, next((r.first_error for r in yours if r.first_error), "")
+        "first_error": next((r.first_error for r in yours if r.first_error), ""),
+    }
 
 
 def summarize(per_seed: list[list[KeeperRun]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -148,8 +149,9 @@ def strategy_test_command(scenario: str, spec: str, *, design: str, seeds: int, 
         raise ConfigError(f"--config is not valid JSON: {exc}") from None
     if not isinstance(cfg, dict):
         raise ConfigError("--config must be a JSON object, e.g. '{\"margin\": 0.05}'")
-    report, first_error = strategy_test(scenario, spec, design=design, seeds=seeds, capital=capital, config=cfg,
-                                        accounts=accounts)
+    report = strategy_test(scenario, spec, design=design, seeds=seeds, capital=capital, config=cfg,
+                           accounts=accounts)
+    first_error = report.pop("first_error")
     print_table(report)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
