@@ -11,12 +11,12 @@ what it returns (wire messages) to keepers:
   the liquidation queue up to the per-block capacity;
 - ``finish(now)`` at the end of the run: closes what is still open.
 
-The house knows no design: it reaches the one it runs through its ``Design`` (``auction.designs``), which
-opens each sale; the sale applies actions, deadlines and oracle moves. Whole vaults are liquidated (no
-partial bark); a cross-margin account yields one sale per collateral asset with the debt split by oracle
-value. Won collateral is resold at once into the market model on the keeper's behalf, as Clipper's
-flash-take callback does (dss src/clip.sol ``clipperCall``): so simulator and network runs book keeper
-profit the same way.
+The house knows no design and no kind of account: it reaches the design it runs through its ``Design``
+(``auction.designs``), which opens each sale (the sale applies actions, deadlines and oracle moves), and the
+accounts through their ``MarginBook`` (``auction.book.base``: vault accounts or perpetual positions), which
+detects breaches and says what to sell. Won vault collateral is resold at once into the market model on the
+keeper's behalf, as Clipper's flash-take callback does (dss src/clip.sol ``clipperCall``): so simulator and
+network runs book keeper profit the same way (perp designs hedge a taken-over position inside the sale).
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ import structlog
 
 from auction import units
 from auction.book.accounts import Accounts
+from auction.book.base import Lot, MarginBook
 from auction.book.ledger import USD, Ledger
-from auction.book.margin import Detector, LiquidationQueue
+from auction.book.margin import LiquidationQueue
+from auction.book.vaults import VaultBook
 from auction.designs.base import Design, Opening, Sale
 from auction.errors import Rejected
 from auction.fills import Fill
@@ -64,13 +66,13 @@ class Tally:
 
 
 class AuctionHouse:
-    """Runs one design over one population of accounts. The only writer of state."""
+    """Runs one design over one book of accounts. The only writer of state."""
 
     def __init__(
         self,
         design: Design,
         params: Any,
-        accounts: Accounts,
+        book: MarginBook | Accounts,
         ledger: Ledger,
         *,
         house: HouseParams,
@@ -79,15 +81,14 @@ class AuctionHouse:
         gas_cost: GasCostFn,
     ) -> None:
         self.design, self.design_params = design, params
-        self.accounts = accounts
+        self.book: MarginBook = VaultBook(book) if isinstance(book, Accounts) else book
         self.ledger = ledger
         self.params = house
         self.market_price = market_price
         self.proceeds = proceeds
         self.gas_cost = gas_cost
-        self.detector = Detector(accounts)
         self.queue = LiquidationQueue()
-        self.oracle = np.full(accounts.k, np.nan)
+        self.oracle = np.full(len(self.book.assets), np.nan)
         self.mm: np.ndarray | None = None  # volatility-adjusted margins when the runtime hands them in
         self.sales: dict[int, Sale] = {}
         self.open: dict[int, Sale] = {}
@@ -100,6 +101,7 @@ class AuctionHouse:
         self._seq = 0
         ledger.mint("insurance", USD, units.num(house.insurance_fund))
         ledger.mint("protocol", USD, units.num(house.surplus_buffer))
+        self.book.attach(ledger)
 
     # -- inputs ----------------------------------------------------------------------------------------
     def on_oracle(self, now: float, prices: dict[str, float], mm: np.ndarray | None = None) -> list[m.Message]:
@@ -112,15 +114,12 @@ class AuctionHouse:
             self.mm = mm
         out: list[m.Message] = []
         for asset, price in prices.items():
-            k = self.accounts.assets.index(asset)
+            k = self.book.assets.index(asset)
             self.oracle[k] = price
             out.append(m.OraclePrice(asset=asset, price_q=units.price_q(price), ts_ms=units.ms(now)))
         if np.isnan(self.oracle).any():
             return out
-        flagged = self.detector.on_prices(self.oracle, self.mm)
-        if len(flagged):
-            shortfall = self.accounts.shortfall(self.oracle, self.mm, idx=flagged)
-            self.queue.push(flagged, shortfall)
+        self._watch(self.book.on_prices(self.oracle, self.mm))
         if self.design.watches_oracle:
             for sale in list(self.open.values()):
                 if sale.on_oracle(now, self):
@@ -139,6 +138,8 @@ class AuctionHouse:
     def on_block(self, now: float, gas_gwei: float) -> list[m.Message]:
         self.height += 1
         out: list[m.Message] = [m.Block(height=self.height, ts_ms=units.ms(now), gas_gwei_milli=round(gas_gwei * 1000))]
+        if not np.isnan(self.oracle).any():
+            self._watch(self.book.on_block(now))
         out += self._include(now, gas_gwei)
         out += self._deadlines(now)
         out += self._kick(now)
@@ -153,17 +154,30 @@ class AuctionHouse:
         return out
 
     # -- what a sale may use (auction.designs.base.Desk) ------------------------------------------------
+    @property
+    def accounts(self) -> Accounts:
+        """The vault accounts (Aave's fixed-penalty liquidation works on them in place)."""
+        if not isinstance(self.book, VaultBook):
+            raise TypeError(f"a {self.book.kind} book has no vault accounts")
+        return self.book.accounts
+
     def oracle_of(self, asset: str) -> float:
-        return float(self.oracle[self.accounts.assets.index(asset)])
+        return float(self.oracle[self.book.assets.index(asset)])
 
     def health(self, i: int) -> float:
-        return float(self.accounts.health(self.oracle, self.mm, idx=np.array([i]))[0])
+        return self.book.health(i)
 
     def healthy(self, i: int) -> bool:
-        return bool(self.accounts.debt[i] == 0 or self.health(i) >= 1.0)
+        return self.book.healthy(i)
 
     def reindex(self, i: int) -> None:
-        self.detector.reindex([i])
+        self.book.reindex(i)
+
+    def _watch(self, breached: tuple[np.ndarray, np.ndarray]) -> None:
+        """Queue newly breached accounts with their priority."""
+        flagged, priority = breached
+        if len(flagged):
+            self.queue.push(flagged, priority)
 
     # -- block processing --------------------------------------------------------------------------------
     def _include(self, now: float, gas_gwei: float) -> list[m.Message]:
@@ -189,8 +203,9 @@ class AuctionHouse:
             self.tally.rejected += 1
             return [self._reject(action, now, exc)]
         self.tally.accepted += 1
-        for fill in fills:
-            self._resell(sale, fill, now)
+        if self.design.resells:
+            for fill in fills:
+                self._resell(sale, fill, now)
         return self._after_change(sale, now)
 
     def _deadlines(self, now: float) -> list[m.Message]:
@@ -202,7 +217,7 @@ class AuctionHouse:
                 continue  # stale entry: the sale changed and rescheduled itself
             n_fills = len(sale.fills)
             if sale.advance(now, self.oracle_of(sale.asset)):
-                for fill in sale.fills[n_fills:]:
+                for fill in sale.fills[n_fills:] if self.design.resells else ():
                     self._resell(sale, fill, now)
                 out += self._after_change(sale, now)
             else:
@@ -216,7 +231,7 @@ class AuctionHouse:
             for i in self.queue.pop(budget):
                 i = int(i)
                 if self.healthy(i):
-                    self.detector.reindex([i])  # recovered before its turn: watch it again
+                    self.book.reindex(i)  # recovered before its turn: watch it again
                     continue
                 budget -= 1
                 out += self._open_sales(i, now)
@@ -224,28 +239,18 @@ class AuctionHouse:
 
     # -- opening sales ------------------------------------------------------------------------------------
     def _open_sales(self, i: int, now: float) -> list[m.Message]:
-        qty = self.accounts.qty[i].copy()
-        debt = int(self.accounts.debt[i])
-        values = qty * self.oracle / units.COL
-        total = float(values.sum())
         out: list[m.Message] = []
-        held = [k for k in range(self.accounts.k) if qty[k] > 0]
-        if self.design.seizes:
-            self.accounts.seize(i, qty, debt)
-            self.detector.reindex([i])
-        remaining_debt = debt
-        for n, k in enumerate(held):
-            share = remaining_debt if n == len(held) - 1 else int(debt * float(values[k]) / total)
-            remaining_debt -= share
-            out += self._open_sale(i, k, int(qty[k]), share, now)
+        for lot in self.book.lots(i, seize=self.design.seizes):
+            out += self._open_sale(i, lot, now)
         return out
 
-    def _open_sale(self, i: int, k: int, qty: int, debt: int, now: float) -> list[m.Message]:
+    def _open_sale(self, i: int, lot: Lot, now: float) -> list[m.Message]:
         sid = self._next_id
         self._next_id += 1
-        asset = self.accounts.assets[k]
-        opening = Opening(id=sid, design=self.design.name, i=i, k=k, asset=asset, qty=qty, debt=debt,
-                          oracle=float(self.oracle[k]), now=now, market=self.market_price(asset, now), desk=self)
+        asset = self.book.assets[lot.k]
+        opening = Opening(id=sid, design=self.design.name, i=i, k=lot.k, asset=asset, qty=lot.qty, debt=lot.debt,
+                          oracle=float(self.oracle[lot.k]), now=now, market=self.market_price(asset, now), desk=self,
+                          side=lot.side)
         sale = self.design.open(opening, self.design_params)
         self.sales[sid] = sale
         self.open[sid] = sale
@@ -312,7 +317,7 @@ class AuctionHouse:
         )
 
     def _result(self, sale: Sale, now: float) -> m.Result:
-        book = sale.book
+        returned, bad_debt, revenue = sale.outcome()
         fills = [m.FillMsg(keeper=f.who, qty=f.qty, cost=f.cost) for f in sale.fills[-m.MAX_FILLS:]]
-        return m.Result(auction=sale.id, design=sale.design, fills=fills, returned=book.returned,
-                        bad_debt=book.bad_debt, revenue=book.raised, ts_ms=units.ms(now), **sale.result_extra())
+        return m.Result(auction=sale.id, design=sale.design, fills=fills, returned=returned,
+                        bad_debt=bad_debt, revenue=revenue, ts_ms=units.ms(now), **sale.result_extra())

@@ -29,17 +29,17 @@ def calm() -> Scenario:
 
 @pytest.fixture
 def result(calm: Scenario) -> CompareResult:
-    return compare(calm, design_names(), 3, workers=1, runner=fake_run_one, progress=False)
+    return compare(calm, design_names("vault"), 3, workers=1, runner=fake_run_one, progress=False)
 
 
 def test_json_shape(result: CompareResult) -> None:
     doc = json.loads(dumps_json(result))
     assert set(doc) == {"schema", "mode", "scenario", "seeds", "designs", "summary", "runs"}
-    assert (doc["schema"], doc["mode"], doc["seeds"], doc["designs"]) == (SCHEMA, "sim", 3, list(design_names()))
+    assert (doc["schema"], doc["mode"], doc["seeds"], doc["designs"]) == (SCHEMA, "sim", 3, list(design_names("vault")))
     assert doc["scenario"]["name"] == "calm" and doc["scenario"]["prices"]["source"] == "gbm"
     assert "origin" not in doc["scenario"] and "path" not in doc["scenario"]["prices"]
-    assert set(doc["summary"]) == set(design_names())
-    for design in design_names():
+    assert set(doc["summary"]) == set(design_names("vault"))
+    for design in design_names("vault"):
         assert set(METRICS) <= set(doc["summary"][design])
         for stat in doc["summary"][design].values():
             assert set(stat) == {"mean", "ci95"} and len(stat["ci95"]) == 2
@@ -95,7 +95,7 @@ def test_grid_report(calm: Scenario) -> None:
 
 def test_ipv_report_has_theory() -> None:
     s = scenario_from_toml(IPV, label="ipv")
-    result = compare(s, design_names(), 2, workers=1, runner=fake_run_one, progress=False)
+    result = compare(s, design_names("vault"), 2, workers=1, runner=fake_run_one, progress=False)
     doc = report_dict(result)
     assert doc["theory"]["revenue_per_lot"]["dutch"] == 60.0
     assert doc["theory"]["revenue_per_lot"]["fixed"] == pytest.approx(16.8855, abs=1e-4)

@@ -22,7 +22,8 @@ SEEDS = 2
 
 
 def render(name: str) -> str:
-    result = compare(load_scenario(name), design_names(), SEEDS, workers=usable_cores(), progress=False)
+    scenario = load_scenario(name)
+    result = compare(scenario, design_names(scenario.book), SEEDS, workers=usable_cores(), progress=False)
     return dumps_json(result)
 
 

@@ -37,7 +37,8 @@ def add_house(sub: SubParsers) -> None:
                    help=f"mqtt://[user:password@]host:port (default: ${BROKER_ENV} or %(default)s)")
     p.add_argument("--scenario", metavar="NAME|FILE",
                    help="a bundled scenario or a TOML file (required unless --journal names an existing journal)")
-    p.add_argument("--design", metavar="D", help=f"one of {design_list()} (default: dutch)")
+    p.add_argument("--design", metavar="D", help=f"one of {design_list()} (default: the first design for the "
+                   "scenario's accounts: dutch, or perp-market for perpetual positions)")
     p.add_argument("--seed", type=int, metavar="N", help="run seed (default: the scenario's seed_base)")
     p.add_argument("--speed", type=positive_float, default=1.0, metavar="X",
                    help="scenario seconds per wall second (default: %(default)s)")
@@ -134,7 +135,8 @@ def add_network(sub: SubParsers) -> None:
     )
     p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
                    help="a bundled scenario or a TOML file (default: %(default)s)")
-    p.add_argument("--design", default="dutch", metavar="D", help=f"one of {design_list()} (default: %(default)s)")
+    p.add_argument("--design", metavar="D", help=f"one of {design_list()} (default: the first design for the "
+                   "scenario's accounts: dutch, or perp-market for perpetual positions)")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--keepers", type=positive_int, metavar="N",
                      help="N keepers taken in order from the scenario's population (default: all of it)")

@@ -51,7 +51,7 @@ def compare_command(
         s, custom = with_custom_prices(s, prices)
         for line in custom.replaced:
             print(f"liqnet: --prices {prices}: {line}", file=sys.stderr)
-    chosen = registry.parse_designs(designs or ",".join(registry.names()))
+    chosen = registry.parse_designs(designs or ",".join(registry.names(s.book)))
     grid = parse_grid(sets)
     check_population(s, grid)
     check_outputs(out, json_path)

@@ -82,12 +82,18 @@ def run_seed(scenario: Scenario, design: str, seed: int, accounts: int | None = 
     return rows
 
 
-def strategy_test(scenario_name: str, spec: str, *, design: str = "dutch", seeds: int = 4, capital: float = 1e6,
-                  config: dict[str, Any] | None = None, accounts: int | None = None) -> dict[str, Any]:
+def strategy_test(scenario_name: str, spec: str, *, design: str | None = None, seeds: int = 4,
+                  capital: float = 1e6, config: dict[str, Any] | None = None,
+                  accounts: int | None = None) -> dict[str, Any]:
     """Run the candidate over ``seeds`` seeds; the report (what ``--json`` writes, less ``first_error``: the
-    candidate's first strategy failure with its traceback, "" if none, which holds install paths)."""
-    registry.get(design)
+    candidate's first strategy failure with its traceback, "" if none, which holds install paths).
+
+    ``design``: by default the first design for the scenario's accounts (dutch, or perp-market for positions).
+    """
+    if design is not None:
+        registry.get(design)
     loaded = load_scenario(scenario_name)
+    design = registry.check_book(design or registry.names(loaded.book)[0], loaded.book, loaded.name).name
     check_keepers(loaded)
     scenario = with_candidate(loaded, spec, capital, dict(config or {}))
     per_seed = [run_seed(scenario, design, scenario.seed_base + s, accounts) for s in range(seeds)]
@@ -141,8 +147,8 @@ def print_table(report: dict[str, Any]) -> None:
     stdout_console().print(table)
 
 
-def strategy_test_command(scenario: str, spec: str, *, design: str, seeds: int, capital: float, config: str | None,
-                          accounts: int | None, json_path: str | None) -> int:
+def strategy_test_command(scenario: str, spec: str, *, design: str | None, seeds: int, capital: float,
+                          config: str | None, accounts: int | None, json_path: str | None) -> int:
     try:
         cfg = json.loads(config) if config else {}
     except json.JSONDecodeError as exc:

@@ -96,7 +96,7 @@ def plan(
     """Every run of the comparison, in the order the report lists them; all overrides checked up front."""
     tasks: list[_Task] = []
     for design in designs:
-        registry.get(design)
+        registry.check_book(design, scenario.book, scenario.name)
         keys = [k for k in (grid or {}) if _applies(k, design)]
         for point in itertools.product(*[list((grid or {})[k]) for k in keys]):
             params = tuple(zip(keys, point, strict=True))

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from auction.book.base import Kind
 from auction.designs import dutch, english, fixed, sealed
 from auction.designs.base import Design
 from auction.errors import ConfigError
@@ -57,9 +58,20 @@ def get(name: str) -> Design[Any]:
     return design
 
 
-def names() -> tuple[str, ...]:
-    """Every registered design, built-ins first, in registration order."""
-    return tuple(REGISTRY)
+def names(book: Kind | None = None) -> tuple[str, ...]:
+    """Every registered design (of one kind of book, if given), built-ins first, in registration order."""
+    return tuple(name for name, d in REGISTRY.items() if book is None or d.book == book)
+
+
+def check_book(name: str, book: Kind, scenario: str = "") -> Design[Any]:
+    """The design called ``name``, if it liquidates the kind of accounts ``book`` holds; else one line saying so."""
+    design = get(name)
+    if design.book != book:
+        what = {"vault": "vault accounts", "perp": "perpetual positions"}
+        where = f"scenario {scenario!r}" if scenario else "this scenario"
+        raise ConfigError(f"design {name!r} liquidates {what[design.book]}, but {where} holds {what[book]}: "
+                          f"choose from {', '.join(names(book))}")
+    return design
 
 
 def tables() -> Mapping[str, type]:

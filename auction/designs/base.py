@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from auction.book.accounts import Accounts
+from auction.book.base import Kind, MarginBook
 from auction.book.ledger import Book, Ledger
 from auction.errors import Rejected
 from auction.fills import Fill
@@ -33,7 +34,12 @@ class Desk(Protocol):
     """What a sale may use of the house: the books, the protocol's oracle and the outside market."""
 
     ledger: Ledger
-    accounts: Accounts
+    book: MarginBook
+
+    @property
+    def accounts(self) -> Accounts:
+        """Vault designs: the accounts themselves (a perp book has none)."""
+        ...
 
     def oracle_of(self, asset: str) -> float: ...
 
@@ -61,6 +67,7 @@ class Opening:
     now: float
     market: float  # the market price when kicked (for borrower loss and discounts)
     desk: Desk
+    side: int = 0  # a perp position: +1 long, -1 short (``qty`` is its size); 0 for vault collateral
 
     @property
     def account(self) -> str:
@@ -137,6 +144,11 @@ class Sale:
         """Design-specific fields of the ``Result`` message."""
         return {}
 
+    def outcome(self) -> tuple[int, int, int]:
+        """(collateral returned to the owner, bad debt, revenue) for the ``Result`` message."""
+        book = self.book
+        return book.returned, book.bad_debt, book.raised
+
     # -- for subclasses ----------------------------------------------------------------------------------
     def finish(self, now: float, returned: int = 0) -> None:
         """Return what the owner is due, close the book (uncovered debt becomes bad debt)."""
@@ -191,6 +203,9 @@ class Design(Generic[P]):
     watches_oracle: bool = False  # its open sales change with every oracle update
     summary: str = ""  # one line for --help and the docs
     relative_cost: float = 1.0  # run time against a Dutch run of the same scenario (sweeps start costly runs first)
+    book: Kind = "vault"  # the accounts it liquidates: vault collateral, or perp positions
+    resells: bool = True  # the house resells won collateral for the keeper (perp sales hedge inside the sale)
+    source: str = ""  # the venue or contract whose rules it implements (README's table of designs)
 
     def params_in(self, tables: Mapping[str, object]) -> P:
         """This design's parameters among a scenario's design tables (its defaults when the table is absent)."""

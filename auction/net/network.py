@@ -117,7 +117,7 @@ def check_strategies(plans: Sequence[KeeperPlan]) -> None:
 def network_command(
     scenario: str,
     *,
-    design: str = "dutch",
+    design: str | None = None,
     keepers: int | None = None,
     keeper_specs: Sequence[str] = (),
     broker: str | None = None,
@@ -132,6 +132,7 @@ def network_command(
     console: Console | None = None,
 ) -> int:
     """Run a whole network to the end of the scenario; the house's exit code (0: report written)."""
+    from auction import designs as registry
     from auction.compare.files import safe_name
     from auction.designs import get as design_named
     from auction.scenario.load import load_scenario, with_overrides
@@ -141,8 +142,10 @@ def network_command(
         raise ConfigError(f"--speed must be positive, got {speed}")
     if secure and broker is not None:
         raise ConfigError("--secure starts its own Mosquitto with credentials; leave out --broker")
-    design_named(design)
+    if design is not None:
+        design_named(design)
     loaded = load_scenario(scenario)
+    design = registry.check_book(design or registry.names(loaded.book)[0], loaded.book, loaded.name).name
     if accounts is not None:
         loaded = with_overrides(loaded, {"accounts.n": accounts})
     check_keepers(loaded)

@@ -79,6 +79,7 @@ def load_run(
     journal: Journal | None,
 ) -> tuple[RunSpec, Scenario]:
     """The run to do: from the flags, or from the journal header (flags given must agree with it)."""
+    from auction.designs import check_book, names
     from auction.designs import get as design_named
     from auction.scenario.load import load_scenario
     from keepers.loader import check_keepers
@@ -103,8 +104,10 @@ def load_run(
         return spec, loaded
     if scenario is None:
         raise ConfigError("--scenario is required (unless --journal names an existing journal)")
-    chosen = design_named(design or "dutch").name
+    if design is not None:
+        design_named(design)
     loaded = _scenario_with_accounts(load_scenario(scenario), accounts)
+    chosen = check_book(design or names(loaded.book)[0], loaded.book, loaded.name).name
     check_keepers(loaded)
     table = population_funds(loaded)
     table.update(funds or {})

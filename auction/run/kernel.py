@@ -46,12 +46,12 @@ class Kernel:
 
     def __init__(self, world: World, design: str, *, capital: Callable[[str], int] | None = None) -> None:
         self.world = world
-        self.design = designs.get(design)
+        self.design = designs.check_book(design, world.margin_book.kind, world.scenario.name)
         self.capital = capital
         self.ledger = Ledger()
         self.ledger.mint("market", USD, MARKET_FUNDS)
         self.house = AuctionHouse(
-            self.design, self.design.params_in(world.designs), world.accounts, self.ledger,
+            self.design, self.design.params_in(world.designs), world.margin_book, self.ledger,
             house=world.house_params, market_price=world.market_price, proceeds=world.proceeds,
             gas_cost=world.gas_cost,
         )

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 from msgspec import Meta, Struct, field
 
 from auction import designs as registry
+from auction.book.base import Kind
 from auction.params import Fraction, NonNegative, Positive
 
 STRATEGY_PATTERN = r"^([a-z][a-z0-9-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|.+\.py:[A-Za-z_]\w*)$"
@@ -210,3 +211,8 @@ class Scenario(ScenarioFile, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     def design(self, design: str) -> Any:
         """The parameters a design runs with (sealed-first and sealed-second share one table)."""
         return registry.get(design).params_in(self.designs)
+
+    @property
+    def book(self) -> Kind:
+        """The accounts it holds: ``"vault"`` (collateral and debt) or ``"perp"`` (perpetual positions)."""
+        return "vault"

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auction.book.accounts import Accounts
+from auction.book.base import MarginBook
+from auction.book.vaults import VaultBook
 from auction.params import HouseParams
 from auction.scenario.tables import KeeperSpec, Scenario
 
@@ -21,7 +23,7 @@ class World:
     design: str
     seed: int
     asset: str
-    accounts: Accounts
+    accounts: Accounts | None  # vault scenarios; a perp scenario's positions are in ``book``
     designs: Mapping[str, Any]  # design table name -> params (auction.designs.defaults)
     house_params: HouseParams
     oracle_updates: list[tuple[float, dict[str, float]]]
@@ -38,3 +40,17 @@ class World:
     ipv_lots: int = 0
     # textbook-ipv only: a keeper's private value (USD per token) of one lot, shown as its market price.
     private_value: Callable[[str, int], float] | None = None
+    book: MarginBook | None = None  # the accounts the house serves: by default a VaultBook of ``accounts``
+    # (asset, qty base units, t) -> numeraire base units paid to buy ``qty`` from the outside market (impact)
+    buy_cost: Callable[[str, int, float], int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.book is None:
+            if self.accounts is None:
+                raise ValueError("a world needs vault accounts or a book")
+            self.book = VaultBook(self.accounts)
+
+    @property
+    def margin_book(self) -> MarginBook:
+        assert self.book is not None  # set in __post_init__
+        return self.book

@@ -1,0 +1,73 @@
+"""``VaultBook``: collateralized debt accounts (``Accounts``) behind the house's ``MarginBook`` interface.
+
+Detection is ``auction.book.margin.Detector`` (single-collateral accounts kept ordered by their liquidation
+price, cross-margin ones scanned vectorized); the priority is the shortfall (requirement minus equity).
+Whole vaults are liquidated (no partial bark): a cross-margin account yields one lot per collateral asset,
+the debt split by oracle value (the last asset takes the rounding remainder).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auction.book.accounts import Accounts
+from auction.book.base import F64, I64, NOTHING, Kind, Lot
+from auction.book.ledger import Ledger
+from auction.book.margin import Detector
+from auction.units import COL
+
+
+class VaultBook:
+    """Vault accounts with their detector; holds the latest oracle prices and margins it was handed."""
+
+    kind: Kind = "vault"
+
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
+        self.detector = Detector(accounts)
+        self.oracle: F64 = np.full(accounts.k, np.nan)
+        self.mm: F64 | None = None
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return self.accounts.assets
+
+    def attach(self, ledger: Ledger) -> None:
+        """Nothing up front: a vault's collateral and debt enter the ledger as they are seized."""
+
+    def on_prices(self, oracle: F64, mm: F64 | None) -> tuple[I64, F64]:
+        self.oracle, self.mm = oracle, mm
+        flagged = self.detector.on_prices(oracle, mm)
+        if not len(flagged):
+            return NOTHING
+        return flagged, self.accounts.shortfall(oracle, mm, idx=flagged)
+
+    def on_block(self, now: float) -> tuple[I64, F64]:
+        return NOTHING  # a vault changes only with the oracle
+
+    def health(self, i: int) -> float:
+        return float(self.accounts.health(self.oracle, self.mm, idx=np.array([i]))[0])
+
+    def healthy(self, i: int) -> bool:
+        return bool(self.accounts.debt[i] == 0 or self.health(i) >= 1.0)
+
+    def reindex(self, i: int) -> None:
+        self.detector.reindex([i])
+
+    def lots(self, i: int, *, seize: bool) -> list[Lot]:
+        acc = self.accounts
+        qty = acc.qty[i].copy()
+        debt = int(acc.debt[i])
+        values = qty * self.oracle / COL
+        total = float(values.sum())
+        held = [k for k in range(acc.k) if qty[k] > 0]
+        if seize:
+            acc.seize(i, qty, debt)
+            self.detector.reindex([i])
+        out: list[Lot] = []
+        remaining = debt
+        for n, k in enumerate(held):
+            share = remaining if n == len(held) - 1 else int(debt * float(values[k]) / total)
+            remaining -= share
+            out.append(Lot(k, int(qty[k]), share))
+        return out
