@@ -15,12 +15,17 @@ at the moment a keeper's reservation is reached instead of by polling.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Protocol
 
 
 class Curve(Protocol):
+    """A price curve; implementations are frozen dataclasses, so they hash and compare by value."""
+
+    def __hash__(self) -> int: ...
+
     def price(self, top: float, elapsed: float) -> float: ...
 
     def crossing(self, top: float, level: float) -> float: ...
@@ -109,6 +114,20 @@ def make_curve(kind: str, *, tau: float = 0.0, cut: float = 0.0, step: float = 0
     if kind == "exponential":
         return ExponentialDecrease(cut)
     raise ValueError(f"unknown curve {kind!r}: use linear, stairstep or exponential")
+
+
+@functools.lru_cache(maxsize=256)
+def shared_curve(kind: str, tau: float = 0.0, cut: float = 0.0, step: float = 0.0) -> Curve:
+    """``make_curve``, built once per distinct shape: curves are immutable, so one object serves every sale
+    and keeper view with the same terms."""
+    return make_curve(kind, tau=tau, cut=cut, step=step)
+
+
+@functools.lru_cache(maxsize=8192)
+def crossing(curve: Curve, top: float, level: float) -> float:
+    """``curve.crossing(top, level)``, remembered: a run asks it again and again for the few distinct tops (the
+    oracle at kick times ``buf``) and reservation levels (market prices) it has."""
+    return curve.crossing(top, level)
 
 
 def _first_at_or_below(curve: Curve, top: float, level: float, guess: float) -> float:

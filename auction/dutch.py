@@ -48,6 +48,13 @@ class DutchAuction:
         if not self.top > 0:
             raise Rejected("zero-price", f"a Dutch auction needs top > 0, got {self.top}")
 
+    def snapshot(self) -> tuple[int, int, float, float, int, bool, int]:
+        """What ``take`` and ``redo`` change, for ``restore`` when a caller refuses the outcome."""
+        return (self.lot, self.tab, self.top, self.start, self.returned, self.done, self.resets)
+
+    def restore(self, saved: tuple[int, int, float, float, int, bool, int]) -> None:
+        self.lot, self.tab, self.top, self.start, self.returned, self.done, self.resets = saved
+
     def price(self, now: float) -> float:
         return self.curve.price(self.top, now - self.start)
 

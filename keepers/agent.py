@@ -34,7 +34,7 @@ from keepers.api import AuctionView, Bid, Context, Strategy, Take
 from keepers.deadline import DeadlineExceeded, DeadlineStrategy, call_with_deadline
 from keepers.failures import Failures
 from keepers.plan import MarketView, Order, Policy, SealedPlan, Sent, Tracked, fit_qty, valid
-from keepers.views import auction_view, result_view
+from keepers.views import ViewCache, result_view
 from keepers.wallet import Book, Limits, Wallet
 
 __all__ = [
@@ -90,10 +90,12 @@ class KeeperAgent:
         policy: Policy | None = None,
         latency_s: float = 0.0,
         gas: Callable[[float], float] | None = None,
+        views: ViewCache | None = None,
     ) -> None:
         """``capital`` in numeraire base units; ``designs`` the registry (``auction.designs.REGISTRY``);
         ``latency_s`` is read by the simulator (decision -> send); ``gas(t)`` gives the base fee in gwei where
-        the runtime does not deliver ``Block`` messages."""
+        the runtime does not deliver ``Block`` messages; ``views`` a cache of strategy views that the keepers
+        of one process may share (they receive the very same message objects)."""
         self.keeper_id, self.strategy, self.capital = keeper_id, strategy, capital
         self.designs = designs
         self.latency_s = latency_s
@@ -101,6 +103,8 @@ class KeeperAgent:
         self.limits = limits or Limits()
         self.policy = policy or Policy()
         self.market = market
+        self._lot_price = getattr(market, "lot_price", None)  # textbook-ipv: a private value per lot
+        self.views = views if views is not None else ViewCache()
         self.wallet = Wallet(capital, self.limits)
         self.book = Book()
         self.inventory: dict[str, int] = {}  # collateral base units by asset
@@ -116,7 +120,9 @@ class KeeperAgent:
         self._settled: set[int] = set()
         self._last_eval = -math.inf
         self._last_seen: tuple[Any, ...] = ()
-        self._batch_ctx: Context | None = None  # shared by a re-evaluation batch (nothing it holds moves within)
+        self._quotes: tuple[float, float, float] | None = None  # (now, gas gwei, native USD), see _quote
+        self._ctx: tuple[Any, Context] | None = None  # the last decision context and what it was made from
+        self._assets: dict[str, int] = {}  # tracked auctions per asset: what a re-evaluation looks at
         self.log = structlog.get_logger().bind(keeper_id=keeper_id)
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -136,7 +142,16 @@ class KeeperAgent:
 
     def gas_price(self, now: float) -> float:
         """The going base fee (gwei): from the runtime's gas source, else from the last Block."""
-        return self._gas(now) if self._gas is not None else self.gas_gwei
+        return self._quote(now)[1]
+
+    def _quote(self, now: float) -> tuple[float, float, float]:
+        """(now, base fee, native price) at ``now``, computed once per instant: both are asked several times
+        per decision. Forgotten whenever a message moves what they come from (a Block, an oracle price)."""
+        q = self._quotes
+        if q is None or q[0] != now:
+            gas = self._gas(now) if self._gas is not None else self.gas_gwei
+            q = self._quotes = (now, gas, self._native_price(now))
+        return q
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self, now: float) -> None:
@@ -147,17 +162,31 @@ class KeeperAgent:
 
     def context(self, now: float, auction: int | None = None) -> Context:
         """What the strategy sees at ``now``; ``auction``: the lot being decided (private values)."""
+        _, gas, native = self._quote(now)
         return Context(
             keeper_id=self.keeper_id,
             now=now,
             price=lambda asset: self._market_price(asset, now, auction),
             balance=units.num_f(self.wallet.cash),
             inventory={a: units.col_f(q) for a, q in self.inventory.items()},
-            gas_price=self.gas_price(now),
+            gas_price=gas,
             rng=self.rng,
             log=self.log,
-            native_price=self._native_price(now),
+            native_price=native,
         )
+
+    def decision_context(self, now: float, auction: int) -> Context:
+        """The context of a decision about ``auction``. One object serves every decision while nothing it
+        holds moves (instant, prices, balance, inventory), unless the market prices each lot privately."""
+        if self._lot_price is not None:
+            return self.context(now, auction)
+        key = (self._quote(now), self.wallet.cash, tuple(self.inventory.items()))
+        cached = self._ctx
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ctx = self.context(now)
+        self._ctx = (key, ctx)
+        return ctx
 
     # -- inputs ------------------------------------------------------------------------------------------
     def on_message(self, msg: m.Message, now: float) -> list[Order]:
@@ -172,6 +201,7 @@ class KeeperAgent:
             return self.on_block(msg, now)
         elif isinstance(msg, m.OraclePrice):
             self.oracle[msg.asset] = msg.price_q
+            self._quotes = None  # the native price may come from the oracle
         return []
 
     def on_state(self, msg: m.Announce | m.State, now: float) -> list[Order]:
@@ -181,17 +211,20 @@ class KeeperAgent:
         oracle_q = msg.oracle_q if isinstance(msg, m.Announce) else self.oracle.get(msg.asset, 0)
         if tracked is None:
             tracked = self.auctions[msg.auction] = Tracked(msg, oracle_q)
+            self._assets[msg.asset] = self._assets.get(msg.asset, 0) + 1
         elif isinstance(msg, m.State) or isinstance(tracked.msg, m.Announce):
             if isinstance(msg, m.State) and isinstance(tracked.msg, m.State) and msg.seq < tracked.msg.seq:
                 return []  # an older state delivered late
             tracked.msg = msg
         if isinstance(msg, m.Announce):
             tracked.oracle_q = self.oracle[msg.asset] = msg.oracle_q  # the oracle price at kick: the latest one
+            self._quotes = None
         return self._evaluate(tracked, now)
 
     def on_block(self, msg: m.Block, now: float) -> list[Order]:
         """New gas price; every ``policy.reevaluate_s`` the open auctions are looked at again."""
         self.gas_gwei = msg.gas_gwei_milli / 1000
+        self._quotes = None
         if now - self._last_eval < self.policy.reevaluate_s:
             return []
         self._last_eval = now
@@ -199,12 +232,7 @@ class KeeperAgent:
         if seen == self._last_seen:
             return []  # nothing a strategy reads has moved since the last look
         self._last_seen = seen
-        if getattr(self.market, "lot_price", None) is None:  # one context serves the whole batch
-            self._batch_ctx = self.context(now)
-        try:
-            return [o for a in sorted(self.auctions) for o in self._evaluate(self.auctions[a], now)]
-        finally:
-            self._batch_ctx = None
+        return [o for a in sorted(self.auctions) for o in self._evaluate(self.auctions[a], now)]
 
     def on_result(self, msg: m.Result, now: float) -> None:
         if msg.auction in self._settled:
@@ -215,6 +243,11 @@ class KeeperAgent:
         if tracked is None:
             return  # never seen: no fills of ours, nothing to learn
         asset = tracked.msg.asset
+        left = self._assets[asset] - 1
+        if left:
+            self._assets[asset] = left
+        else:
+            del self._assets[asset]
         view = result_view(msg, self.keeper_id, asset)
         qty = sum(f.qty for f in msg.fills if f.keeper == self.keeper_id)
         cost = sum(f.cost for f in msg.fills if f.keeper == self.keeper_id)
@@ -326,7 +359,7 @@ class KeeperAgent:
         view = self.view(tracked)
         self.failures.decisions += 1
         try:
-            decision = self.strategy.on_auction(view, self._batch_ctx or self.context(now, view.id))
+            decision = self.strategy.on_auction(view, self.decision_context(now, view.id))
         except Exception as exc:
             self.failures.failed(self.log, now, "on_auction", exc, auction=view.id)
             return None
@@ -337,13 +370,13 @@ class KeeperAgent:
 
     def view(self, tracked: Tracked) -> AuctionView:
         """What the strategy is shown of ``tracked`` (rebuilt only when its message or the oracle changed)."""
-        oracle_q = self.oracle.get(tracked.msg.asset, tracked.oracle_q)
+        msg = tracked.msg
+        oracle_q = self.oracle.get(msg.asset, tracked.oracle_q)
         cached = tracked.view
-        if cached is not None and cached[0] is tracked.msg and cached[1] == oracle_q:
+        if cached is not None and cached[0] is msg and cached[1] == oracle_q:
             return cached[2]
-        terms = self.designs[tracked.msg.design].view_terms(tracked.msg)
-        view = auction_view(tracked.msg, oracle_q / units.NUM, terms)
-        tracked.view = (tracked.msg, oracle_q, view)
+        view = self.views.get(msg, oracle_q, self.designs[msg.design].view_terms)
+        tracked.view = (msg, oracle_q, view)
         return view
 
     def _redo(self, tracked: Tracked, now: float) -> list[Order]:
@@ -395,9 +428,10 @@ class KeeperAgent:
 
     def gas_units_cost(self, design: str, tag: str, fee: int, now: float) -> int:
         """Numeraire units for the gas of one action: units * (base fee + tip) gwei * 1e-9 * native price."""
-        gwei = self.gas_price(now) + fee / 1000
+        _, base, native = self._quote(now)
+        gwei = base + fee / 1000
         gas = self.designs[design].gas.get(tag, DEFAULT_GAS)
-        return units.num(gas * gwei * 1e-9 * self._native_price(now))
+        return units.num(gas * gwei * 1e-9 * native)
 
     def _resell(self, asset: str, now: float) -> None:
         """Sell what was won into the market at once, as the house does for the ledger (clipperCall)."""
@@ -415,7 +449,7 @@ class KeeperAgent:
 
     def _seen(self, now: float) -> tuple[Any, ...]:
         """What a re-evaluation depends on: market prices of the assets on sale, oracle prices, gas."""
-        assets = sorted({t.msg.asset for t in self.auctions.values()})
+        assets = sorted(self._assets)
         return (
             tuple(self._market_price(a, now) for a in assets),
             tuple(sorted(self.oracle.items())),

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import structlog
 
-from auction.curves import Curve, make_curve
+from auction.curves import Curve, crossing, shared_curve
 
 # -- decisions -------------------------------------------------------------------------------------
 
@@ -81,13 +81,13 @@ class AuctionView:
 
     def time_at_price(self, level: float) -> float:
         """Dutch: the first time at which the price is at or below ``level`` (``inf`` if never)."""
-        return self.start + self._curve().crossing(float(self.terms["top"]), level)
+        return self.start + crossing(self._curve(), float(self.terms["top"]), level)
 
     def _curve(self) -> Curve:
         if self.design != "dutch":
             raise ValueError(f"price_at is defined for dutch auctions only, not {self.design!r}")
         t = self.terms
-        return make_curve(
+        return shared_curve(
             str(t["curve"]), tau=float(t.get("tau", 0.0)), cut=float(t.get("cut", 0.0)), step=float(t.get("step", 0.0))
         )
 

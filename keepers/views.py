@@ -6,7 +6,8 @@ messages in the simulator and in a live keeper. Base units -> whole units via ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from auction import units
@@ -31,7 +32,7 @@ def auction_view(msg: m.Announce | m.State, oracle_price: float, terms: Mapping[
         tab=units.num_f(msg.tab),
         oracle_price=oracle_price,
         start=msg.start_ms / 1000,
-        terms=shown,
+        terms=MappingProxyType(shown),  # read-only: one view may be shown to several strategies
     )
 
 
@@ -50,3 +51,32 @@ def result_view(msg: m.Result, keeper_id: str, asset: str) -> ResultView:
         winners=tuple(dict.fromkeys(f.keeper for f in msg.fills if f.qty > 0)),
         forfeited=keeper_id in msg.forfeited,
     )
+
+
+class ViewCache:
+    """The views of recent messages, so that the keepers of one process build each view once.
+
+    In the simulator every keeper receives the very same message objects, and a view depends only on the
+    message, the oracle price shown and the design's terms: keyed by message identity (the cache holds the
+    message, so its id cannot be reused while cached) and oracle price (``auction_view`` makes the terms
+    read-only). Oldest entries go first past ``size``.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[tuple[int, int], tuple[m.Announce | m.State, AuctionView]] = {}
+
+    def get(
+        self, msg: m.Announce | m.State, oracle_q: int, view_terms: Callable[[m.Announce | m.State], Mapping[str, Any]]
+    ) -> AuctionView:
+        """The view of ``msg`` with the oracle at ``oracle_q`` (numeraire base units), built on a miss."""
+        key = (id(msg), oracle_q)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] is msg:
+            return hit[1]
+        view = auction_view(msg, oracle_q / units.NUM, view_terms(msg))
+        entries = self._entries
+        if len(entries) >= self.size:
+            del entries[next(iter(entries))]
+        entries[key] = (msg, view)
+        return view

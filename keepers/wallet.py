@@ -51,46 +51,51 @@ class Book:
 
 @dataclass(slots=True)
 class Wallet:
-    """Cash, per-auction commitments and the limits that bound them."""
+    """Cash, per-auction commitments and the limits that bound them.
+
+    ``committed`` changes only through the methods below, which keep ``total_committed`` as a running sum:
+    ``budget`` is asked once per decision, and summing every open commitment each time made it cost
+    O(auctions in flight).
+    """
 
     cash: int
     limits: Limits = field(default_factory=Limits)
     committed: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def total_committed(self) -> int:
-        return sum(self.committed.values())
+    total_committed: int = 0
 
     @property
     def available(self) -> int:
         return max(0, self.cash - self.total_committed)
 
+    def __post_init__(self) -> None:
+        self.total_committed = sum(self.committed.values())
+
     def budget(self, auction: int) -> int:
         """The most a new action in ``auction`` may commit: balance, per-auction and total limits."""
         used = self.total_committed
-        room = [self.cash - used, _cap(self.limits.max_total) - used,
-                _cap(self.limits.max_per_auction) - self.committed.get(auction, 0)]
-        return max(0, min(room))
+        room = min(self.cash - used, _cap(self.limits.max_total) - used,
+                   _cap(self.limits.max_per_auction) - self.committed.get(auction, 0))
+        return room if room > 0 else 0
 
     def commit(self, auction: int, amount: int) -> None:
         if amount > 0:
-            self.committed[auction] = self.committed.get(auction, 0) + amount
+            self._set(auction, self.committed.get(auction, 0) + amount)
 
     def uncommit(self, auction: int, amount: int) -> None:
-        left = self.committed.get(auction, 0) - amount
-        if left > 0:
-            self.committed[auction] = left
-        else:
-            self.committed.pop(auction, None)
+        self._set(auction, self.committed.get(auction, 0) - amount)
 
     def set_committed(self, auction: int, amount: int) -> None:
-        if amount > 0:
-            self.committed[auction] = amount
-        else:
-            self.committed.pop(auction, None)
+        self._set(auction, amount)
 
     def settle(self, auction: int) -> None:
-        self.committed.pop(auction, None)
+        self._set(auction, 0)
+
+    def _set(self, auction: int, amount: int) -> None:
+        """The one writer of ``committed`` (a non-positive amount removes the entry)."""
+        self.total_committed -= self.committed.pop(auction, 0)
+        if amount > 0:
+            self.committed[auction] = amount
+            self.total_committed += amount
 
 
 def _cap(limit_usd: float) -> int:

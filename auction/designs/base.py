@@ -7,7 +7,8 @@ and the reports reach a design only through the registry (``auction.designs``), 
 reaches any ``ClipperLike`` through ``kick``.
 
 A sale is all or nothing: a refused action (``Rejected``) leaves the sale and the ledger untouched, because
-each mechanism operation runs on a copy that replaces the original only once the ledger accepted its moves.
+each mechanism operation runs on a copy that replaces the original only once the ledger accepted its moves (or
+snapshots what it changes and restores it when the ledger refuses: dutch).
 """
 
 from __future__ import annotations

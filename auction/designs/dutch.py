@@ -7,7 +7,6 @@ strategy's ``Take`` into a take timed where the curve crosses the strategy's pri
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -15,7 +14,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from auction import units
-from auction.curves import make_curve
+from auction.curves import crossing, shared_curve
 from auction.designs.base import KICKER, Design, Desk, Opening, Sale, Shown, sale_fields, seize_lot
 from auction.dutch import DutchAuction
 from auction.fills import Fill
@@ -64,6 +63,7 @@ class DutchTerms(m.WireTerms, tag="dutch", frozen=True, kw_only=True):
 class DutchSale(Sale):
     mech: DutchAuction
     params: DutchParams
+    shown_terms: DutchTerms | None = None  # the terms last shown: they change only when a redo moves the top
 
     def apply(self, action: m.Action, now: float, desk: Desk) -> list[Fill]:
         if isinstance(action, m.Take):
@@ -74,10 +74,14 @@ class DutchSale(Sale):
         return Sale.apply(self, action, now, desk)  # slots dataclasses have no zero-argument super()
 
     def take(self, keeper: str, amount: int, max_price_q: int, now: float) -> Fill:
-        mech = copy.copy(self.mech)
-        fill = mech.take(amount, max_price_q, now, keeper)
-        self.ledger.fill(self.id, keeper, fill.qty, fill.cost)
-        self.mech = mech
+        mech = self.mech
+        saved = mech.snapshot()  # all or nothing: the ledger may still refuse the fill
+        try:
+            fill = mech.take(amount, max_price_q, now, keeper)
+            self.ledger.fill(self.id, keeper, fill.qty, fill.cost)
+        except Exception:
+            mech.restore(saved)
+            raise
         self.fills.append(fill)
         if mech.done:
             self.finish(now, mech.returned)
@@ -86,9 +90,13 @@ class DutchSale(Sale):
         return fill
 
     def redo(self, keeper: str, now: float, oracle: float) -> int:
-        mech = copy.copy(self.mech)
-        coin = mech.redo(now, quantized(oracle * self.params.buf), feed_price=oracle)
-        self.mech = mech
+        mech = self.mech
+        saved = mech.snapshot()
+        try:
+            coin = mech.redo(now, quantized(oracle * self.params.buf), feed_price=oracle)
+        except Exception:
+            mech.restore(saved)
+            raise
         self.resets += 1
         self.ledger.incentive(keeper, coin)
         self.changed()
@@ -102,22 +110,24 @@ class DutchSale(Sale):
 
     def next_deadline(self) -> float:
         d = self.mech
-        by_cusp = d.start + d.curve.crossing(d.top, d.top * d.cusp)
+        by_cusp = d.start + crossing(d.curve, d.top, d.top * d.cusp)
         # needs_redo is strict (elapsed > tail, price/top < cusp): the first block after is the first chance.
         return min(d.start + d.tail + 1e-6, by_cusp + 1e-6)
 
     def show(self, now: float) -> Shown:
         d, p = self.mech, self.params
         top_q = units.price_q(d.top)
-        terms = DutchTerms(top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut,
-                           step_ms=units.ms(p.step), tail_ms=units.ms(d.tail), cusp=d.cusp, chost=d.chost,
-                           tip=units.num(p.tip), chip=p.chip)
+        terms = self.shown_terms
+        if terms is None or terms.top_q != top_q:
+            terms = self.shown_terms = DutchTerms(
+                top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut, step_ms=units.ms(p.step),
+                tail_ms=units.ms(d.tail), cusp=d.cusp, chost=d.chost, tip=units.num(p.tip), chip=p.chip)
         return Shown(lot=d.lot, tab=d.tab, start=d.start, terms=terms, needs_redo=d.needs_redo(now), top_q=top_q)
 
 
 def open_sale(o: Opening, p: DutchParams) -> DutchSale:
     tab = seize_lot(o, p.chop)
-    curve = make_curve(p.curve, tau=p.tau, cut=p.cut, step=p.step)
+    curve = shared_curve(p.curve, tau=p.tau, cut=p.cut, step=p.step)
     mech = DutchAuction(lot=o.qty, tab=tab, top=quantized(o.oracle * p.buf), curve=curve, tail=p.tail, cusp=p.cusp,
                         chost=units.num(p.chost), start=o.now, owner=o.account, tip=units.num(p.tip), chip=p.chip)
     o.desk.ledger.incentive(KICKER, mech.kick_incentive())  # clip.sol kick pays the barker tip + chip * tab
@@ -162,6 +172,8 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         return agent.drop(tracked, None)  # a reset comes first: the state after it is planned anew
     top_q = msg.top_q if isinstance(msg, m.State) else t.top_q
     key = ("dutch", msg.start_ms, top_q, msg.lot, msg.tab, price_q, amount, fee)
+    if key == tracked.key:
+        return []  # the order already out stands (agent.replan would say the same, after building the take)
     action = m.Take(auction=msg.auction, keeper=agent.keeper_id, amount=amount, max_price_q=price_q,
                     nonce=0, deadline_ms=0, priority_fee=fee)
     return agent.replan(tracked, key, [(at, action)])

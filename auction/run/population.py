@@ -15,6 +15,7 @@ from auction.scenario.population import gas_cap, keeper_ids, members
 from auction.scenario.world import World
 from keepers.agent import KeeperAgent, MarketView, Policy
 from keepers.loader import load_strategy
+from keepers.views import ViewCache
 
 
 class WorldMarket:
@@ -50,6 +51,7 @@ def make_agents(world: World) -> dict[str, KeeperAgent]:
     """
     population = members(world.keeper_specs)
     private = getattr(world, "private_value", None)
+    views = ViewCache()  # the keepers receive the very same messages: each view is built once
     agents: dict[str, KeeperAgent] = {}
     for keeper_id, member in zip(keeper_ids(population), population, strict=True):
         base = WorldMarket(world.market_price, world.proceeds)
@@ -64,6 +66,7 @@ def make_agents(world: World) -> dict[str, KeeperAgent]:
             policy=Policy(max_gas_gwei=gas_cap(member.gas_policy), native_asset=native_asset(world)),
             latency_s=member.latency_s,
             gas=getattr(world, "gas_gwei", None),
+            views=views,
         )
     return agents
 
