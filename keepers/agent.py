@@ -122,6 +122,7 @@ class KeeperAgent:
         self._last_seen: tuple[Any, ...] = ()
         self._quotes: tuple[float, float, float] | None = None  # (now, gas gwei, native USD), see _quote
         self._ctx: tuple[Any, Context] | None = None  # the last decision context and what it was made from
+        self._abstain: tuple[Context, bool] | None = None  # strategy.abstains of the last context asked
         self._assets: dict[str, int] = {}  # tracked auctions per asset: what a re-evaluation looks at
         self.log = structlog.get_logger().bind(keeper_id=keeper_id)
 
@@ -356,10 +357,13 @@ class KeeperAgent:
 
     def decide(self, tracked: Tracked, now: float) -> Take | Bid | None:
         """Ask the strategy about ``tracked``; an exception or an invalid decision counts as an error, None."""
-        view = self.view(tracked)
         self.failures.decisions += 1
+        ctx = self.decision_context(now, tracked.msg.auction)
+        if self.abstains(ctx):
+            return None
+        view = self.view(tracked)
         try:
-            decision = self.strategy.on_auction(view, self.decision_context(now, view.id))
+            decision = self.strategy.on_auction(view, ctx)
         except Exception as exc:
             self.failures.failed(self.log, now, "on_auction", exc, auction=view.id)
             return None
@@ -367,6 +371,19 @@ class KeeperAgent:
             return decision
         self.failures.failed(self.log, now, "on_auction", decision=decision, auction=view.id)
         return None
+
+    def abstains(self, ctx: Context) -> bool:
+        """``strategy.abstains(ctx)``, asked once per context object (an error counts, and means: ask)."""
+        cached = self._abstain
+        if cached is not None and cached[0] is ctx:
+            return cached[1]
+        try:
+            answer = bool(self.strategy.abstains(ctx))
+        except Exception as exc:
+            self.failures.failed(self.log, ctx.now, "abstains", exc)
+            answer = False
+        self._abstain = (ctx, answer)
+        return answer
 
     def view(self, tracked: Tracked) -> AuctionView:
         """What the strategy is shown of ``tracked`` (rebuilt only when its message or the oracle changed)."""

@@ -212,6 +212,12 @@ class Strategy:
         """An auction opened or changed: return a decision, or ``None`` to abstain."""
         return None
 
+    def abstains(self, ctx: Context) -> bool:
+        """Optional: True only when ``on_auction`` would return ``None`` for every auction in ``ctx`` (a keeper
+        that drops out while gas is high, say). The framework then does not ask about each auction; the
+        default, False, asks every time. Called once per context, with the same ``ctx`` as ``on_auction``."""
+        return False
+
     def on_result(self, result: ResultView, ctx: Context) -> None:
         """An auction this keeper saw has ended: ``result.won`` says whether it bought anything."""
 

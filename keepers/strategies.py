@@ -246,10 +246,15 @@ class Constrained(Universal):
         self.gas_limit, self.balance_floor = gas_limit, balance_floor
 
     def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
-        if ctx.gas_price > self.gas_limit or ctx.balance < self.balance_floor:
-            ctx.log.debug("keeper.dropped_out", gas=ctx.gas_price, balance=ctx.balance)
+        if self.abstains(ctx):
             return None
         return super().on_auction(auction, ctx)
+
+    def abstains(self, ctx: Context) -> bool:
+        if ctx.gas_price > self.gas_limit or ctx.balance < self.balance_floor:
+            ctx.log.debug("keeper.dropped_out", gas=ctx.gas_price, balance=ctx.balance)
+            return True
+        return False
 
 
 BUILTINS: dict[str, type[Strategy]] = {

@@ -25,9 +25,9 @@ from auction.errors import Rejected
 from auction.sealed import SealedAuction, commitment
 from broker import messages as m
 from keepers import AuctionView, Bid, Context, Strategy, Take
-from keepers.agent import KeeperAgent, Limits, Order, Policy
+from keepers.agent import KeeperAgent, Limits, Order, Policy, Tracked
 from keepers.deadline import DeadlineStrategy
-from keepers.strategies import DutchThreshold, EnglishProxy, SealedShading, Universal
+from keepers.strategies import Constrained, DutchThreshold, EnglishProxy, SealedShading, Universal
 
 USD = units.NUM
 ETH = units.COL
@@ -218,6 +218,49 @@ def test_a_wrong_decision_type_for_the_design_is_ignored() -> None:
             return Bid(price=1.0, qty=1.0)
 
     assert agent(SealedOnly()).on_message(dutch_announce(), 0.0) == []
+
+
+class Quiet(DutchThreshold):
+    """Abstains while ``quiet``; counts the questions it is asked."""
+
+    def __init__(self, quiet: bool | None) -> None:
+        super().__init__(margin=0.05)
+        self.quiet, self.asked = quiet, 0
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        self.asked += 1
+        return None if self.quiet else super().on_auction(auction, ctx)
+
+    def abstains(self, ctx: Context) -> bool:
+        if self.quiet is None:
+            raise RuntimeError("undecided")
+        return self.quiet
+
+
+def test_a_strategy_that_abstains_is_not_asked_and_its_old_orders_stand_down() -> None:
+    s = Quiet(quiet=False)
+    a = agent(s)
+    (order,) = a.on_message(dutch_announce(), 0.0)
+    s.quiet = True
+    assert a.on_message(dutch_state(seq=1), 1.0) == [] and s.asked == 1
+    assert a.release(order, order.not_before) is None  # the plan it belonged to was dropped
+    s.quiet = False
+    assert len(a.on_message(dutch_state(seq=2), 2.0)) == 1 and s.asked == 2
+
+
+def test_abstains_that_raises_counts_an_error_and_the_strategy_is_asked() -> None:
+    s = Quiet(quiet=None)
+    a = agent(s)
+    assert len(a.on_message(dutch_announce(), 0.0)) == 1
+    assert s.asked == 1 and a.errors == 1
+
+
+def test_constrained_abstains_exactly_when_it_returns_none_for_everything() -> None:
+    c = Constrained(gas_limit=100.0, balance_floor=50_000.0)
+    view = agent(c).view(Tracked(dutch_announce(), 2000 * USD))
+    for gas, balance in ((150.0, 1e6), (50.0, 10_000.0), (50.0, 1e6), (100.0, 50_000.0)):
+        ctx = Context.simple(prices={"ETH": 2000.0}, gas_price=gas, balance=balance)
+        assert c.abstains(ctx) == (c.on_auction(view, ctx) is None)
 
 
 # -- results and accounting -----------------------------------------------------------------------------

@@ -64,11 +64,16 @@ class Kernel:
         self.series = Series()
         self.timeline = Timeline()
         self.finished = False
+        self._next: tuple[tuple[int, int], Input | None] = ((-1, -1), None)  # next_input, per (oracle, height)
 
     # -- the schedule ------------------------------------------------------------------------------------
     def next_input(self) -> Input | None:
         """The next scheduled input, or None once every oracle update and block is applied."""
-        return self._after(self.next_oracle, self.house.height)
+        at = (self.next_oracle, self.house.height)
+        cached = self._next
+        if cached[0] != at:  # the simulator asks once per event: build the Input once per input applied
+            cached = self._next = (at, self._after(*at))
+        return cached[1]
 
     def due(self, now: float, *, blocks: int | None = None) -> list[Input]:
         """The scheduled inputs with ``t <= now``, in order; at most ``blocks`` blocks."""

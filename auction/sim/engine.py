@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from typing import Any
 
 from auction.run.kernel import Kernel, audience
@@ -52,17 +53,17 @@ class Simulation:
         heapq.heappush(self.queue, (time, kind, next(self._seq), payload))
 
     def run(self) -> None:
-        kernel = self.kernel
+        kernel, queue, handle, pop = self.kernel, self.queue, self._handle, heapq.heappop
         for agent in self.agents.values():
             agent.start(0.0)
         while True:
-            scheduled = kernel.next_input()
-            if self.queue and (scheduled is None or self.queue[0][0] < scheduled.t):
-                self._handle(*heapq.heappop(self.queue))
-            elif scheduled is not None:
-                self._broadcast(kernel.apply(scheduled), scheduled.t)
-            else:
+            scheduled = kernel.next_input()  # keeper events never move the schedule: ask once per input
+            until = math.inf if scheduled is None else scheduled.t
+            while queue and queue[0][0] < until:
+                handle(*pop(queue))
+            if scheduled is None:
                 break
+            self._broadcast(kernel.apply(scheduled), scheduled.t)
         self._broadcast(kernel.finish(), kernel.end)
         for agent in self.agents.values():
             agent.stop(kernel.end)
