@@ -39,7 +39,7 @@ from auction.book.vaults import VaultBook
 from auction.designs.base import Design, Opening, Sale
 from auction.errors import Rejected
 from auction.fills import Fill
-from auction.models.chain import DEFAULT_GAS, Tx, include
+from auction.models.chain import DEFAULT_GAS, Mempool, Tx
 from auction.params import HouseParams
 from broker import messages as m
 
@@ -94,7 +94,7 @@ class AuctionHouse:
         self.open: dict[int, Sale] = {}
         self.by_account: dict[int, list[int]] = {}
         self.deadlines: list[tuple[float, int, int]] = []  # (time, sale id, seq when scheduled)
-        self.mempool: list[Tx] = []  # actions waiting for a block (priority fee in gwei)
+        self.mempool = Mempool()  # actions waiting for a block (priority fee in gwei)
         self.tally = Tally()
         self.height = 0
         self._next_id = 1
@@ -132,7 +132,7 @@ class AuctionHouse:
             return []
         self._seq += 1
         gas = self.design.gas.get(m.tag_of(type(action)), DEFAULT_GAS)
-        self.mempool.append(Tx(getattr(action, "priority_fee", 0) / 1000, self._seq, gas, action))
+        self.mempool.add(Tx(getattr(action, "priority_fee", 0) / 1000, self._seq, gas, action))
         return []
 
     def on_block(self, now: float, gas_gwei: float) -> list[m.Message]:
@@ -181,9 +181,8 @@ class AuctionHouse:
 
     # -- block processing --------------------------------------------------------------------------------
     def _include(self, now: float, gas_gwei: float) -> list[m.Message]:
-        included, self.mempool = include(self.mempool, self.params.block_gas_limit)
         out: list[m.Message] = []
-        for tx in included:
+        for tx in self.mempool.take(self.params.block_gas_limit):
             out += self._apply(cast(m.Action, tx.ref), now, tx.gas, gas_gwei + tx.priority_fee)
         return out
 

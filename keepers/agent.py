@@ -33,7 +33,8 @@ from broker import messages as m
 from keepers.api import AuctionView, Bid, Context, Strategy, Take
 from keepers.deadline import DeadlineExceeded, DeadlineStrategy, call_with_deadline
 from keepers.failures import Failures
-from keepers.plan import MarketView, Order, Policy, SealedPlan, Sent, Tracked, fit_qty, valid
+from keepers.plan import MarketView, Order, Policy, SealedPlan, Sent, TakeOrders, Tracked, fit_qty, valid
+from keepers.rows import Rows
 from keepers.views import ViewCache, result_view
 from keepers.wallet import Book, Limits, Wallet
 
@@ -47,6 +48,7 @@ __all__ = [
     "Planning",
     "Policy",
     "SealedPlan",
+    "TakeOrders",
     "Tracked",
     "call_with_deadline",
     "fit_qty",
@@ -72,6 +74,9 @@ class Planning(Protocol):
     def view_terms(self) -> Callable[[m.Announce | m.State], dict[str, Any]]:
         """The design's terms as the strategy sees them, in whole units."""
         ...
+
+    # Optional (read with getattr): plan_batch(agent, now) -> TakeOrders | None, ``plan`` for every tracked
+    # auction at once, in auction id order; None when it cannot (the agent then plans one by one).
 
 
 class KeeperAgent:
@@ -112,6 +117,7 @@ class KeeperAgent:
         self.gas_gwei = 0.0
         self.failures = Failures()  # strategy exceptions and invalid decisions: counted, the first logged
         self.auctions: dict[int, Tracked] = {}
+        self.rows = Rows()  # their plans and keys, as columns (keepers.rows)
         self.oracle: dict[str, int] = {}  # latest oracle price_q by asset
         # Two streams from (run seed, keeper id): the strategy's draws (ctx.rng) never shift the salts.
         ours, theirs = np.random.SeedSequence([seed, zlib.crc32(keeper_id.encode())]).spawn(2)
@@ -123,7 +129,10 @@ class KeeperAgent:
         self._quotes: tuple[float, float, float] | None = None  # (now, gas gwei, native USD), see _quote
         self._ctx: tuple[Any, Context] | None = None  # the last decision context and what it was made from
         self._abstain: tuple[Context, bool] | None = None  # strategy.abstains of the last context asked
-        self._assets: dict[str, int] = {}  # tracked auctions per asset: what a re-evaluation looks at
+        self.tracked_assets: dict[str, int] = {}  # tracked auctions per asset: what a re-evaluation looks at
+        self.tracked_designs: dict[str, int] = {}  # tracked auctions per design
+        self.planner_state: dict[str, Any] = {}  # what a design's batch planner keeps between looks, by design
+        self.bulk = False  # on_block may return TakeOrders (a runtime that schedules orders in bulk sets it)
         self.log = structlog.get_logger().bind(keeper_id=keeper_id)
 
     # -- reading ----------------------------------------------------------------------------------------
@@ -190,7 +199,7 @@ class KeeperAgent:
         return ctx
 
     # -- inputs ------------------------------------------------------------------------------------------
-    def on_message(self, msg: m.Message, now: float) -> list[Order]:
+    def on_message(self, msg: m.Message, now: float) -> list[Order] | TakeOrders:
         """Dispatch any received message; returns the orders it gives rise to."""
         if isinstance(msg, m.Announce | m.State):
             return self.on_state(msg, now)
@@ -211,18 +220,19 @@ class KeeperAgent:
         tracked = self.auctions.get(msg.auction)
         oracle_q = msg.oracle_q if isinstance(msg, m.Announce) else self.oracle.get(msg.asset, 0)
         if tracked is None:
-            tracked = self.auctions[msg.auction] = Tracked(msg, oracle_q)
-            self._assets[msg.asset] = self._assets.get(msg.asset, 0) + 1
+            tracked = self.auctions[msg.auction] = Tracked(msg, oracle_q, self.rows)
+            self.tracked_assets[msg.asset] = self.tracked_assets.get(msg.asset, 0) + 1
+            self.tracked_designs[msg.design] = self.tracked_designs.get(msg.design, 0) + 1
         elif isinstance(msg, m.State) or isinstance(tracked.msg, m.Announce):
             if isinstance(msg, m.State) and isinstance(tracked.msg, m.State) and msg.seq < tracked.msg.seq:
                 return []  # an older state delivered late
-            tracked.msg = msg
+            tracked.update(msg)
         if isinstance(msg, m.Announce):
             tracked.oracle_q = self.oracle[msg.asset] = msg.oracle_q  # the oracle price at kick: the latest one
             self._quotes = None
         return self._evaluate(tracked, now)
 
-    def on_block(self, msg: m.Block, now: float) -> list[Order]:
+    def on_block(self, msg: m.Block, now: float) -> list[Order] | TakeOrders:
         """New gas price; every ``policy.reevaluate_s`` the open auctions are looked at again."""
         self.gas_gwei = msg.gas_gwei_milli / 1000
         self._quotes = None
@@ -233,7 +243,24 @@ class KeeperAgent:
         if seen == self._last_seen:
             return []  # nothing a strategy reads has moved since the last look
         self._last_seen = seen
+        batch = self._plan_batch(now)
+        if batch is not None:
+            return batch if self.bulk else batch.orders()
         return [o for a in sorted(self.auctions) for o in self._evaluate(self.auctions[a], now)]
+
+    def _plan_batch(self, now: float) -> TakeOrders | None:
+        """Every tracked auction planned at once by its design's batch planner, when they all share one
+        design that has one (``Planning.plan_batch``); None: plan them one by one."""
+        if len(self.tracked_designs) != 1:
+            return None
+        design = self.designs.get(next(iter(self.tracked_designs)))
+        batch = getattr(design, "plan_batch", None)
+        return batch(self, now) if batch is not None else None
+
+    @property
+    def prices_per_lot(self) -> bool:
+        """The market shows a private value per lot (textbook-ipv): each decision has its own context."""
+        return self._lot_price is not None
 
     def on_result(self, msg: m.Result, now: float) -> None:
         if msg.auction in self._settled:
@@ -243,12 +270,10 @@ class KeeperAgent:
         self.wallet.settle(msg.auction)
         if tracked is None:
             return  # never seen: no fills of ours, nothing to learn
+        self.rows.remove(tracked.row)
         asset = tracked.msg.asset
-        left = self._assets[asset] - 1
-        if left:
-            self._assets[asset] = left
-        else:
-            del self._assets[asset]
+        _count_down(self.tracked_assets, asset)
+        _count_down(self.tracked_designs, tracked.msg.design)
         view = result_view(msg, self.keeper_id, asset)
         qty = sum(f.qty for f in msg.fills if f.keeper == self.keeper_id)
         cost = sum(f.cost for f in msg.fills if f.keeper == self.keeper_id)
@@ -466,7 +491,7 @@ class KeeperAgent:
 
     def _seen(self, now: float) -> tuple[Any, ...]:
         """What a re-evaluation depends on: market prices of the assets on sale, oracle prices, gas."""
-        assets = sorted(self._assets)
+        assets = sorted(self.tracked_assets)
         return (
             tuple(self._market_price(a, now) for a in assets),
             tuple(sorted(self.oracle.items())),
@@ -494,3 +519,11 @@ class KeeperAgent:
             fn()
         except Exception as exc:
             self.failures.failed(self.log, now, hook, exc)
+
+
+def _count_down(counts: dict[str, int], key: str) -> None:
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]

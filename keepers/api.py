@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import structlog
+from numpy.typing import NDArray
 
 from auction.curves import Curve, crossing, shared_curve
 
@@ -90,6 +91,42 @@ class AuctionView:
         return shared_curve(
             str(t["curve"]), tau=float(t.get("tau", 0.0)), cut=float(t.get("cut", 0.0)), step=float(t.get("step", 0.0))
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Lots:
+    """Several open auctions of one design and asset, as columns (whole units): ``Strategy.on_lots``.
+
+    Row i is the auction ``ids[i]`` as its ``AuctionView`` shows it: ``lot[i]`` tokens still on sale,
+    ``tab[i]`` USD to raise, (re)started at ``start[i]`` seconds; ``oracle_price`` is the protocol's latest
+    price of ``asset``.
+    """
+
+    design: str
+    asset: str
+    ids: NDArray[np.int64]
+    lot: NDArray[np.float64]
+    tab: NDArray[np.float64]
+    start: NDArray[np.float64]
+    oracle_price: float
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+
+@dataclass(frozen=True, slots=True)
+class Takes:
+    """Decisions about ``Lots``, row by row: ``Take(max_price[i], max_qty[i], priority_fee)`` where
+    ``max_price[i]`` is a number, ``None`` (abstain) where it is NaN."""
+
+    max_price: NDArray[np.float64]
+    max_qty: NDArray[np.float64]
+    priority_fee: float | None = None
+
+    @classmethod
+    def none(cls, n: int) -> Takes:
+        """Abstain on all ``n`` lots."""
+        return cls(np.full(n, np.nan), np.zeros(n))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +247,12 @@ class Strategy:
 
     def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
         """An auction opened or changed: return a decision, or ``None`` to abstain."""
+        return None
+
+    def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
+        """Optional batch form of ``on_auction`` for many auctions at once (the keeper's periodic look at all
+        it follows): it must decide exactly as ``on_auction`` would for each row, with this ``ctx``, and only
+        ``Take`` or ``None``. Return ``None`` (the default) to be asked one auction at a time."""
         return None
 
     def abstains(self, ctx: Context) -> bool:

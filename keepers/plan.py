@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from auction import units
 from broker import messages as m
 from keepers.api import AuctionView, Bid, Take, finite
+from keepers.rows import Rows
 
 
 class MarketView(Protocol):
@@ -51,6 +56,46 @@ class Order:
     plan: int = 0
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class TakeOrders:
+    """Many take orders from one batch re-evaluation, as columns, in the order they were made.
+
+    Row i stands for ``Order(at[i], Take(auction[i], keeper, amount[i], price_q[i], fee[i]), plan[i])`` (``row``
+    is the auction's row in the agent's ``Rows``). A runtime that schedules orders in bulk keeps the columns
+    (the simulator does: a re-evaluation of a hundred thousand auctions is not a hundred thousand objects);
+    ``orders()`` makes the objects for any other.
+    """
+
+    keeper: str
+    row: NDArray[np.int64]
+    auction: NDArray[np.int64]
+    at: NDArray[np.float64]
+    plan: NDArray[np.int64]
+    price_q: NDArray[np.int64]
+    amount: NDArray[np.int64]
+    fee: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.row.size)
+
+    def order(self, i: int) -> Order:
+        return make_take(self.keeper, float(self.at[i]), int(self.auction[i]), int(self.amount[i]),
+                         int(self.price_q[i]), int(self.fee[i]), int(self.plan[i]))
+
+    def orders(self) -> list[Order]:
+        return [self.order(i) for i in range(len(self))]
+
+    def __iter__(self) -> Iterator[Order]:
+        return iter(self.orders())
+
+
+def make_take(keeper: str, at: float, auction: int, amount: int, price_q: int, fee: int, plan: int) -> Order:
+    """The order of one dutch take (nonce and deadline are set when it is released)."""
+    action = m.Take(auction=auction, keeper=keeper, amount=amount, max_price_q=price_q, nonce=0, deadline_ms=0,
+                    priority_fee=fee)
+    return Order(at, action, plan)
+
+
 @dataclass(slots=True)
 class SealedPlan:
     round: int  # commit_end_ms: a lot offered again is a new round
@@ -61,17 +106,45 @@ class SealedPlan:
     failed: bool = False
 
 
-@dataclass(slots=True)
 class Tracked:
-    """What the agent knows and intends about one auction."""
+    """What the agent knows and intends about one auction.
 
-    msg: m.Announce | m.State
-    oracle_q: int
-    plan: int = 0  # bumped whenever the intent changes; orders of an older plan are dropped
-    key: tuple[Any, ...] | None = None  # what the current plan was made from (idempotence)
-    sealed: SealedPlan | None = None
-    redo_seq: int = -1
-    view: tuple[Any, int, AuctionView] | None = None  # (msg, oracle_q, view): views are rebuilt on change only
+    ``plan`` (bumped whenever the intent changes; orders of an older plan are dropped) and ``key`` (what the
+    current plan was made from, for idempotence) live in a row of the agent's ``Rows``, where a design's batch
+    planner reads and writes them for many auctions at once; a Tracked made on its own gets a row of its own.
+    """
+
+    __slots__ = ("msg", "oracle_q", "redo_seq", "row", "rows", "sealed", "view")
+
+    def __init__(self, msg: m.Announce | m.State, oracle_q: int, rows: Rows | None = None) -> None:
+        self.msg = msg
+        self.oracle_q = oracle_q
+        self.sealed: SealedPlan | None = None
+        self.redo_seq = -1
+        self.view: tuple[Any, int, AuctionView] | None = None  # (msg, oracle_q, view): rebuilt on change only
+        self.rows = rows if rows is not None else Rows(1)
+        self.row = self.rows.add(msg.auction, self)
+
+    def update(self, msg: m.Announce | m.State) -> None:
+        """A newer message about the auction (the row's version tells batch planners to look again)."""
+        self.msg = msg
+        self.rows.version[self.row] += 1
+
+    @property
+    def plan(self) -> int:
+        return int(self.rows.plan[self.row])
+
+    @plan.setter
+    def plan(self, value: int) -> None:
+        self.rows.plan[self.row] = value
+
+    @property
+    def key(self) -> Any:
+        return self.rows.key(self.row)
+
+    @key.setter
+    def key(self, value: Any) -> None:
+        self.rows.set_key(self.row, value)
 
 
 @dataclass(slots=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from keepers.api import AuctionView, Bid, Context, Strategy, Take
+import numpy as np
+
+from keepers.api import AuctionView, Bid, Context, Lots, Strategy, Take, Takes
 
 # Gas one liquidationCall burns on Aave v3 (LiquidationLogic.executeLiquidationCall); mainnet receipts show
 # roughly 250k-400k depending on the assets; 300k is what the house charges (auction.house.GAS).
@@ -56,13 +58,33 @@ class DutchThreshold(Strategy):
         limit = self.reservation(auction, ctx.market_price(auction.asset))
         return Take(max_price=limit, max_qty=auction.lot) if limit > 0 else None
 
+    def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
+        if lots.design != "dutch":
+            return Takes.none(len(lots))
+        if self.shade == "equilibrium" and self.n is None:
+            return None  # the number of bidders may differ per auction (its terms): asked one by one
+        open_ = lots.lot > 0
+        if not open_.any():
+            return Takes.none(len(lots))
+        limit = self._reservation(ctx.market_price(lots.asset), self.n)
+        return takes_at(limit, lots.lot, open_)
+
     def reservation(self, auction: AuctionView, value: float) -> float:
+        return self._reservation(value, bidders(auction, self.n) if self.shade == "equilibrium" else None)
+
+    def _reservation(self, value: float, n: int | None) -> float:
         if self.shade is None:
             return value * (1.0 - self.margin)
         if self.shade == "equilibrium":
-            n = bidders(auction, self.n)
             return value * equilibrium_shade(n) if n else value * (1.0 - self.margin)
         return value * float(self.shade)
+
+
+def takes_at(price: float, lot: np.ndarray, where: np.ndarray) -> Takes:
+    """``Take(price, lot[i])`` on the rows ``where`` is true, when ``price`` > 0; abstain elsewhere."""
+    if not price > 0:
+        return Takes.none(lot.size)
+    return Takes(np.where(where, price, np.nan), lot)
 
 
 class SealedTruthful(Strategy):
@@ -199,6 +221,14 @@ class ZeroBid(Strategy):
             return Bid(price=price, qty=auction.lot) if price <= cheap else None
         return None
 
+    def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
+        if lots.design != "dutch":
+            return None  # english and sealed decisions read each auction's terms: asked one by one
+        open_ = lots.lot > 0
+        if not open_.any():
+            return Takes.none(len(lots))
+        return takes_at(ctx.market_price(lots.asset) * self.dutch_fraction, lots.lot, open_)
+
 
 class Universal(Strategy):
     """The default population member: a sensible behaviour for every design.
@@ -230,6 +260,10 @@ class Universal(Strategy):
         inner = self.by_design.get(auction.design)
         return inner.on_auction(auction, ctx) if inner else None
 
+    def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
+        inner = self.by_design.get(lots.design)
+        return inner.on_lots(lots, ctx) if inner else Takes.none(len(lots))
+
 
 class Constrained(Universal):
     """A universal keeper that drops out under congestion or when short of capital.
@@ -249,6 +283,11 @@ class Constrained(Universal):
         if self.abstains(ctx):
             return None
         return super().on_auction(auction, ctx)
+
+    def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
+        if self.abstains(ctx):
+            return Takes.none(len(lots))
+        return super().on_lots(lots, ctx)
 
     def abstains(self, ctx: Context) -> bool:
         if ctx.gas_price > self.gas_limit or ctx.balance < self.balance_floor:

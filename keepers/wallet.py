@@ -70,11 +70,19 @@ class Wallet:
     def __post_init__(self) -> None:
         self.total_committed = sum(self.committed.values())
 
+    @property
+    def cap_total(self) -> int:
+        """``limits.max_total`` in base units (2**62 when unlimited)."""
+        return _cap(self.limits.max_total)
+
+    @property
+    def cap_per_auction(self) -> int:
+        return _cap(self.limits.max_per_auction)
+
     def budget(self, auction: int) -> int:
         """The most a new action in ``auction`` may commit: balance, per-auction and total limits."""
         used = self.total_committed
-        room = min(self.cash - used, _cap(self.limits.max_total) - used,
-                   _cap(self.limits.max_per_auction) - self.committed.get(auction, 0))
+        room = min(self.cash - used, self.cap_total - used, self.cap_per_auction - self.committed.get(auction, 0))
         return room if room > 0 else 0
 
     def commit(self, auction: int, amount: int) -> None:

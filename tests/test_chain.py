@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auction import units
 from auction.errors import ConfigError
-from auction.models.chain import GasModel, Tx, fee_num, include
+from auction.models.chain import GasModel, Mempool, Tx, fee_num, include
 from auction.models.prices import PricePath, load_csv
 
 BLACK_THURSDAY = "eth_usd_10m_stablesims_2020-03-12.csv"
@@ -142,3 +144,24 @@ def test_inclusion_leaves_underpriced_transactions_waiting() -> None:
     assert [t.ref for t in included] == ["ok", "at-floor"] and [t.ref for t in waiting] == ["cheap"]
     with pytest.raises(ValueError, match="gas must be > 0"):
         include([Tx(1.0, 0, 0)], 1_000_000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from([0.0, 0.5, 1.0, 2.0, 7.5]),
+                                   st.sampled_from([60_000, 90_000, 120_000, 180_000, 300_000, 1_100_000])),
+                         max_size=12), min_size=1, max_size=8),
+       st.sampled_from([300_000, 1_000_000, 3_000_000]))
+def test_mempool_includes_what_include_would_block_after_block(arrivals: list[list[tuple[float, int]]],
+                                                                limit: int) -> None:
+    pool, waiting, seq = Mempool(), [], 0
+    for block in arrivals:
+        for fee, gas in block:
+            tx = Tx(fee, seq, gas, seq)
+            seq += 1
+            pool.add(tx)
+            waiting.append(tx)
+        expected, waiting = include(waiting, limit)
+        assert pool.take(limit) == expected
+        assert len(pool) == len(waiting)
+    with pytest.raises(ValueError, match="gas must be > 0"):
+        pool.add(Tx(1.0, seq, 0))

@@ -26,7 +26,7 @@ from auction.fills import Fill
 from broker import messages as m
 
 if TYPE_CHECKING:
-    from keepers.agent import KeeperAgent, Order, Tracked
+    from keepers.agent import KeeperAgent, Order, TakeOrders, Tracked
 
 KICKER = "kicker"  # the keeper bot that barks and resets (its incentives count as keeper income)
 
@@ -180,6 +180,7 @@ def sale_fields(o: Opening) -> dict[str, Any]:
 
 
 Planner = Callable[["KeeperAgent", "Tracked", float], "list[Order]"]
+BatchPlanner = Callable[["KeeperAgent", float], "TakeOrders | None"]
 ViewTerms = Callable[[m.Announce | m.State], dict[str, Any]]
 Theory = Callable[[int, float, float, Any], float]  # (bidders, value scale, oracle price, params) -> per lot
 
@@ -200,6 +201,7 @@ class Design(Generic[P]):
     plan: Planner  # keeper side: a strategy's decision -> the agent's orders
     view_terms: ViewTerms  # keeper side: the terms a strategy sees, in whole units
     theory: Theory | None = None  # expected revenue per lot under independent private values
+    plan_batch: BatchPlanner | None = None  # keeper side: ``plan`` for every tracked auction at once
     seizes: bool = True  # the house confiscates the account at kick (fixed-penalty: per liquidation)
     watches_oracle: bool = False  # its open sales change with every oracle update
     summary: str = ""  # one line for --help and the docs

@@ -15,13 +15,14 @@ from msgspec import Meta, Struct
 
 from auction import units
 from auction.curves import crossing, shared_curve
+from auction.designs import dutch_batch
 from auction.designs.base import KICKER, Design, Desk, Opening, Sale, Shown, sale_fields, seize_lot
 from auction.dutch import DutchAuction
 from auction.fills import Fill
 from auction.models.chain import GAS_REDO, GAS_TAKE
 from auction.params import Fraction, Multiplier, NonNegative, Positive, Share
 from broker import messages as m
-from keepers.agent import KeeperAgent, Order, Tracked, fit_qty
+from keepers.agent import KeeperAgent, Order, TakeOrders, Tracked, fit_qty
 from keepers.api import Take
 
 
@@ -179,6 +180,11 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
     return agent.replan(tracked, key, [(at, action)])
 
 
+def plan_batch(agent: KeeperAgent, now: float) -> TakeOrders | None:
+    """``plan`` for every auction the agent tracks at once (``auction.designs.dutch_batch``)."""
+    return dutch_batch.plan_batch(agent, now, DutchTerms)
+
+
 def revenue_equivalence(bidders: int, value: float, oracle: float, params: Any) -> float:
     """(n-1)/(n+1) * V: the expected second-highest of n values U[0, V] (Krishna, Auction Theory, ch. 2-3)."""
     return (bidders - 1) / (bidders + 1) * value
@@ -187,5 +193,6 @@ def revenue_equivalence(bidders: int, value: float, oracle: float, params: Any) 
 DESIGN = Design(
     name="dutch", table="dutch", params=DutchParams, terms=DutchTerms, open=open_sale,
     gas={"take": GAS_TAKE, "redo": GAS_REDO}, plan=plan, view_terms=view_terms, theory=revenue_equivalence,
+    plan_batch=plan_batch,
     summary="MakerDAO Liquidations 2.0 (Clipper): a falling price, partial takes, resets",
 )

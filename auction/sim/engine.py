@@ -23,7 +23,9 @@ from auction.run.result import RunResult
 from auction.scenario.build import build_world
 from auction.scenario.tables import Scenario
 from auction.scenario.world import World
+from auction.sim.orders import Book
 from broker import messages as m
+from keepers.plan import TakeOrders
 
 # Keeper event kinds, in the order they run at equal times (after the kernel's scheduled inputs).
 SEND, SUBMIT, DELIVER = 2, 3, 4
@@ -48,6 +50,9 @@ class Simulation:
         self.by_latency = sorted((lat, tuple(ks)) for lat, ks in groups.items())
         self.queue: list[Event] = []
         self._seq = itertools.count()
+        self.books: dict[str, Book] = {}  # batch take orders per keeper (auction.sim.orders)
+        for agent in self.agents.values():
+            agent.bulk = True
 
     def push(self, time: float, kind: int, payload: Any) -> None:
         heapq.heappush(self.queue, (time, kind, next(self._seq), payload))
@@ -68,9 +73,15 @@ class Simulation:
         for agent in self.agents.values():
             agent.stop(kernel.end)
 
-    def _handle(self, time: float, kind: int, _seq: int, payload: Any) -> None:
+    def _handle(self, time: float, kind: int, seq: int, payload: Any) -> None:
         if kind == SUBMIT:
             keeper, order = payload
+            if order is None:  # the head of the keeper's book of batch orders
+                book = self.books[keeper]
+                if book.head() != (time, seq):
+                    return  # a head that has moved since this entry was pushed
+                order = book.pop()
+                self._cursor(book)
             action = self.agents[keeper].release(order, time)  # None: the plan was replaced meanwhile
             if action is not None:
                 self.push(time + self.agents[keeper].latency_s, SEND, action)
@@ -79,8 +90,32 @@ class Simulation:
         else:
             keepers, msg = payload
             for keeper in keepers:
-                for order in self.agents[keeper].on_message(msg, time):
+                out = self.agents[keeper].on_message(msg, time)
+                if type(out) is TakeOrders:
+                    self._book(keeper, out, time)
+                    continue
+                for order in out:
                     self.push(max(order.not_before, time), SUBMIT, (keeper, order))
+
+    def _book(self, keeper: str, orders: TakeOrders, now: float) -> None:
+        """File a batch of orders as if each had been pushed in turn: they take the next sequence numbers."""
+        n = len(orders)
+        if n == 0:
+            return
+        first = next(self._seq)
+        self._seq = itertools.count(first + n)
+        book = self.books.get(keeper)
+        if book is None:
+            book = self.books[keeper] = Book(keeper)
+        book.add(orders, now, first, self.agents[keeper].rows.current)
+        self._cursor(book)
+
+    def _cursor(self, book: Book) -> None:
+        """Give the book's head its place in the event heap (once per head)."""
+        head = book.head()
+        if head is not None and head != book.cursor:
+            book.cursor = head
+            heapq.heappush(self.queue, (head[0], SUBMIT, head[1], (book.keeper, None)))
 
     def _broadcast(self, msgs: list[m.Message], now: float) -> None:
         for msg in msgs:

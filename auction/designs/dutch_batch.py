@@ -1,0 +1,278 @@
+"""dutch, keeper side, in bulk: ``plan`` (``auction.designs.dutch``) for every tracked auction at once.
+
+A keeper looks again at everything it follows whenever the market, the oracle or gas moved (``Policy.
+reevaluate_s``). With a hundred thousand open auctions that look was a hundred thousand Python calls per
+keeper per move; here it is a few numpy operations over columns, with exactly the same outcome as calling
+``plan`` auction by auction in id order (``tests/test_dutch_batch.py`` checks them against each other):
+
+- the strategy decides for all auctions in one ``Strategy.on_lots`` call (or abstains for the context);
+- price, fee, budget and quantity are the same integer arithmetic, the budget test of ``fit_qty`` is done in
+  floats where it is decided by a wide margin and in Python integers on the few rows where it is not;
+- the crossing time is asked once per distinct (curve, top, level), the price at it once per distinct step
+  count (``**`` in numpy may differ from Python's in the last bit, so powers come from Python);
+- a row whose key is unchanged keeps its order; the others get a new plan and one ``TakeOrders`` row.
+
+``plan_batch`` returns None whenever the columns cannot say what ``plan`` would (a state that is not open, a
+strategy without ``on_lots``, amounts past 2**53, an asset mix): the agent then asks auction by auction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from auction import units
+from auction.curves import Curve, LinearDecrease, StairstepExponentialDecrease, crossing, shared_curve
+from broker import messages as m
+from keepers.api import Lots, Take, Takes
+from keepers.plan import TakeOrders, fit_qty
+from keepers.rows import NONE, OBJECT, PACKED, Rows
+
+if TYPE_CHECKING:
+    from keepers.agent import KeeperAgent
+
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+EXACT = 2**53  # integers below this convert to float64 and back exactly
+TAG = 2 + PACKED.index("dutch")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What the terms of many auctions share: the curve and the reset rules (tail, cusp)."""
+
+    curve: Curve
+    tail: float
+    cusp: float
+
+
+class Columns:
+    """The fields of each tracked dutch auction that ``plan`` reads, refreshed when a row's message changes.
+
+    ``terms`` is the design's terms type (``dutch.DutchTerms``, handed in: this module sits below ``dutch``).
+    """
+
+    def __init__(self, terms: type[Any]) -> None:
+        self.terms = terms
+        self.seen = np.zeros(0, dtype=np.int64)  # Rows.version when the row was last read
+        self.ok = np.zeros(0, dtype=np.bool_)  # the row can be planned in bulk
+        self.start_ms = np.zeros(0, dtype=np.int64)
+        self.view_top_q = np.zeros(0, dtype=np.int64)  # the top the strategy's view shows
+        self.key_top_q = np.zeros(0, dtype=np.int64)  # the top the plan's key records
+        self.lot = np.zeros(0, dtype=np.int64)
+        self.tab = np.zeros(0, dtype=np.int64)
+        self.shape = np.zeros(0, dtype=np.int32)  # index into shapes
+        self.shapes: list[Shape] = []
+        self._shape_of: dict[tuple[Any, ...], int] = {}
+
+    def refresh(self, rows: Rows, live: I64) -> None:
+        """Read the message of every live row whose version moved."""
+        if self.seen.size < rows.ids.size:
+            self._grow(rows.ids.size)
+        stale = live[rows.version[live] != self.seen[live]]
+        for r in stale.tolist():
+            self._read(r, rows.owner[r].msg)
+        self.seen[stale] = rows.version[stale]
+
+    def _read(self, r: int, msg: m.Announce | m.State) -> None:
+        t: Any = msg.terms
+        state_top = msg.top_q if isinstance(msg, m.State) else None
+        status = msg.status if isinstance(msg, m.State) else "open"
+        self.ok[r] = ok = (isinstance(t, self.terms) and msg.design == "dutch" and status == "open"
+                           and all(0 <= v < EXACT for v in (msg.lot, msg.tab, msg.start_ms, t.top_q, state_top or 0)))
+        if not ok:
+            return
+        self.start_ms[r] = msg.start_ms
+        self.view_top_q[r] = state_top if state_top else t.top_q  # as dutch.view_terms
+        self.key_top_q[r] = t.top_q if state_top is None else state_top  # as dutch.plan's key
+        self.lot[r], self.tab[r] = msg.lot, msg.tab
+        self.shape[r] = self._shape(t)
+
+    def _shape(self, t: Any) -> int:
+        key = (t.curve, t.tau_ms, t.cut, t.step_ms, t.tail_ms, t.cusp)
+        index = self._shape_of.get(key)
+        if index is None:
+            curve = shared_curve(t.curve, tau=t.tau_ms / 1000, cut=t.cut, step=t.step_ms / 1000)
+            index = self._shape_of[key] = len(self.shapes)
+            self.shapes.append(Shape(curve, t.tail_ms / 1000, t.cusp))
+        return index
+
+    def _grow(self, n: int) -> None:
+        for name in ("seen", "ok", "start_ms", "view_top_q", "key_top_q", "lot", "tab", "shape"):
+            old = getattr(self, name)
+            new = np.zeros(n, dtype=old.dtype)
+            new[: old.size] = old
+            setattr(self, name, new)
+
+
+def plan_batch(agent: KeeperAgent, now: float, terms: type[Any]) -> TakeOrders | None:
+    """``plan`` for every auction ``agent`` tracks, in auction id order; None: ask auction by auction.
+    ``terms``: the design's terms type."""
+    rows = agent.rows
+    live = rows.live()
+    if live.size == 0 or len(agent.tracked_assets) != 1 or agent.prices_per_lot:
+        return None
+    cols = agent.planner_state.get("dutch")
+    if cols is None:
+        cols = agent.planner_state["dutch"] = Columns(terms)
+    cols.refresh(rows, live)
+    if not cols.ok[live].all():
+        return None
+    takes = _decide(agent, cols, live, now)
+    if takes is None:
+        return None
+    take = ~np.isnan(takes.max_price)
+    _drop(rows, live[~take])
+    live, price_q, amount, fee = _size(agent, cols, live[take], takes, take, now)
+    at, reset_first = _timing(cols, live, price_q, now)
+    _drop(rows, live[reset_first])
+    keep = ~reset_first
+    live, at, price_q, amount = live[keep], at[keep], price_q[keep], amount[keep]
+    key = np.stack([cols.start_ms[live], cols.key_top_q[live], cols.lot[live], cols.tab[live], price_q, amount,
+                    np.full(live.size, fee, dtype=np.int64)], axis=1)
+    changed = ~((rows.tag[live] == TAG) & (rows.keys[live] == key).all(axis=1))
+    live, at, key = live[changed], at[changed], key[changed]
+    _forget_objects(rows, live)
+    rows.tag[live] = TAG
+    rows.keys[live] = key
+    rows.plan[live] += 1
+    return TakeOrders(agent.keeper_id, live, rows.ids[live], at, rows.plan[live], key[:, 4], key[:, 5], key[:, 6])
+
+
+def _decide(agent: KeeperAgent, cols: Columns, live: I64, now: float) -> Takes | None:
+    """The strategy's decisions (``Strategy.on_lots``), checked as ``valid`` checks one decision."""
+    rows = agent.rows
+    asset = next(iter(agent.tracked_assets))
+    if asset not in agent.oracle:
+        return None  # each view would show its own auction's oracle price at kick
+    ctx = agent.decision_context(now, int(rows.ids[live[0]]))
+    if agent.abstains(ctx):
+        agent.failures.decisions += int(live.size)
+        return Takes.none(live.size)
+    oracle_q = agent.oracle[asset]
+    lots = Lots(design="dutch", asset=asset, ids=rows.ids[live], lot=cols.lot[live] / units.COL,
+                tab=cols.tab[live] / units.NUM, start=cols.start_ms[live] / 1000, oracle_price=oracle_q / units.NUM)
+    try:
+        takes = agent.strategy.on_lots(lots, ctx)
+    except Exception as exc:
+        agent.log.warning("strategy.error", hook="on_lots", error=f"{type(exc).__name__}: {exc}")
+        return None  # asked one by one instead, which counts each error where it happens
+    if takes is None:
+        return None
+    price = np.asarray(takes.max_price, dtype=np.float64)
+    qty = np.asarray(takes.max_qty, dtype=np.float64)
+    if price.shape != (live.size,) or qty.shape != (live.size,):
+        return None
+    agent.failures.decisions += int(live.size)
+    fee = takes.priority_fee
+    take = ~np.isnan(price)
+    good = np.isfinite(price) & np.isfinite(qty) & (price > 0) & (qty > 0)
+    if fee is not None and not (isinstance(fee, int | float) and math.isfinite(fee) and fee >= 0):
+        good[:] = False
+    bad = take & ~good
+    for i in np.flatnonzero(bad).tolist():  # counted and logged as one by one would (keepers.failures)
+        decision = Take(float(price[i]), float(qty[i]), fee)
+        agent.failures.failed(agent.log, now, "on_auction", decision=decision, auction=int(rows.ids[live[i]]))
+    if bad.any():
+        price = np.where(bad, np.nan, price)
+    # Quantities are asked in base units (units.col); beyond float range that raised in plan: let it raise there.
+    if not np.isfinite(qty[take & good] * units.COL).all() or (price[take & good] * units.NUM >= EXACT).any():
+        return None
+    return Takes(price, qty, fee)
+
+
+def _size(agent: KeeperAgent, cols: Columns, live: I64, takes: Takes, take: NDArray[np.bool_],
+          now: float) -> tuple[I64, I64, I64, int]:
+    """Price, quantity within the budget and fee of each take, as ``plan`` sizes one; rows it would drop
+    (no price, nothing affordable) are dropped here."""
+    rows = agent.rows
+    price_q = np.floor(takes.max_price[take] * units.NUM).astype(np.int64)
+    gwei = agent.policy.default_priority_fee if takes.priority_fee is None else takes.priority_fee
+    fee = round(min(max(gwei, 0.0), agent.limits.max_priority_fee) * 1000)
+    room = _budgets(agent, live) - agent.gas_units_cost("dutch", "take", fee, now)
+    lot = cols.lot[live]
+    asked = np.rint(takes.max_qty[take] * units.COL)
+    qty = np.where(asked < lot, asked, lot).astype(np.int64)
+    amount = qty.copy()
+    est = qty.astype(np.float64) * price_q / units.COL
+    close = (price_q > 0) & ~(est * (1 + 1e-12) + 2 <= room)  # the float test cannot vouch for these rows
+    for i in np.flatnonzero(close).tolist():
+        amount[i] = fit_qty(int(qty[i]), int(price_q[i]), int(room[i]))
+    drop = (price_q <= 0) | (amount <= 0)
+    if drop.any():
+        limited = int(((amount <= 0) & (price_q > 0)).sum())
+        agent.log.info("batch.dropped", limited=limited, ignored=int(drop.sum()) - limited)
+        _drop(rows, live[drop])
+        keep = ~drop
+        live, price_q, amount = live[keep], price_q[keep], amount[keep]
+    return live, price_q, amount, fee
+
+
+def _budgets(agent: KeeperAgent, live: I64) -> I64:
+    """``wallet.budget(auction)`` of each row."""
+    wallet = agent.wallet
+    cap = wallet.cap_per_auction
+    base = min(wallet.cash - wallet.total_committed, wallet.cap_total - wallet.total_committed)
+    if not (abs(cap) <= 2**62 and abs(base) <= 2**62):
+        return np.array([wallet.budget(int(a)) for a in agent.rows.ids[live].tolist()], dtype=np.int64)
+    per = np.full(live.size, cap, dtype=np.int64)
+    if wallet.committed:
+        position = np.full(agent.rows.ids.size, -1, dtype=np.int64)
+        position[live] = np.arange(live.size)
+        for auction, amount in wallet.committed.items():
+            tracked = agent.auctions.get(auction)
+            if tracked is not None and position[tracked.row] >= 0:
+                per[position[tracked.row]] -= amount
+    return np.maximum(np.minimum(per, base), 0)
+
+
+def _timing(cols: Columns, live: I64, price_q: I64, now: float) -> tuple[F64, NDArray[np.bool_]]:
+    """When each take is released (where the curve crosses its price) and whether a reset comes first."""
+    start = cols.start_ms[live] / 1000
+    top = cols.view_top_q[live] / units.NUM
+    shape = cols.shape[live]
+    combos, inverse = np.unique(np.stack([shape, cols.view_top_q[live], price_q], axis=1), axis=0,
+                                return_inverse=True)
+    cross = np.array([crossing(cols.shapes[s].curve, t / units.NUM, p / units.NUM) for s, t, p in combos.tolist()],
+                     dtype=np.float64)
+    at = np.maximum(now, start + cross[inverse.ravel()])
+    reset = ~np.isfinite(at)
+    for s in np.unique(shape).tolist():
+        rows = (shape == s) & ~reset
+        sh = cols.shapes[s]
+        elapsed = at[rows] - start[rows]
+        price = _price(sh.curve, top[rows], np.maximum(elapsed, 0.0))
+        reset[rows] = (elapsed > sh.tail) | (price < top[rows] * sh.cusp)
+    return at, reset
+
+
+def _price(curve: Curve, top: F64, elapsed: F64) -> F64:
+    """``curve.price(top, elapsed)`` per row, with Python's own ``**`` for the powers."""
+    if isinstance(curve, StairstepExponentialDecrease):
+        steps = np.floor_divide(elapsed, curve.step)
+        distinct, inverse = np.unique(steps, return_inverse=True)
+        powers = np.array([curve.cut**s for s in distinct.tolist()], dtype=np.float64)
+        return top * powers[inverse.ravel()]
+    if isinstance(curve, LinearDecrease):
+        with np.errstate(invalid="ignore"):
+            return np.where(elapsed >= curve.tau, 0.0, top * (curve.tau - elapsed) / curve.tau)
+    return np.array([curve.price(t, e) for t, e in zip(top.tolist(), elapsed.tolist(), strict=True)],
+                    dtype=np.float64)
+
+
+def _drop(rows: Rows, which: I64) -> None:
+    """``agent.drop`` for each row: a row that had a plan loses it (its orders out are superseded)."""
+    had = which[rows.tag[which] != NONE]
+    if had.size:
+        _forget_objects(rows, had)
+        rows.tag[had] = NONE
+        rows.plan[had] += 1
+
+
+def _forget_objects(rows: Rows, which: I64) -> None:
+    for r in which[rows.tag[which] == OBJECT].tolist():
+        rows.objects[r] = None

@@ -1,0 +1,63 @@
+"""The simulator's keeper order books: take orders from batch re-evaluations, scheduled as columns.
+
+A keeper that looks again at a hundred thousand open auctions makes up to as many take orders at once
+(``keepers.plan.TakeOrders``). Pushing each onto the event heap would cost a Python object and a heap entry per
+order, and most are superseded by the next look before they are due. A ``Book`` keeps one keeper's orders as
+columns sorted by (time, sequence number), and the event heap holds one entry for the book's head only: the
+head's own (time, SUBMIT, seq), so the orders run exactly where single events would have run. Orders whose plan
+was replaced meanwhile are dropped when the next batch arrives (they would have done nothing when due).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from keepers.plan import Order, TakeOrders, make_take
+
+I64 = NDArray[np.int64]
+Current = Callable[[I64, I64, I64], NDArray[np.bool_]]  # (rows, auctions, plans) -> still in force
+_FIELDS = ("time", "seq", "row", "auction", "plan", "at", "price_q", "amount", "fee")
+
+
+class Book:
+    """One keeper's pending batch orders, by (time at which they are due, sequence number)."""
+
+    def __init__(self, keeper: str) -> None:
+        self.keeper = keeper
+        self.time = np.zeros(0)
+        self.seq = self.row = self.auction = self.plan = self.price_q = self.amount = self.fee = np.zeros(
+            0, dtype=np.int64)
+        self.at = np.zeros(0)
+        self.pos = 0  # entries before pos were handed out
+        self.cursor: tuple[float, int] | None = None  # the head the event heap holds an entry for
+
+    def __len__(self) -> int:
+        return int(self.time.size) - self.pos
+
+    def add(self, orders: TakeOrders, now: float, first_seq: int, current: Current) -> None:
+        """Orders made at ``now``, numbered from ``first_seq`` in the order they were made."""
+        n = len(orders)
+        new = {"time": np.maximum(orders.at, now), "seq": first_seq + np.arange(n, dtype=np.int64),
+               "row": orders.row, "auction": orders.auction, "plan": orders.plan, "at": orders.at,
+               "price_q": orders.price_q, "amount": orders.amount, "fee": orders.fee}
+        p = self.pos
+        keep = current(self.row[p:], self.auction[p:], self.plan[p:])
+        merged = {f: np.concatenate([getattr(self, f)[p:][keep], new[f]]) for f in _FIELDS}
+        order = np.lexsort((merged["seq"], merged["time"]))
+        for f in _FIELDS:
+            setattr(self, f, merged[f][order])
+        self.pos = 0
+
+    def head(self) -> tuple[float, int] | None:
+        if self.pos >= self.time.size:
+            return None
+        return float(self.time[self.pos]), int(self.seq[self.pos])
+
+    def pop(self) -> Order:
+        i = self.pos
+        self.pos += 1
+        return make_take(self.keeper, float(self.at[i]), int(self.auction[i]), int(self.amount[i]),
+                         int(self.price_q[i]), int(self.fee[i]), int(self.plan[i]))
