@@ -237,3 +237,37 @@ def test_the_simulator_decides_the_same_with_batches_as_one_by_one() -> None:
 
     fast, slow = trace(True), trace(False)
     assert len(fast) > 10_000 and fast == slow
+
+
+def test_an_order_due_now_runs_before_the_next_message_of_the_same_delivery() -> None:
+    """Two auctions announced in one block reach a keeper together; the first is already below its price, so its
+    take goes at once and commits most of the keeper's money: the second is planned with what is left, as it
+    would be if each message were an event of its own."""
+    import heapq
+    import itertools
+
+    from auction.sim.engine import DELIVER, SEND, SUBMIT, Simulation
+
+    class Kernel:
+        def act(self, action: m.Action, t: float) -> list[m.Message]:
+            return []
+
+    agent = KeeperAgent("k", DutchThreshold(margin=0.05), units.num(2500.0), designs=REGISTRY,
+                        market=Moving([2000.0]), gas=lambda t: 10.0, policy=Policy(estimate_gas=False))
+    sim = Simulation.__new__(Simulation)
+    sim.agents, sim.queue, sim._seq, sim.books = {"k": agent}, [], itertools.count(), {}
+    sim.by_latency, sim.kernel = [(0.0, ("k",))], Kernel()  # type: ignore[assignment]
+    lot = units.COL  # 1 ETH each, priced at 1000 (under the keeper's 1900): both takes are due at once
+    sim._broadcast([m.Announce(auction=a, design="dutch", asset="ETH", lot=lot, tab=10**12, owner="acct:1",
+                               start_ms=0, oracle_q=1000 * USD, terms=terms(1000 * USD, "stairstep", 0.4))
+                    for a in (1, 2)], 0.0)
+    kinds, amounts = [], {}
+    while sim.queue:
+        event = sim.queue[0]
+        kinds.append(event[1])
+        if event[1] == SUBMIT:
+            amounts[event[3][1].action.auction] = event[3][1].action.amount
+        sim._handle(*heapq.heappop(sim.queue))
+    assert kinds == [DELIVER, SUBMIT, SEND, DELIVER, SUBMIT, SEND]
+    left = units.num(600.0) - agent.gas_units_cost("dutch", "take", 1000, 0.0)  # less the gas of the take
+    assert amounts[1] == lot and amounts[2] == units.qty_for(left, 1900 * USD)

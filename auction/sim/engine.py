@@ -88,14 +88,24 @@ class Simulation:
         elif kind == SEND:
             self._broadcast(self.kernel.act(payload, time), time)
         else:
-            keepers, msg = payload
+            self._deliver(time, seq, payload)
+
+    def _deliver(self, time: float, seq: int, items: list[tuple[tuple[str, ...], m.Message]]) -> None:
+        """One broadcast's messages due at ``time``, each to its keepers, in order. A keeper event due at this
+        very time that a message gives rise to (an order to release now) runs before the next message, as it
+        would if each message were an event of its own: the rest waits in the heap, in its place (``seq``)."""
+        agents, queue, push, last = self.agents, self.queue, self.push, len(items) - 1
+        for i, (keepers, msg) in enumerate(items):
             for keeper in keepers:
-                out = self.agents[keeper].on_message(msg, time)
+                out = agents[keeper].on_message(msg, time)
                 if type(out) is TakeOrders:
                     self._book(keeper, out, time)
                     continue
                 for order in out:
-                    self.push(max(order.not_before, time), SUBMIT, (keeper, order))
+                    push(max(order.not_before, time), SUBMIT, (keeper, order))
+            if i < last and queue and queue[0][0] == time and queue[0][1] < DELIVER:
+                heapq.heappush(queue, (time, DELIVER, seq, items[i + 1:]))
+                return
 
     def _book(self, keeper: str, orders: TakeOrders, now: float) -> None:
         """File a batch of orders as if each had been pushed in turn: they take the next sequence numbers."""
@@ -118,15 +128,20 @@ class Simulation:
             heapq.heappush(self.queue, (head[0], SUBMIT, head[1], (book.keeper, None)))
 
     def _broadcast(self, msgs: list[m.Message], now: float) -> None:
+        """House outputs reach each keeper after its latency: one event per arrival time, holding in order what
+        arrives then (a rejection only for the keeper it refuses)."""
+        due: dict[float, list[tuple[tuple[str, ...], m.Message]]] = {}
         for msg in msgs:
             keeper = audience(msg)
             if keeper is not None:
                 agent = self.agents.get(keeper)
                 if agent is not None:
-                    self.push(now + agent.latency_s, DELIVER, ((keeper,), msg))
+                    due.setdefault(now + agent.latency_s, []).append(((keeper,), msg))
                 continue
             for latency, keepers in self.by_latency:
-                self.push(now + latency, DELIVER, (keepers, msg))
+                due.setdefault(now + latency, []).append((keepers, msg))
+        for at, items in due.items():
+            self.push(at, DELIVER, items)
 
 
 def simulate(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> Simulation:
