@@ -8,6 +8,8 @@ Rules that PROTOCOL.md states for other languages:
   ``*_q`` prices = numeraire base units per whole token. Amounts are never negative and fit in a
   signed 64-bit integer. Times are integer milliseconds of scenario time (``*_ms``).
 - Unknown fields, wrong types, out-of-range numbers and payloads over ``MAX_PAYLOAD`` bytes are refused.
+- A keeper action with a key twice is refused (``malformed``): JSON parsers disagree on which value wins, and
+  the house journals an action's raw bytes, so the bytes must mean one thing to every reader.
 - Messages a keeper signs (``ACTIONS``) hold only integers and ASCII strings, so their canonical bytes
   (``broker.signing``) are the same in every language.
 
@@ -17,6 +19,7 @@ Rules that PROTOCOL.md states for other languages:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Annotated, Any, Final, Literal, Protocol, runtime_checkable
 
@@ -381,7 +384,32 @@ def decode(payload: bytes, allowed: Collection[str] | None = None) -> Message:
         raise Rejected("wrong-version", f"schema version {msg.v} is not supported (this side speaks {VERSION})")
     if allowed is not None and tag_of(type(msg)) not in allowed:
         raise Rejected("malformed", f"a {tag_of(type(msg))!r} message does not belong on this topic")
+    if isinstance(msg, ACTIONS):
+        twice = duplicate_key(payload)
+        if twice is not None:
+            raise Rejected("malformed", f"key {twice[:40]!r} appears twice in a {tag_of(type(msg))!r} action")
     return msg
+
+
+def duplicate_key(payload: bytes) -> str | None:
+    """The first key that appears twice in one JSON object of ``payload`` (None: none does, or not JSON).
+
+    msgspec, like most parsers, keeps the last of two equal keys; RFC 8259 leaves it to each parser. Python's
+    ``json`` hands every object's pairs to the hook in order, escapes resolved, so ``"n\\u006fnce"`` is "nonce".
+    """
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys) and not found:
+            found.append(next(k for i, k in enumerate(keys) if k in keys[:i]))
+        return dict(items)
+
+    try:
+        json.loads(payload, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
 
 
 def _raise_version_mismatch(payload: bytes) -> None:

@@ -208,3 +208,21 @@ def test_fuzz_non_json_numbers(msg: m.Message, data: st.DataObject) -> None:
     obj[key] = "@@RAW@@"
     payload = json.dumps(obj).replace('"@@RAW@@"', data.draw(RAW_NUMBERS))
     decodes_or_rejects(payload.encode())
+
+
+def test_an_action_with_a_key_twice_is_refused_whatever_its_spelling() -> None:
+    """The house journals an action's raw bytes: two values for one key would mean different things to
+    different JSON readers (msgspec keeps the last), so such an action is refused as malformed."""
+    from broker.signing import KeyPair
+
+    take = KeyPair.from_seed(bytes(32)).sign(m.Take(auction=1, keeper="ali", amount=5, max_price_q=7, nonce=3,
+                                                    deadline_ms=9))
+    payload = m.encode(take)
+    assert m.decode(payload) == take
+    for twice in (payload.replace(b'"amount":5', b'"amount":500,"amount":5'),
+                  payload.replace(b'"nonce":3', b'"nonce":2,"n\\u006fnce":3')):  # an escape spells the same key
+        with pytest.raises(Rejected) as err:
+            m.decode(twice)
+        assert err.value.code == "malformed" and "appears twice" in err.value.message
+    assert m.duplicate_key(b'{"a": {"b": 1, "b": 2}}') == "b"  # nested objects too
+    assert m.duplicate_key(b'{"a": 1, "b": 1}') is None and m.duplicate_key(b"not json") is None

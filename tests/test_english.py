@@ -80,6 +80,16 @@ def test_beg() -> None:
     a.dent("ali", ETH(95), DAI(50), T0)  # 95 * 1.05 = 99.75 <= 100
 
 
+def test_dent_exactly_beg_below_the_lot_is_accepted() -> None:
+    """flip.sol dent: require(mul(beg, lot) <= mul(bids[id].lot, ONE)): equality passes. 105 / 1.05 = 100 exactly
+    in wad arithmetic, so a dent to 100 is allowed and one unit more is not."""
+    a = kick(lot=ETH(105))
+    a.tend("bob", ETH(105), DAI(50), T0)
+    assert code(a.dent, "ali", ETH(100) + 1, DAI(50), T0) == "lot-too-high"
+    assert a.dent("ali", ETH(100), DAI(50), T0) == Outbid("bob", DAI(50))
+    assert (a.guy, a.lot, a.returned) == ("ali", ETH(100), ETH(5))
+
+
 def test_beg_is_exact_on_ints() -> None:
     a = kick(beg=1.07)
     a.tend("ali", ETH(100), DAI(15), T0)

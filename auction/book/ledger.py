@@ -11,12 +11,20 @@ Invariants, true after every operation because each operation checks everything 
 anything (a refused operation raises ``Rejected`` and changes nothing):
 - value is conserved: per asset, the sum of balances equals ``supply`` (changed only by genesis,
   burning repaid debt, and minting unbacked incentives, each tallied);
+- debt is conserved: the debt owed by accounts, by open lots (``lot:<auction>``) and written off
+  (``WRITTEN_OFF``, Maker's vow ``sin``) sums to ``debt_supply`` (changed only by ``owe``, and by repayment);
 - no balance is negative; a closed auction's lot can never be sold again;
 - a keeper never spends more than its escrow (or its hold, for a standing bid).
 
 Proceeds of an auction repay the confiscated debt first and only then count as penalty revenue,
-as in Maker where the vow's sin is covered before surplus accrues; so ``debt_liquidated ==
-debt_repaid + bad_debt`` holds exactly once every auction is closed.
+as in Maker where the vow's sin is covered before surplus accrues.
+
+The two book identities of the reports are checked, not defined: each side is counted on its own, so a
+bug on either side breaks them. ``seized = sold + returned + unsold``: ``seized``, ``sold`` and ``returned``
+are tallies of the operations, ``unsold`` is read from the lot's balance when the auction closes (what the
+ledger still holds for it). ``debt = repaid + bad_debt``: ``debt`` is tallied at seizure, ``repaid`` at each
+fill, ``bad_debt`` is read from the lot's debt account at close (what no fill repaid). ``check()`` asserts
+both on every book (an open book against the live lot balance and lot debt).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from dataclasses import dataclass, field
 from auction.errors import Rejected
 
 USD = "USD"
+WRITTEN_OFF = "written-off"  # debt holder of closed auctions' bad debt (Maker: the vow's sin)
 
 
 @dataclass(slots=True)
@@ -47,11 +56,8 @@ class Book:
     bad_debt: int = 0
     covered: int = 0  # part of the bad debt absorbed by the insurance fund
     fee_qty: int = 0  # collateral kept by the protocol (counted in sold)
+    unsold: int = 0  # collateral the lot still held when the auction closed (read from its balance)
     closed: bool = False
-
-    @property
-    def unsold(self) -> int:
-        return self.seized - self.sold - self.returned
 
 
 @dataclass(slots=True)
@@ -69,7 +75,8 @@ class Totals:
 class Ledger:
     bal: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     supply: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
-    debt: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    debt: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))  # owed, by holder
+    debt_supply: int = 0  # all debt ever owed less all debt repaid: what ``debt`` must sum to
     books: dict[int, Book] = field(default_factory=dict)
     totals: Totals = field(default_factory=Totals)
     holders: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # keepers with holds
@@ -94,8 +101,13 @@ class Ledger:
     def open_account(self, account: str, collateral: dict[str, int], debt: int) -> None:
         for asset, qty in collateral.items():
             self.mint(account, asset, qty)
+        self.owe(account, debt)
+
+    def owe(self, account: str, debt: int) -> None:
+        """Record ``debt`` owed by ``account`` (a position entering the ledger as it is liquidated)."""
         _positive(debt, allow_zero=True)
         self.debt[account] += debt
+        self.debt_supply += debt
 
     # -- keeper funds --------------------------------------------------------------------------------
     def hold(self, auction: int, keeper: str, amount: int) -> None:
@@ -154,6 +166,7 @@ class Ledger:
             book = self.books[auction] = Book(account=account, asset=asset, debt=0, tab=0)
         self._move(account, lot_of(auction), asset, qty)
         self.debt[account] -= debt
+        self.debt[lot_of(auction)] += debt
         book.seized += qty
         book.debt += debt
         book.tab += tab
@@ -168,8 +181,10 @@ class Ledger:
         self._need(lot_of(auction), book.asset, qty, "auction-done")
         self._need(payer, USD, cost, "insufficient-escrow")
         self._move(lot_of(auction), f"keeper:{keeper}", book.asset, qty)
-        repay = min(cost, book.debt - book.repaid)
+        repay = min(cost, self.debt[lot_of(auction)])
         self._burn(payer, USD, repay)  # repaid debt leaves circulation, like DAI burned by the vow
+        self.debt[lot_of(auction)] -= repay
+        self.debt_supply -= repay
         self._move(payer, "protocol", USD, cost - repay)
         book.sold += qty
         book.raised += cost
@@ -194,7 +209,11 @@ class Ledger:
     def close(self, auction: int) -> Book:
         """End an auction: unpaid debt becomes bad debt, absorbed by the insurance fund where it can."""
         book = self._open_book(auction)
-        book.bad_debt = book.debt - book.repaid
+        lot = lot_of(auction)
+        book.unsold = self.balance(lot, book.asset)  # what is still held: counted apart from the tallies
+        book.bad_debt = self.debt[lot]  # what no fill repaid
+        self.debt[WRITTEN_OFF] += book.bad_debt
+        self.debt[lot] = 0
         book.covered = min(book.bad_debt, self.balance("insurance"))
         self._burn("insurance", USD, book.covered)
         book.closed = True
@@ -223,11 +242,33 @@ class Ledger:
         for asset in set(sums) | set(self.supply):
             if sums[asset] != self.supply[asset]:
                 raise AssertionError(f"{asset} not conserved: balances {sums[asset]} != supply {self.supply[asset]}")
+        for holder, owed in self.debt.items():
+            if owed < 0:
+                raise AssertionError(f"negative debt {holder}: {owed}")
+        owed_total = sum(self.debt.values())
+        if owed_total != self.debt_supply:
+            raise AssertionError(f"debt not conserved: owed {owed_total} != debt supply {self.debt_supply}")
         for auction, book in self.books.items():
-            if book.unsold != self.balance(lot_of(auction), book.asset):
-                raise AssertionError(f"auction {auction}: lot balance disagrees with its book")
-            if book.repaid + book.penalty != book.raised or book.repaid > book.debt:
-                raise AssertionError(f"auction {auction}: proceeds split wrongly")
+            self._check_book(auction, book)
+
+    def _check_book(self, auction: int, book: Book) -> None:
+        """Both identities of the reports, each side counted on its own (see the module's docstring)."""
+        lot = lot_of(auction)
+        held = self.balance(lot, book.asset)
+        owed = self.debt.get(lot, 0)
+        unsold, bad = (book.unsold, book.bad_debt) if book.closed else (held, owed)
+        if book.closed and (book.unsold != held or owed):
+            raise AssertionError(f"auction {auction}: closed with {held} collateral and {owed} debt "
+                                 f"in its lot, its book says unsold {book.unsold}")
+        if book.seized != book.sold + book.returned + unsold:
+            raise AssertionError(f"auction {auction}: seized {book.seized} != sold {book.sold} + returned "
+                                 f"{book.returned} + unsold {unsold}")
+        if book.debt != book.repaid + bad:
+            raise AssertionError(f"auction {auction}: debt {book.debt} != repaid {book.repaid} + "
+                                 f"{'bad debt' if book.closed else 'still owed'} {bad}")
+        if book.repaid + book.penalty != book.raised:
+            raise AssertionError(f"auction {auction}: proceeds split wrongly: repaid {book.repaid} + penalty "
+                                 f"{book.penalty} != raised {book.raised}")
 
     def closed_books(self) -> Iterable[Book]:
         return (b for b in self.books.values() if b.closed)

@@ -129,7 +129,7 @@ class FixedSale(Sale):
         seized[self.k] = qty
         desk.accounts.seize(self.i, seized, debt)
         self.ledger.mint(self.account, self.asset, qty)
-        self.ledger.debt[self.account] += debt
+        self.ledger.owe(self.account, debt)
         self.ledger.seize(self.id, self.account, self.asset, qty, debt, debt)
 
 

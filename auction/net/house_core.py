@@ -173,6 +173,8 @@ class HouseCore:
         for msg in out:
             if isinstance(msg, m.Result):
                 self.results[msg.auction] = msg
+                for keeper in msg.forfeited:  # the one refusal that is not a rejection: say it in the log
+                    log.info("deposit forfeited", auction=msg.auction, keeper=keeper)
             topic, payload, retain = topics.route(msg)
             if retain:
                 if payload:

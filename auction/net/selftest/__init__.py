@@ -53,6 +53,11 @@ class Family:
     ok: bool
     details: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: bool = False  # nothing was tried (a missing tool): not failed, and not counted as held either
+
+    @property
+    def held(self) -> bool:
+        return self.ok and not self.skipped
 
 
 def run_suite(workdir: Path, *, quick: bool = False, only: Sequence[str] = FAMILIES, seed: int = 0,
@@ -105,13 +110,15 @@ def _faults(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
     conserved = all(r.audit.conserved for r in done) and len(done) == len(reports)
     same = sum(1 for r in done if r.audit.matches_unfaulted)
     auctions = sum(r.audit.auctions for r in done)
+    at_end = sum(r.audit.closed_at_end for r in done)
     unaccounted = sum(len(r.audit.unaccounted) for r in done)
     ok = len(done) == len(reports) and all(r.ok for r in done)
     kinds = Counter(_kind(fault) for r in done for fault in r.injected)
     line = (f"faults: {injected} injected ({', '.join(f'{k} {n}' for k, n in kinds.items())}), {lost} auctions lost, "
             f"{double} double-settled, "
             f"value {'conserved' if conserved else 'NOT conserved'}; {same}/{len(reports)} runs end on the ledger "
-            f"of an unfaulted run ({auctions} auctions, {unaccounted} keeper actions unaccounted)")
+            f"of an unfaulted run ({auctions} auctions, {at_end} closed at the run's end; {unaccounted} keeper actions "
+            f"unaccounted)")
     details = [f"run failed: {r}" if isinstance(r, Exception) else r.describe() for r in reports
                if isinstance(r, Exception) or not r.ok]
     return Family("faults", line, ok, details)
@@ -147,7 +154,8 @@ def _attacks(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
 
 def _access(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
     if shutil.which("mosquitto") is None or broker == "embedded":
-        return Family("access", "access control: skipped (the ACL needs Mosquitto; apt install mosquitto)", True)
+        return Family("access", "access control: skipped (the ACL needs Mosquitto; apt install mosquitto)", True,
+                      skipped=True)
     from auction.net.selftest.attacks import forbidden_publishes
 
     try:
@@ -166,15 +174,37 @@ def _inputs(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
     from auction.net.selftest.fuzz import run_fuzz
 
     report = run_fuzz(seed, FUZZ_SCALE["quick" if quick else "full"])
-    accepted = sum(report.accepted.values())
-    parts = ", ".join(f"{k} {v}" for k, v in report.tried.items())
-    line = (f"bad inputs: {report.total} tried, {accepted} accepted, {report.crash_count} crashes "
-            f"({parts}; house fills on boundary numbers {report.figures.get('house_fills', 0)}, invariants checked "
-            f"after every block)")
-    return Family("inputs", line, report.ok, report.crashes)
+    return Family("inputs", inputs_line(report), report.ok, report.crashes)
+
+
+def inputs_line(report: Any) -> str:
+    """Every input counted; "wrongly accepted" judged on every stream that can judge it (``FuzzReport.accepted``)."""
+    judged = {k: report.tried.get(k, 0) for k in report.accepted}
+    wrong = sum(report.accepted.values())
+    others = {k: v for k, v in report.tried.items() if k not in judged}
+    return (f"bad inputs: {report.total} tried, {wrong} of {sum(judged.values())} wrongly accepted "
+            f"({', '.join(f'{k} {v}' for k, v in judged.items())}), {report.crash_count} crashes in all "
+            f"({', '.join(f'{k} {v}' for k, v in others.items())} judged by crashes and invariants; house fills on "
+            f"boundary numbers {report.figures.get('house_fills', 0)}, the ledger checked after every block)")
 
 
 _RUNNERS = {"faults": _faults, "attacks": _attacks, "access": _access, "inputs": _inputs}
+
+
+def summary(families: Sequence[Family], seconds: float, kept: Path | None = None) -> str:
+    """The last line: families that held (a skipped family is not one of them), failed and skipped, counted."""
+    held = sum(1 for f in families if f.held)
+    failed = [f.name for f in families if not f.ok]
+    skipped = [f.name for f in families if f.skipped]
+    parts = [f"selftest: {held}/{len(families)} families held"]
+    if failed:
+        parts.append(f", {len(failed)} failed ({', '.join(failed)})")
+    if skipped:
+        parts.append(f", {len(skipped)} skipped ({', '.join(skipped)})")
+    parts.append(f" in {seconds:.0f} s")
+    if kept is not None:
+        parts.append(f"; runs kept in {kept}")
+    return "".join(parts)
 
 
 def selftest_command(*, quick: bool = False, only: Sequence[str] = FAMILIES, keep: str | None = None,
@@ -195,14 +225,12 @@ def selftest_command(*, quick: bool = False, only: Sequence[str] = FAMILIES, kee
                              echo=lambda text: print(text, file=sys.stderr, flush=True))
         for family in families:
             print(family.line, flush=True)
+        print(summary(families, time.time() - started, workdir if keep else None), flush=True)
         failed = [f for f in families if not f.ok]
         for family in failed:
             print(f"FAILED {family.name}:", file=sys.stderr)
             for detail in family.details[:10]:
                 print(f"  {detail}", file=sys.stderr)
-        where = f"; runs kept in {workdir}" if keep else ""
-        print(f"selftest: {len(families) - len(failed)}/{len(families)} families held in "
-              f"{time.time() - started:.0f} s{where}", flush=True)
         return 1 if failed else 0
     finally:
         if tmp is not None:

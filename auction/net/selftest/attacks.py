@@ -202,17 +202,20 @@ def _judge(cluster: Cluster, report: AttackReport, a: int, b: int, good_a: m.Act
     for _, r in w.rejections:
         received.setdefault((r.keeper, r.ref), []).append(r.code)
     logged: Counter[tuple[str, str]] = Counter()
+    forfeits_logged: set[tuple[str, int]] = set()
     for house in cluster.house_lives:
         for ev in house.events():
             if ev.get("event") in ("action rejected", "rejected") and ev.get("keeper"):
                 logged[(str(ev["keeper"]), str(ev.get("code")))] += 1
+            elif ev.get("event") == "deposit forfeited":
+                forfeits_logged.add((str(ev.get("keeper")), int(ev.get("auction", -1))))
     factual = replay_journal(cluster.journal_path)
     journaled = {e.payload: e for e, _ in action_pairs(factual.entries)}
     result_b = factual.core.results.get(b)
     for attack in report.attacks:
         if attack.expect == "forfeit":  # no refusal: the deposit goes at settlement
             attack.got = ["forfeit"] if result_b is not None and "mallory" in result_b.forfeited else []
-            attack.logged = True  # the Result names the forfeiting keeper
+            attack.logged = (attack.keeper, b) in forfeits_logged  # the house's "deposit forfeited" line
         else:
             attack.got = received.get((attack.keeper, attack.nonce), [])
             if attack.nonce == 0:  # undecodable: the refusal carries ref 0

@@ -114,7 +114,7 @@ async def keeper_sigkill(workdir: Path, *, prefer: Prefer = "auto") -> FaultRepo
         cluster.fault(f"keeper {vid} SIGKILL")
         child.wait(5)
         kill_wall = time.time()
-        with Journal(cluster.journal_path) as jr:
+        with Journal(cluster.journal_path, access="read") as jr:
             journal_at_kill = jr.count()
         wins_at_kill = dict(w.wins(vid))
         open_at_kill = w.open_auctions()
@@ -285,7 +285,7 @@ async def house_sigkill(workdir: Path, *, kills: int = 2, prefer: Prefer = "auto
             await cluster.until(lambda: w.last_house_online() is True, 30, "the restarted house to come online")
         code = await cluster.house_done(120)
     report = FaultReport("house SIGKILL", list(cluster.faults), audit(cluster))
-    with Journal(cluster.journal_path) as jr:
+    with Journal(cluster.journal_path, access="read") as jr:
         entries = list(jr.entries())
     heights = [int(e.payload) for e in entries if e.kind == "block"]
     report.checks = {

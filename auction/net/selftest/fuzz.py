@@ -7,8 +7,9 @@ other than ``Rejected`` escaping the code under test, or a broken invariant):
 
 - ``decoders``: random bytes, byte-level mutations of one valid example of every message, and field-level
   mutations with boundary numbers and wrong types (0, -1, 2**63, 2**64, 1e308, NaN/Infinity literals, strings,
-  nulls, nested values) through ``broker.messages.decode``: it returns a message that re-encodes to itself or
-  raises ``Rejected`` with malformed / wrong-version / oversized;
+  nulls, nested values) through ``broker.messages.decode``: it returns a message that re-encodes to itself and
+  that a strict second parser (Python's ``json``: no NaN, for actions no key twice) reads field for field the
+  same, or raises ``Rejected`` with malformed / wrong-version / oversized;
 - ``keeper``: house messages that still decode after mutation (boundary values within the schema: 0, 2**63-1,
   0.0, 1e6 ...) through a live keeper's receive path (``KeeperProcess.receive`` then ``deliver``, the agent
   and a built-in strategy);
@@ -58,7 +59,10 @@ class FuzzReport:
     """Tries, acceptances (where accepting is a failure) and crashes per stream."""
 
     tried: dict[str, int] = field(default_factory=dict)
-    accepted: dict[str, int] = field(default_factory=dict)  # admission only: a mutated action taken
+    # Wrongly accepted, for the streams that can judge it: decoders (a payload a strict second parser reads
+    # differently, or not at all) and admission (a mutated action taken). Keeper and house streams feed inputs
+    # that are valid on purpose: they are judged by crashes and the ledger's invariants.
+    accepted: dict[str, int] = field(default_factory=dict)
     valid: dict[str, int] = field(default_factory=dict)  # mutations that are still a valid message (fine)
     crashes: list[str] = field(default_factory=list)  # "stream: what: exception", first few kept
     crash_count: int = 0
@@ -147,6 +151,7 @@ def fuzz_decoders(rng: np.random.Generator, n: int, report: FuzzReport) -> None:
     examples = corpus()
     payloads = [m.encode(msg) for msg in examples]
     tried = valid = 0
+    report.accepted.setdefault("decoders", 0)
     for i in range(n):
         kind = i % 3
         if kind == 0:
@@ -183,7 +188,61 @@ def _decodes(payload: bytes, report: FuzzReport, allowed: tuple[str, ...] | None
         return 0
     if again != msg:
         report.crash("decoders", repr(payload), "accepted but changes on re-encoding")
+    disagreement = strict_disagreement(payload, msg)
+    if disagreement is not None:
+        report.accepted["decoders"] = report.accepted.get("decoders", 0) + 1
+        report.crash("decoders", repr(payload), f"wrongly accepted: {disagreement}")
     return 1
+
+
+def strict_disagreement(payload: bytes, msg: m.Message) -> str | None:
+    """Why a decoded payload should not have been accepted, judged by a second parser (None: it agrees).
+
+    Python's ``json`` reads the payload strictly (no NaN or Infinity literals, for actions no key twice) and
+    every field it sees must hold the value the decoder produced: no coercion, no field read differently.
+    """
+    action = isinstance(msg, m.ACTIONS)
+    twice: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            twice.append(str(keys))
+        return dict(items)
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        seen = json.loads(payload, object_pairs_hook=pairs, parse_constant=constant)
+    except (ValueError, RecursionError) as exc:
+        return f"not strict JSON: {exc}"
+    if action and twice:
+        return f"an action with a key twice: {twice[0]}"
+    return _differs(seen, msgspec.to_builtins(msg))
+
+
+def _differs(seen: Any, built: Any, where: str = "") -> str | None:
+    """Where the strict reading ``seen`` and the decoded message ``built`` disagree (fields ``seen`` has)."""
+    if isinstance(seen, dict):
+        if not isinstance(built, dict):
+            return f"{where or 'message'}: an object read as {type(built).__name__}"
+        for key, value in seen.items():
+            if key not in built:
+                return f"{where}{key}: a field the decoder dropped"
+            why = _differs(value, built[key], f"{where}{key}.")
+            if why is not None:
+                return why
+        return None
+    if isinstance(seen, list):
+        if not isinstance(built, list) or len(seen) != len(built):
+            return f"{where}: a list read differently"
+        return next((w for w in (_differs(a, b, where) for a, b in zip(seen, built, strict=True)) if w), None)
+    if type(seen) is bool or type(built) is bool:
+        return None if seen is built else f"{where}: {seen!r} read as {built!r}"
+    if isinstance(seen, int | float) and isinstance(built, int | float) and not isinstance(built, bool):
+        return None if seen == built else f"{where}: {seen!r} read as {built!r}"
+    return None if seen == built else f"{where}: {seen!r} read as {built!r}"
 
 
 def _random_topic(rng: np.random.Generator) -> str:
