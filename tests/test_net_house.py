@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from auction.net.house_core import HouseCore
@@ -19,6 +20,21 @@ from tests.test_net_journal import spec, synthetic_world
 SPEED = 36_000.0  # the synthetic world's 7 hours in 0.7 s
 
 
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait for an observable event (never a fixed sleep for readiness)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.002)
+
+
+def online(hub: MemoryHub) -> bool:
+    """The house said it is online: it publishes that once it has subscribed to the keepers' actions."""
+    payload = hub.retained.get(topics.house_status())
+    status = m.decode(payload) if payload else None
+    return isinstance(status, m.HouseStatus) and status.online
+
+
 async def test_house_process_rate_limits_rejects_and_publishes_state(tmp_path: Path) -> None:
     hub = MemoryHub()
     core = HouseCore(synthetic_world(n=20), spec(), Journal(tmp_path / "j.db"))
@@ -29,7 +45,7 @@ async def test_house_process_rate_limits_rejects_and_publishes_state(tmp_path: P
     async with MemoryBus(hub, f"watch-{uuid.uuid4().hex[:6]}") as watch, MemoryBus(hub, "ali") as ali:
         await watch.subscribe(topics.ALL)
         task = asyncio.create_task(house.run())
-        await asyncio.sleep(0.05)
+        await until(lambda: online(hub), "the house online (subscribed)")
         await ali.publish(topics.actions("ali"), m.encode(key.register("ali", 1)))
         for nonce in range(2, 22):  # a flood: 20 actions at once, 5 allowed by the bucket
             redo = key.sign(m.Redo(auction=999, keeper="ali", nonce=nonce, deadline_ms=10**9))
@@ -59,7 +75,7 @@ async def test_a_stopped_house_resumes_from_its_journal_and_finishes(tmp_path: P
     core = HouseCore(synthetic_world(n=20), spec(), Journal(path))
     house = HouseProcess(core, HouseOptions("memory://", speed=SPEED / 4), bus=MemoryBus(hub, "house"))
     task = asyncio.create_task(house.run())
-    await asyncio.sleep(0.3)
+    await until(lambda: core.house.height >= 50, "fifty blocks")
     house.stop()  # what SIGINT/SIGTERM do
     assert await asyncio.wait_for(task, 5) == 130
     stopped_at = core.now

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,19 @@ async def play(bus: Bus, msgs: list[tuple[float, m.Message]]) -> None:
         await publish(bus, msg)
 
 
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Wait for an event the test can observe (never a fixed sleep for readiness)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def registered(got: list[m.Action]) -> Callable[[], bool]:
+    """The keeper is subscribed and heard the house: its Register (sent on seeing the house online) arrived."""
+    return lambda: any(isinstance(x, m.Register) for x in got)
+
+
 async def start_keeper(url: str, strategy: Strategy, key: KeyPair) -> tuple[KeeperProcess, asyncio.Task[int]]:
     clock = HouseClock(SPEED)
     live = agent(strategy, live=True)
@@ -203,9 +216,9 @@ async def test_same_strategy_object_same_decisions_in_simulator_and_live_keeper(
     await ready.wait()
     async with fake_house(broker_url) as house:
         proc, task = await start_keeper(broker_url, strategy, key)
-        await asyncio.sleep(0.3)  # connected and subscribed
+        await until(registered(got), "the keeper's Register")
         await play(house, msgs)
-        await asyncio.sleep(0.2)
+        await until(lambda: len(got) >= 1 + len(expected), "the keeper's last action")
         proc.stop()
         assert await asyncio.wait_for(task, 5) == 0
     watcher.cancel()
@@ -234,8 +247,9 @@ async def test_a_late_keeper_catches_up_from_retained_state(broker_url: str) -> 
         await publish(house, a3)  # announced before the keeper exists: only the retained state remains
         await publish(house, s3)
         proc, task = await start_keeper(broker_url, strategy, key)
-        await asyncio.sleep(0.3)
+        await until(registered(got), "the keeper's Register")
         await play(house, script(36.0, 400.0, {}))
+        await until(lambda: any(isinstance(x, m.Take) for x in got), "the keeper's take")
         proc.stop()
         assert await asyncio.wait_for(task, 5) == 0
     watcher.cancel()

@@ -29,6 +29,7 @@ from broker import topics
 from broker.server import BrokerHandle
 from broker.transport import connect
 from tests.chaos import explain, failed_claims, requires_mosquitto
+from tests.test_broker_mqtt import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.broker]
 
@@ -92,21 +93,22 @@ async def test_a_keeper_survives_an_announce_its_curve_cannot_take(own_broker: B
     keeper = subprocess.Popen(
         [sys.executable, "-m", "auction.cli", "--log-format", "json", "keeper", "--strategy", "universal", "--id",
          "victim", "--key", str(tmp_path / "victim.key"), "--speed", "600"],
-        env={**os.environ, "LIQNET_BROKER": own_broker.url}, stdout=subprocess.DEVNULL,
+        env={**os.environ, "LIQNET_BROKER": own_broker.url, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "victim.log").open("wb"))
     try:
         announce = next(x for x in corpus() if isinstance(x, m.Announce) and x.design == "dutch")
         assert isinstance(announce.terms, DutchTerms)
         bad = msgspec.structs.replace(announce, terms=msgspec.structs.replace(announce.terms, cut=2.0))
         async with connect(own_broker.url, f"forger-{uuid.uuid4().hex[:6]}") as bus:
-            await asyncio.sleep(2.0)  # the keeper is up and subscribed
+            await bus.subscribe(topics.actions("victim"))
             await bus.publish(topics.house_status(), m.encode(m.HouseStatus(online=True, ts_ms=0)))
+            # The keeper registers when it hears the house online: then it is up and subscribed.
+            await wait_for(bus, lambda env: env.topic == topics.actions("victim"), timeout=30)
             await bus.publish(topics.clock(), m.encode(m.Block(height=1, ts_ms=600_000, gas_gwei_milli=20_000)))
             price = m.OraclePrice(asset=bad.asset, price_q=bad.oracle_q, ts_ms=600_000)  # the keeper values the lot
             await bus.publish(topics.oracle(bad.asset), m.encode(price))
-            await asyncio.sleep(0.2)
             await bus.publish(topics.announce(bad.auction), m.encode(bad))
-            await asyncio.sleep(1.5)
+            await until_logged(tmp_path / "victim.log", "message skipped: the agent cannot handle it", keeper)
             for topic in (topics.house_status(), topics.clock(), topics.oracle(bad.asset)):
                 await bus.publish(topic, b"", retain=True)
         assert keeper.poll() is None, (tmp_path / "victim.log").read_text()[-1500:]
@@ -114,3 +116,12 @@ async def test_a_keeper_survives_an_announce_its_curve_cannot_take(own_broker: B
         with contextlib.suppress(ProcessLookupError):
             keeper.send_signal(signal.SIGTERM)
         keeper.wait(10)
+
+
+async def until_logged(path: Path, event: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until the process's JSON log has a line for ``event`` (it handled the message), or it died."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while f'"event": "{event}"' not in path.read_text(errors="replace"):
+        assert process.poll() is None, f"the process exited: {path.read_text()[-1500:]}"
+        assert asyncio.get_running_loop().time() < deadline, f"no {event!r} in {path}: {path.read_text()[-1500:]}"
+        await asyncio.sleep(0.02)
