@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "wrong-version": "the message's schema version is not supported",
     "oversized": "the payload exceeds the size limit",
     "rate-limited": "too many messages from this keeper in the window",
-    "unknown-keeper": "no such keeper",
+    "unknown-keeper": "no such keeper, or an id this house does not fund",
+    "reserved-id": "the keeper id is reserved for the house's own accounts",
     "limit": "the keeper's own limit (exposure, balance, deadline) forbids the action",
 }

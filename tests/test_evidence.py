@@ -225,6 +225,7 @@ def test_an_auction_the_house_never_closed_is_counted_lost(tmp_path: Any) -> Non
     (which closes everything): a record that leaves an auction open makes it lost."""
     import json
 
+    from auction.net.funding import Funding
     from auction.net.house_core import HouseCore, ledger_snapshot
     from auction.net.journal import Entry, Journal
     from auction.net.runspec import load_run
@@ -235,7 +236,7 @@ def test_an_auction_the_house_never_closed_is_counted_lost(tmp_path: Any) -> Non
     scenario.write_text(CHAOS_SCENARIO)
     path = tmp_path / "house.journal"
     with Journal(path, access="write") as jr:
-        spec, loaded = load_run(str(scenario), "dutch", None, None, None, None, jr)
+        spec, loaded = load_run(str(scenario), "dutch", None, None, Funding(tofu=True), jr)
         core = HouseCore(build_world(loaded, spec.design, spec.seed), spec, jr)
         core.apply(core.due(6 * 3600.0))
         open_ = sorted(a for a, book in core.ledger.books.items() if not book.closed)

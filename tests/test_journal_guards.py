@@ -132,11 +132,12 @@ def test_one_writer_per_journal_in_one_process_too(journal: Path) -> None:
 
 
 def test_liqnet_house_on_a_journal_in_use_exits_with_one_line(tmp_path: Path) -> None:
+    from auction.net.funding import Funding
     from auction.net.runspec import load_run
 
     path = tmp_path / "house.db"
     with Journal(path) as jr:
-        load_run("gbm-calm", "fixed", 7, 30, None, None, jr)  # a real run's header
+        load_run("gbm-calm", "fixed", 7, 30, Funding(tofu=True), jr)  # a real run's header
     code = ("import sys; from auction.net.journal import Journal; j = Journal(sys.argv[1]); "
             "print('ready', flush=True); sys.stdin.read()")
     first = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE,

@@ -16,6 +16,7 @@ from auction.book.accounts import generate
 from auction.designs import defaults
 from auction.designs.dutch import DutchTerms
 from auction.errors import ConfigError
+from auction.net.funding import Funding
 from auction.net.house_core import HouseCore, JournalError, ledger_snapshot
 from auction.net.journal import Entry, Journal
 from auction.net.runspec import RunSpec, load_run
@@ -50,8 +51,9 @@ def synthetic_world(seed: int = 3, n: int = 60) -> World:
 
 
 def spec(**kw: object) -> RunSpec:
+    funding = Funding({"ali": 400_000.0, "bob": 250_000.0}, open_funding=1_000.0, tofu=True)
     base: dict[str, object] = dict(scenario="synthetic", scenario_sha="0" * 64, design="dutch", seed=3, accounts=None,
-                                   funds={"ali": 400_000.0, "bob": 250_000.0}, default_capital=1_000.0)
+                                   funding=funding)
     base.update(kw)
     return RunSpec(**base)  # type: ignore[arg-type]
 
@@ -209,12 +211,12 @@ def test_duplicates_are_ignored_and_bad_actions_rejected_without_journaling(tmp_
 def test_restart_flags_must_agree_with_the_journal_header(tmp_path: Path) -> None:
     path = tmp_path / "house.db"
     with Journal(path) as jr:
-        made, _ = load_run("gbm-calm", "fixed", 7, 30, None, None, jr)
+        made, _ = load_run("gbm-calm", "fixed", 7, 30, Funding(tofu=True), jr)
     with Journal(path) as jr:
-        again, scenario = load_run(None, None, None, None, None, None, jr)  # everything from the header
+        again, scenario = load_run(None, None, None, None, None, jr)  # everything from the header
         assert (again.scenario, again.design, again.seed, again.accounts) == ("gbm-calm", "fixed", 7, 30)
         assert again.run_id == made.run_id and scenario.accounts.n == 30
         with pytest.raises(ConfigError, match=r"--design dutch disagrees with journal .* records fixed"):
-            load_run("gbm-calm", "dutch", None, None, None, None, jr)
+            load_run("gbm-calm", "dutch", None, None, None, jr)
     with pytest.raises(ConfigError, match="--scenario is required"):
-        load_run(None, None, None, None, None, None, None)
+        load_run(None, None, None, None, None, None)

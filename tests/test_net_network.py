@@ -166,7 +166,7 @@ async def test_the_house_killed_mid_run_resumes_from_its_journal(own_broker: Bro
     plans = population(scenario, None, ())
     journal = tmp_path / "house.journal"
     house_args = ["house", "--scenario", str(scenario_file), "--speed", repr(KILL_SPEED), "--journal", str(journal),
-                  "--wait-keepers", str(len(plans)), "--out", str(tmp_path / "out")]
+                  "--wait-keepers", str(len(plans)), "--out", str(tmp_path / "out"), "--tofu"]
     keepers = [_spawn(["keeper", "--strategy", p.strategy, "--id", p.keeper_id, "--capital", repr(p.capital),
                        "--config", json.dumps(p.config), "--latency", repr(p.latency_s), "--speed", repr(KILL_SPEED),
                        "--scenario", str(scenario_file), "--key", str(tmp_path / f"{p.keeper_id}.key")],
@@ -210,7 +210,7 @@ async def test_the_house_killed_mid_run_resumes_from_its_journal(own_broker: Bro
                 if house_online and house_online[-1] is False:
                     break
             assert house_online[-1] is False
-            with Journal(journal) as jr:
+            with Journal(journal, access="read") as jr:
                 inputs_at_kill = jr.count()
             restarted = _spawn(["house", "--journal", str(journal), "--speed", repr(KILL_SPEED), "--out",
                                 str(tmp_path / "out")], url, tmp_path / "house-2.log")

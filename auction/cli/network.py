@@ -49,9 +49,18 @@ def add_house(sub: SubParsers) -> None:
     p.add_argument("--accounts", type=positive_int, metavar="N", help="override the number of accounts")
     p.add_argument("--fund", type=fund, action="append", default=[], metavar="ID=USD",
                    help="capital the house gives keeper ID at its registration (repeatable; the scenario's "
-                   "population is funded as in the simulator)")
-    p.add_argument("--default-capital", type=positive_float, metavar="USD",
-                   help="capital for any other keeper id (default: 1000000)")
+                   "population is funded as in the simulator); other ids are refused")
+    p.add_argument("--keyring", metavar="FILE",
+                   help="the key of each funded keeper id, one '<id> <public key hex>' per line (`liqnet keeper "
+                   "--id ID --print-key` prints it): only that key can register the id and take its capital")
+    p.add_argument("--tofu", action="store_true",
+                   help="bind a funded id the keyring does not name to the first key that registers it (trust on "
+                   "first use: safe only when the broker gives each keeper its own credentials)")
+    p.add_argument("--open-funding", type=positive_float, metavar="USD",
+                   help="also fund ids the configuration does not name, USD each, trust on first use (default: "
+                   "such ids are refused and nothing is minted for them)")
+    p.add_argument("--open-funding-ids", type=positive_int, metavar="N",
+                   help="... at most N such ids (default: 100)")
     p.add_argument("--wait-keepers", type=int, default=0, metavar="N",
                    help="hold the clock at its start until N keepers registered (default: %(default)s)")
     p.add_argument("--wait-timeout", type=non_negative_float, default=60.0, metavar="S",
@@ -64,13 +73,16 @@ def add_house(sub: SubParsers) -> None:
 
 
 def run_house(args: argparse.Namespace) -> int:
+    from auction.net.funding import OPEN_IDS, Funding
     from auction.net.house_proc import house_command
+    from broker.signing import load_keyring
 
+    keys = load_keyring(args.keyring) if args.keyring else {}
+    funding = Funding(dict(args.fund), args.open_funding or 0.0, args.open_funding_ids or OPEN_IDS, keys, args.tofu)
     return house_command(
         args.broker, args.scenario, design=args.design, seed=args.seed, speed=args.speed, journal=args.journal,
-        journal_sync=args.journal_sync, accounts=args.accounts, funds=dict(args.fund),
-        default_capital=args.default_capital, wait_keepers=args.wait_keepers, wait_timeout=args.wait_timeout,
-        rate=args.rate_limit, out=args.out, json_path=args.json_path,
+        journal_sync=args.journal_sync, accounts=args.accounts, funding=funding, wait_keepers=args.wait_keepers,
+        wait_timeout=args.wait_timeout, rate=args.rate_limit, out=args.out, json_path=args.json_path,
     )
 
 
@@ -88,8 +100,12 @@ def add_keeper(sub: SubParsers) -> None:
     )
     p.add_argument("--broker", default=broker_default(), metavar="URL",
                    help=f"mqtt://[user:password@]host:port (default: ${BROKER_ENV} or %(default)s)")
-    p.add_argument("--strategy", required=True, metavar="SPEC",
-                   help="a built-in name, module:Class, path/to/file.py:Class or exec:COMMAND")
+    p.add_argument("--strategy", metavar="SPEC",
+                   help="a built-in name, module:Class, path/to/file.py:Class or exec:COMMAND (required unless "
+                   "--print-key)")
+    p.add_argument("--print-key", action="store_true",
+                   help="print '<id> <public key hex>' (the house's --keyring line for this keeper), creating the "
+                   "key file if needed, and exit")
     p.add_argument("--id", dest="keeper_id", metavar="NAME",
                    help="keeper id: letters, digits, _ . - (default: <strategy>-<host name>)")
     p.add_argument("--key", metavar="FILE", help="Ed25519 key file, created on first use "
@@ -114,9 +130,9 @@ def run_keeper(args: argparse.Namespace) -> int:
     from auction.net.keeper_command import keeper_command
 
     return keeper_command(
-        args.broker, args.strategy, keeper_id=args.keeper_id, key=args.key, capital=args.capital,
-        config=args.config, latency=args.latency, speed=args.speed, scenario=args.scenario, seed=args.seed,
-        gas_policy=args.gas_policy,
+        args.broker, args.strategy, print_key=args.print_key, keeper_id=args.keeper_id, key=args.key,
+        capital=args.capital, config=args.config, latency=args.latency, speed=args.speed, scenario=args.scenario,
+        seed=args.seed, gas_policy=args.gas_policy,
     )
 
 

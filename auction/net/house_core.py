@@ -17,7 +17,7 @@ import structlog
 from auction import units
 from auction.book.ledger import Ledger
 from auction.errors import Rejected
-from auction.net.journal import Entry, Journal
+from auction.net.journal import Entry, Journal, JournalError
 from auction.net.runspec import RunSpec
 from auction.run.kernel import Kernel
 from auction.run.result import RunResult
@@ -28,9 +28,16 @@ from broker.signing import Verifier
 
 log = structlog.get_logger()
 
+REPLAY_FIX = ("finish that run with the liqnet and scenario file that wrote it, or start a new run with a new "
+              "--journal file")
 
-class JournalError(RuntimeError):
-    """The journal does not replay to the state it recorded (a bug or a tampered file)."""
+
+class JournalDiverged(JournalError):
+    """The journal's rows do not replay into the run they recorded (another liqnet version, or a scenario file
+    changed in a way its digest cannot see). One line naming the journal and the row; the CLI exits 2."""
+
+
+__all__ = ["HouseCore", "JournalDiverged", "JournalError", "compare_result", "ledger_snapshot", "rejection"]
 
 
 class HouseCore:
@@ -42,7 +49,7 @@ class HouseCore:
         self.kernel = Kernel(world, spec.design, capital=spec.capital)
         self.ledger, self.house = self.kernel.ledger, self.kernel.house
         self.end = self.kernel.end
-        self.verifier = Verifier()
+        self.verifier = Verifier(spec.funding.keys)  # the keyring binds ids to keys; others by first use
         self.retained: dict[str, bytes] = {}  # topic -> payload: the current state the house publishes
         self.results: dict[int, m.Result] = {}
 
@@ -90,6 +97,8 @@ class HouseCore:
             return None, rejection(sender, 0, exc, now)
         assert isinstance(action, m.ACTIONS)
         try:
+            if isinstance(action, m.Register):  # who may register at all: the house's configuration
+                self.spec.funding.check_register(action.keeper, self.funded)
             fresh = self.verifier.check(action, units.ms(now), sender=sender)
         except Rejected as exc:
             return None, rejection(sender, action.nonce, exc, now)
@@ -100,20 +109,31 @@ class HouseCore:
 
     # -- applying ----------------------------------------------------------------------------------------
     def apply(self, entries: list[Entry]) -> list[m.Message]:
-        """Journal the batch (one transaction), then run it through the kernel; returns what to publish."""
+        """Journal the batch (one transaction) and mark it published, then run it through the kernel; returns
+        what to publish.
+
+        The mark comes before the publish, not after: the house must know everything it may have published. A
+        crash between mark and publish leaves a batch marked but never seen by anyone, which is harmless (the
+        journal holds it, and a restart publishes its outcome again). The other order would leave a window
+        where an outcome is out but unmarked: if the WAL then lost that batch (a power loss, a WAL deleted or
+        not backed up), a restart could not tell, and would replay a shorter history and carry on differently
+        from what keepers saw. Marked before, the journal refuses to open instead (``JournalLost``).
+        """
         if self.journal is not None:
             self.journal.append(entries)
+            self.journal.mark_published()
         out: list[m.Message] = []
         for entry in entries:
             out += self._apply(entry, replay=False)
         return out
 
     def finish(self) -> list[m.Message]:
-        """Close the run at its end; the journal's finish row records the final ledger."""
+        """Close the run at its end; the journal's finish row records the final ledger (marked, then published)."""
         out = self.kernel.finish()
         self._track(out)
         if self.journal is not None:
             self.journal.append([Entry("finish", self.end, json.dumps(ledger_snapshot(self.ledger)).encode())])
+            self.journal.mark_published()
         return out
 
     def replay(self) -> list[m.Message]:
@@ -125,12 +145,22 @@ class HouseCore:
         n = 0
         for entry in self.journal.entries():
             n += 1
-            out = self._apply(entry, replay=True)
+            out = self._replay(entry)
             if entry.batch == last:
                 outputs += out
         if n:
             log.info("journal replayed", inputs=n, t=self.now, height=self.house.height, auctions=len(self.house.sales))
         return outputs
+
+    def _replay(self, entry: Entry) -> list[m.Message]:
+        """One journaled input again; anything that does not replay is one line naming the journal and the row."""
+        where = f"journal {self.journal.path if self.journal else '-'}: row {entry.seq} ({entry.kind} at t={entry.t:g})"
+        try:
+            return self._apply(entry, replay=True)
+        except JournalDiverged as exc:
+            raise JournalDiverged(f"{where} does not replay: {exc}; {REPLAY_FIX}") from None
+        except (Rejected, ValueError, KeyError, TypeError) as exc:
+            raise JournalDiverged(f"{where} does not replay ({type(exc).__name__}: {exc}); {REPLAY_FIX}") from None
 
     def _apply(self, entry: Entry, *, replay: bool) -> list[m.Message]:
         out: list[m.Message]
@@ -141,7 +171,7 @@ class HouseCore:
         else:  # finish
             out = self.kernel.finish()
             if json.loads(entry.payload) != ledger_snapshot(self.ledger):
-                raise JournalError("the replayed ledger differs from the one the journal recorded at the end")
+                raise JournalDiverged("the replayed ledger differs from the one the journal recorded at the end")
         self._track(out)
         return out
 
@@ -149,19 +179,18 @@ class HouseCore:
         """A journaled oracle update or block: it must be the kernel's next scheduled input."""
         nxt = self.kernel.next_input()
         if nxt is None or nxt.kind != entry.kind or nxt.t != entry.t:
-            raise JournalError(f"journal entry {entry.seq} ({entry.kind} at t={entry.t}) is not the next input "
-                               f"of this scenario ({nxt})")
+            raise JournalDiverged(f"it is not the next input of this scenario ({nxt})")
         if entry.kind == "block" and str(nxt.n).encode() != entry.payload:
-            raise JournalError(f"block {entry.payload!r} replayed as height {nxt.n}")
+            raise JournalDiverged(f"block {entry.payload!r} replayed as height {nxt.n}")
         if entry.kind == "oracle" and json.loads(entry.payload) != self.world.oracle_updates[nxt.n][1]:
-            raise JournalError(f"journal entry {entry.seq}: oracle prices differ from the scenario's")
+            raise JournalDiverged("its oracle prices differ from the scenario's")
         return self.kernel.apply(nxt)
 
     def _action(self, entry: Entry, *, replay: bool) -> list[m.Message]:
         action = m.decode(entry.payload, allowed=topics.ACTION_TAGS)
         assert isinstance(action, m.ACTIONS)
         if replay and not self.verifier.check(action, units.ms(entry.t), sender=action.keeper):
-            raise JournalError(f"journal entry {entry.seq} is a duplicate action")
+            raise JournalDiverged("it is a duplicate action")
         if isinstance(action, m.Register) and action.keeper not in self.funded:
             out = self.kernel.act(action, entry.t)
             log.info("keeper funded", keeper=action.keeper, usd=units.num_f(self.funded[action.keeper]))

@@ -28,7 +28,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,7 @@ import structlog
 from auction import units
 from auction.errors import ConfigError, Rejected
 from auction.net import signals
+from auction.net.funding import Funding
 from auction.net.house_core import HouseCore, compare_result, rejection
 from auction.net.journal import Entry, Journal, Sync
 from auction.net.runspec import load_run
@@ -105,6 +106,9 @@ class HouseProcess:
 
     async def run(self) -> int:
         pending = self.core.replay()
+        journal = self.core.journal
+        if journal is not None and journal.last_batch:
+            journal.mark_published()  # the last batch goes out again below: marked first, as every batch is
         client_id = self.opt.client_id or f"house-{self.core.spec.run_id[:12]}"
         will = (topics.house_status(), m.encode(m.HouseStatus(online=False, version=VERSION, ts_ms=0)))
         bus = self._bus or connect(self.opt.broker, client_id, will)
@@ -302,8 +306,7 @@ def house_command(
     journal: str | None = None,
     journal_sync: Sync = "normal",
     accounts: int | None = None,
-    funds: Mapping[str, float] | None = None,
-    default_capital: float | None = None,
+    funding: Funding | None = None,
     wait_keepers: int = 0,
     wait_timeout: float = 60.0,
     rate: float = 500.0,
@@ -313,9 +316,9 @@ def house_command(
     """``liqnet house``: build the world, replay the journal if any, run to the end, write the report."""
     from auction.scenario.build import build_world
 
-    jr = Journal(journal, sync=journal_sync) if journal else None
+    jr = Journal(journal, sync=journal_sync, access="write") if journal else None  # a second house: refused
     try:
-        spec, loaded = load_run(scenario, design, seed, accounts, funds, default_capital, jr)
+        spec, loaded = load_run(scenario, design, seed, accounts, funding, jr)
         world = build_world(loaded, spec.design, spec.seed)
         core = HouseCore(world, spec, jr)
         # Burst: two seconds' worth (the default 500/s keeps its 1000), so --rate-limit also bounds a sudden flood.

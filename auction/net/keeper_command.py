@@ -88,8 +88,9 @@ def scenario_market(scenario: str, seed: int | None) -> tuple[Any, int, str]:
 
 def keeper_command(
     broker: str,
-    strategy: str,
+    strategy: str | None,
     *,
+    print_key: bool = False,
     keeper_id: str | None = None,
     key: str | None = None,
     capital: float | None = None,
@@ -100,12 +101,18 @@ def keeper_command(
     seed: int | None = None,
     gas_policy: str = "market",
 ) -> int:
-    """``liqnet keeper``: run one live keeper until SIGINT/SIGTERM."""
-    kid = keeper_id or default_id(strategy)
+    """``liqnet keeper``: run one live keeper until SIGINT/SIGTERM (``print_key``: print its keyring line)."""
+    if strategy is None and (not print_key or keeper_id is None):
+        raise ConfigError("--strategy is required (--print-key needs only --id)")
+    kid = keeper_id or default_id(strategy or "")
     try:
         topics.actions(kid)
     except ValueError:
         raise ConfigError(f"--id {kid!r}: use 1-64 letters, digits, '_', '.', '-'") from None
+    if print_key:
+        print(f"{kid} {load_or_create(_key_path(key, kid)).pubkey}", flush=True)
+        return 0
+    assert strategy is not None
     if speed is not None and not (speed > 0 and math.isfinite(speed)):
         raise ConfigError(f"--speed must be a positive number, got {speed}")
     if latency < 0 or not math.isfinite(latency):

@@ -12,9 +12,15 @@ Population: the scenario's ``[[keepers]]`` (the simulator's ids and capital, so 
 ``--keeper SPEC`` (repeatable) runs exactly those strategies with the default capital. The house funds each
 keeper id with its member's capital (``liqnet house --fund``).
 
-``--secure``: Mosquitto with a password per process (house, monitor, each keeper id as its user name) and
-the ACL of ``broker/mosquitto/acl.template``: a keeper can publish only under ``liq/v1/keepers/<its id>/``.
-Credentials reach the children in the ``LIQNET_BROKER`` environment variable, never on a command line.
+``--secure``: Mosquitto with a password per process (house, monitor, each keeper id as its user name), the
+ACL of ``broker/mosquitto/acl.template`` (a keeper can publish only under ``liq/v1/keepers/<its id>/``) and
+client ids bound to user names (nobody can take over another's session). Credentials reach the children in
+the ``LIQNET_BROKER`` environment variable, never on a command line.
+
+Keys: it makes every keeper's Ed25519 key itself (``keys/<id>.key`` in the run's directory) and gives the
+house the keyring, so each keeper's capital is bound to its key (``auction.net.funding``). Every child is
+started tied to this process (``broker.server.popen_tied``): if ``liqnet network`` dies, even by SIGKILL,
+the kernel stops them.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from rich.table import Table
 from auction.errors import ConfigError
 from auction.net.view import Monitor, plain_line, render
 from broker import topics
+from broker.server import popen_tied
 from broker.transport import connect
 
 if TYPE_CHECKING:
@@ -182,6 +189,7 @@ class Network:
     async def run(self, broker: str | None) -> int:
         try:
             await self._broker(broker)
+            write_keyring(self.workdir, [p.keeper_id for p in self.plans])  # the keys exist before any keeper
             for plan in self.plans:
                 self.children.append(self._spawn(plan.keeper_id, self._keeper_argv(plan), self._url(plan.keeper_id)))
             house = self._spawn("house", self._house_argv(), self._url("house"))
@@ -214,7 +222,8 @@ class Network:
             names = ("house", "monitor", *[p.keeper_id for p in self.plans])
             users = {name: secrets.token_urlsafe(18) for name in names}
             pw_file, acl_file = write_secure_files(self.workdir / "secure", users, house="house")
-            handle = await start_broker(prefer="mosquitto", acl_file=acl_file, password_file=pw_file)
+            handle = await start_broker(prefer="mosquitto", acl_file=acl_file, password_file=pw_file,
+                                        bind_client_ids=True)
             host = urlsplit(handle.url)
             self.urls = {u: f"mqtt://{quote(u, safe='')}:{quote(p, safe='')}@{host.hostname}:{host.port}"
                          for u, p in users.items()}
@@ -242,7 +251,8 @@ class Network:
     def _house_argv(self) -> list[str]:
         argv = [*self._cli(), "house", "--scenario", self.scenario_arg, "--design", self.design, "--seed",
                 str(self.seed), "--speed", repr(self.speed), "--journal", str(self.workdir / "house.journal"),
-                "--wait-keepers", str(len(self.plans)), "--wait-timeout", repr(WAIT_KEEPERS_S), "--out", self.out]
+                "--wait-keepers", str(len(self.plans)), "--wait-timeout", repr(WAIT_KEEPERS_S), "--out", self.out,
+                "--keyring", str(self.workdir / "keyring")]
         if self.accounts is not None:
             argv += ["--accounts", str(self.accounts)]
         for plan in self.plans:
@@ -255,7 +265,7 @@ class Network:
         path = self.workdir / "logs" / f"{name}.log"
         out = path.open("ab")
         env = {**os.environ, BROKER_ENV: url, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = popen_tied(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
         return Child(name, proc, path, out)
 
     def _stop_all(self) -> None:
@@ -355,6 +365,17 @@ class Network:
             self.console.print(f"wrote {Path(self.out) / f'{stem}.{suffix}'}", highlight=False)
         if self.json_path:
             self.console.print(f"wrote {self.json_path}", highlight=False)
+
+
+def write_keyring(workdir: Path, keepers: Sequence[str]) -> Path:
+    """Make (or load) each keeper's key file under ``workdir/keys`` and write the house's keyring beside them."""
+    from broker.signing import load_or_create
+
+    keys = workdir / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    path = workdir / "keyring"
+    path.write_text("".join(f"{k} {load_or_create(keys / f'{k}.key').pubkey}\n" for k in keepers))
+    return path
 
 
 def _safe(url: str) -> str:

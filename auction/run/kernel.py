@@ -20,7 +20,9 @@ from typing import Literal
 import numpy as np
 
 from auction import designs, units
-from auction.book.ledger import USD, Ledger
+from auction.book.ledger import USD, WRITTEN_OFF, Ledger
+from auction.designs.base import KICKER
+from auction.errors import Rejected
 from auction.house import AuctionHouse
 from auction.run.metrics import compute_metrics
 from auction.run.records import Records, Timeline, sale_tables
@@ -28,6 +30,11 @@ from auction.run.result import RunResult, Series
 from auction.scenario.world import World
 from broker import messages as m
 
+# Ids no keeper may hold: the ledger's own accounts, the house's keeper bot (its kick and redo incentives are
+# booked to keeper:kicker) and the broker users of a secure network. The kernel never funds them.
+RESERVED_IDS: frozenset[str] = frozenset(
+    {KICKER, "protocol", "insurance", "market", "chain", WRITTEN_OFF, "house", "monitor", "watcher"}
+)
 MARKET_FUNDS = 10**18  # numeraire base units the outside market holds to pay keepers reselling
 SERIES_CAP = 5000  # per-fill and per-auction points kept for plots
 
@@ -127,13 +134,15 @@ class Kernel:
     def act(self, action: m.Action, t: float) -> list[m.Message]:
         """A keeper action reaches the house (the network checked its signature and nonce before)."""
         if isinstance(action, m.Register):
-            if self.capital is not None:
+            if self.capital is not None and action.keeper not in RESERVED_IDS:  # admission refuses those first
                 self.fund(action.keeper, self.capital(action.keeper))
             return []
         return self._observe(self.house.submit(action, t), t)
 
     def fund(self, keeper: str, amount: int) -> bool:
         """Give ``keeper`` its capital in escrow, once; False when it was funded already."""
+        if keeper in RESERVED_IDS:
+            raise Rejected("reserved-id", f"keeper id {keeper!r} is reserved for the house's own accounts")
         if keeper in self.funded:
             return False
         self.ledger.mint(f"keeper:{keeper}", USD, amount)

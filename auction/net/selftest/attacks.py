@@ -91,9 +91,10 @@ class AttackReport:
 class Attacker:
     """Identities with keys and nonces, publishing on the topics of its choice."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, funded: dict[str, KeyPair]) -> None:
+        """``funded``: the keys of the funded identities (the house's keyring binds them)."""
         self.bus = bus
-        self.keys = {k: KeyPair.from_seed(secrets.token_bytes(32)) for k in ("mallory", "pauper", "eve", "forger")}
+        self.keys = {**{k: KeyPair.from_seed(secrets.token_bytes(32)) for k in ("eve", "forger")}, **funded}
         self.nonce: Counter[str] = Counter()
 
     def next(self, who: str) -> int:
@@ -122,7 +123,7 @@ async def named_attacks(workdir: Path, *, prefer: Prefer = "auto") -> AttackRepo
         cluster.start_house()
         await cluster.until(lambda: w.last_house_online() is True, 60, "the house to come online")
         async with connect(cluster.url(), f"attacker-{uuid.uuid4().hex[:8]}") as bus:
-            atk = Attacker(bus)
+            atk = Attacker(bus, {who: cluster.key(who) for who in CAPITAL})
             for who in ("mallory", "pauper"):
                 await atk.send(who, atk.keys[who].register(who, atk.next(who)))
             await cluster.until(lambda: _funded(cluster) >= {"mallory", "pauper"}, 60, "mallory and pauper funded")
@@ -312,14 +313,14 @@ async def forbidden_publishes(workdir: Path) -> AccessReport:
 
     t0 = time.time()
     probe = Cluster(workdir / "probe-scenario")  # only to learn the population's keeper ids
-    users = {name: secrets.token_urlsafe(18) for name in ("house", "monitor", *[p.keeper_id for p in probe.plans],
-                                                          "mallory")}
-    pw_file, acl_file = write_secure_files(workdir / "secure", users, house="house")
+    users = {name: secrets.token_urlsafe(18) for name in ("house", "monitor", "watcher",
+                                                          *[p.keeper_id for p in probe.plans], "mallory")}
+    pw_file, acl_file = write_secure_files(workdir / "secure", users, house="house", readers=("watcher",))
     urls = {u: f"mqtt://{quote(u, safe='')}:{quote(p, safe='')}@HOSTPORT" for u, p in users.items()}
-    cluster = Cluster(workdir, acl_file=acl_file, password_file=pw_file, urls=urls)
+    cluster = Cluster(workdir, acl_file=acl_file, password_file=pw_file, urls=urls, bind_client_ids=True)
     forbidden: dict[str, bool] = {}
     async with cluster:
-        w = cluster.watcher  # subscribed with the house's credentials: it reads all the house reads
+        w = cluster.watcher  # subscribed as "watcher", a reader of everything: it reads all the house reads
         victim = cluster.plans[0].keeper_id
         cluster.start_keepers()
         cluster.start_house()

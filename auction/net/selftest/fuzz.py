@@ -31,6 +31,7 @@ import numpy as np
 
 from auction import designs, units
 from auction.errors import Rejected
+from auction.net.funding import Funding
 from auction.net.house_core import HouseCore
 from auction.net.runspec import RunSpec
 from auction.sealed import commitment
@@ -349,8 +350,8 @@ def synthetic_core(design: str, seed: int = 3, n: int = 24) -> HouseCore:
         proceeds=lambda a, qty, t: units.cost(qty, units.price_q(price(t) * 0.99)),
         gas_cost=lambda gas, gwei, t: units.num(gas * gwei * 1e-9 * 2000.0), gas_gwei=lambda t: 20.0,
     )
-    spec = RunSpec(scenario="fuzz", scenario_sha="0" * 64, design=design, seed=seed, accounts=None,
-                   funds={"ali": 50_000.0, "bob": 5_000.0, "cat": 500.0}, default_capital=100.0)
+    funding = Funding({"ali": 50_000.0, "bob": 5_000.0, "cat": 500.0}, tofu=True)
+    spec = RunSpec(scenario="fuzz", scenario_sha="0" * 64, design=design, seed=seed, accounts=None, funding=funding)
     return HouseCore(world, spec)
 
 

@@ -34,12 +34,13 @@ import structlog
 
 from auction.net.house_core import HouseCore, ledger_snapshot
 from auction.net.journal import Entry, Journal
-from auction.net.network import KeeperPlan, population
+from auction.net.network import KeeperPlan, population, write_keyring
 from auction.net.runspec import load_run
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus
-from broker.server import BrokerHandle, Prefer, start_broker
+from broker.server import BrokerHandle, Prefer, popen_tied, start_broker
+from broker.signing import KeyPair, load_or_create
 from broker.transport import connect
 
 log = structlog.get_logger()
@@ -135,8 +136,9 @@ class Child:
     def start(self) -> Child:
         self.close_log()
         self._out = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
-                                     env=self.env)
+        # Tied to this process: a selftest killed outright leaves no house or keeper behind.
+        self.proc = popen_tied(self.argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+                               env=self.env)
         self.lives += 1
         return self
 
@@ -295,14 +297,15 @@ class Cluster:
         acl_file: Path | None = None,
         password_file: Path | None = None,
         urls: dict[str, str] | None = None,
-        default_capital: float | None = None,
+        open_funding: float | None = None,
         funds: dict[str, float] | None = None,
         house_log_level: str = "info",
         prefer: Prefer = "auto",
+        bind_client_ids: bool = False,
     ) -> None:
         self.workdir = workdir
         self.design, self.speed, self.rate_limit = design, speed, rate_limit
-        self.default_capital, self.funds = default_capital, dict(funds or {})
+        self.open_funding, self.funds = open_funding, dict(funds or {})
         self.house_log_level = house_log_level
         self.prefer: Prefer = prefer  # which broker: "auto" (Mosquitto when installed), "mosquitto", "embedded"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -317,7 +320,7 @@ class Cluster:
         self.plans: list[KeeperPlan] = plans if keepers is None else plans[:keepers]
         self.journal_path = workdir / "house.journal"
         self.broker: BrokerHandle | None = None
-        self._acl, self._passwords = acl_file, password_file
+        self._acl, self._passwords, self._bind = acl_file, password_file, bind_client_ids
         self._urls = dict(urls or {})  # user -> URL with credentials (secure mode)
         self.keepers: dict[str, Child] = {}
         self.house: Child | None = None
@@ -329,7 +332,9 @@ class Cluster:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def __aenter__(self) -> Cluster:
-        self.broker = await start_broker(prefer=self.prefer, acl_file=self._acl, password_file=self._passwords)
+        write_keyring(self.workdir, list(self.funded()))  # every funded id's key, before any process starts
+        self.broker = await start_broker(prefer=self.prefer, acl_file=self._acl, password_file=self._passwords,
+                                         bind_client_ids=self._bind)
         if self._urls:
             host_port = self.broker.url.removeprefix("mqtt://")
             self._urls = {u: url.replace("HOSTPORT", host_port) for u, url in self._urls.items()}
@@ -346,8 +351,10 @@ class Cluster:
         assert self.broker is not None
         return self._urls.get(user, self.broker.url)
 
-    async def watch(self, user: str = "house") -> None:
-        """Subscribe the watcher to everything (in secure mode with the house's credentials)."""
+    async def watch(self) -> None:
+        """Subscribe the watcher to everything (in secure mode as the user ``watcher``, a reader of everything:
+        with client ids bound to users, connecting as the house would knock the house off)."""
+        user = "watcher" if "watcher" in self._urls else "house"
         bus = connect(self.url(user), f"chaos-watch-{uuid.uuid4().hex[:8]}")
         await bus.__aenter__()
         await bus.subscribe(topics.ALL)
@@ -389,6 +396,10 @@ class Cluster:
     def key_file(self, keeper: str) -> Path:
         return self.workdir / "keys" / f"{keeper}.key"
 
+    def key(self, keeper: str) -> KeyPair:
+        """The key of a funded id (the keyring the house is given binds it), made on first use."""
+        return load_or_create(self.key_file(keeper))
+
     def start_keeper(self, plan: KeeperPlan, *, strategy: str | None = None) -> Child:
         """Start (or restart, same id and key file) one keeper process."""
         child = self.keepers.get(plan.keeper_id)
@@ -411,12 +422,15 @@ class Cluster:
             return argv  # everything else comes from the journal's header
         argv += ["--scenario", str(self.scenario_path), "--design", self.design, "--wait-keepers",
                  str(len(self.plans)), "--wait-timeout", "60"]
-        if self.default_capital is not None:
-            argv += ["--default-capital", repr(self.default_capital)]
-        funds = {**{p.keeper_id: p.capital for p in self.plans}, **self.funds}
-        for keeper, usd in funds.items():
+        if self.open_funding is not None:
+            argv += ["--open-funding", repr(self.open_funding)]
+        for keeper, usd in self.funded().items():
             argv += ["--fund", f"{keeper}={usd!r}"]
-        return argv
+        return [*argv, "--keyring", str(self.workdir / "keyring")]
+
+    def funded(self) -> dict[str, float]:
+        """Keeper id -> USD the house funds: the population and the extra ``funds``."""
+        return {**{p.keeper_id: p.capital for p in self.plans}, **self.funds}
 
     def start_house(self, *, resume: bool = False) -> Child:
         """Start the house; ``resume``: again on its journal, as after a crash."""
@@ -492,7 +506,7 @@ def replay_journal(path: Path, hook: Callable[[HouseCore, Entry], None] | None =
     from auction.scenario.build import build_world
 
     with Journal(path, access="read") as jr:
-        spec, scenario = load_run(None, None, None, None, None, None, jr)
+        spec, scenario = load_run(None, None, None, None, None, jr)
         entries = list(jr.entries())
     core = HouseCore(build_world(scenario, spec.design, spec.seed), spec)  # no journal: nothing is written
     recorded: dict[str, Any] | None = None
