@@ -268,6 +268,9 @@ class KeeperAgent:
         self._settled.add(msg.auction)
         tracked = self.auctions.pop(msg.auction, None)
         self.wallet.settle(msg.auction)
+        # What was sent there is settled too: forget it (the record stays as small as the open auctions, and a
+        # late or replayed rejection of one of those actions can no longer release money the result settled).
+        self._sent = {nonce: sent for nonce, sent in self._sent.items() if sent.auction != msg.auction}
         if tracked is None:
             return  # never seen: no fills of ours, nothing to learn
         self.rows.remove(tracked.row)

@@ -224,3 +224,16 @@ def test_keyring_file(tmp_path: Path) -> None:
 def test_generated_keys_differ() -> None:
     a, b = KeyPair.generate(), KeyPair.generate()
     assert a.pubkey != b.pubkey and len(a.pubkey) == 64 and a.seed() != b.seed()
+
+
+def test_an_old_accepted_action_replayed_is_ignored_however_far_back() -> None:
+    """An exact copy of an accepted action is a redelivery at any age: ignored, never refused as a replay (a
+    refusal would tell its keeper that an action it made, and reserved money for, did not happen). Another
+    action under a spent nonce is still a replay."""
+    v = registered(("alice", ALICE))
+    first = take(ALICE, "alice", 2)
+    assert v.check(first, 0) is True
+    for nonce in range(3, 1003):  # a thousand accepted actions later
+        assert v.check(take(ALICE, "alice", nonce), 0) is True
+    assert v.check(first, 0) is False
+    assert rejected(v, take(ALICE, "alice", 2, amount=5)) == "replay"

@@ -307,6 +307,22 @@ def test_rejection_releases_the_commitment() -> None:
     a.on_message(m.Rejection(keeper="other", ref=action.nonce, code="late", text="no", ts_ms=1), 2881.0)
 
 
+def test_what_was_sent_is_forgotten_when_its_auction_settles() -> None:
+    """The record of sent actions stays as small as the open auctions, and a late (or replayed) rejection of an
+    action in a settled auction releases nothing."""
+    a = agent(DutchThreshold())
+    orders = [o for n in (7, 8) for o in a.on_message(dutch_announce(auction=n), 0.0)]
+    sent = [a.release(o, o.not_before) for o in orders]
+    assert all(x is not None for x in sent) and len(a._sent) == 2
+    a.on_message(m.Result(auction=7, design="dutch", fills=[], returned=0, bad_debt=0, revenue=0, ts_ms=1), 3000.0)
+    assert [s.auction for s in a._sent.values()] == [8]
+    committed = dict(a.wallet.committed)
+    late = sent[0]
+    assert late is not None
+    a.on_message(m.Rejection(keeper="k1", ref=late.nonce, code="replay", text="old", ts_ms=2), 3001.0)
+    assert a.wallet.committed == committed  # auction 8's reservation untouched
+
+
 def test_gas_is_estimated_per_action_sent() -> None:
     a = agent(DutchThreshold(), policy=Policy(default_priority_fee=2.0), gas=lambda t: 18.0)
     (order,) = a.on_message(dutch_announce(), 0.0)

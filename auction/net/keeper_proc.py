@@ -29,6 +29,7 @@ import contextlib
 import heapq
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,7 @@ DEFAULT_CAPITAL = 1_000_000.0  # USD: the keeper's own budget when --capital is 
 MAX_AHEAD_BLOCKS = 1.0
 WALL_TTL_S = 0.5  # an action's deadline is at least this much wall time after it leaves
 STOP_PUBLISH_S = 2.0  # on shutdown, wait this long at most to say offline
+SENT_KEPT = 1024  # actions kept in KeeperProcess.sent (each one is logged as it leaves)
 
 
 class HouseClock:
@@ -177,7 +179,7 @@ class KeeperProcess:
         self._dirty = True
         self._seen: set[int] = set()  # auctions shown to the agent
         self.oracle: dict[str, int] = {}
-        self.sent: list[m.Action] = []  # every action published (signed), for tests and the log
+        self.sent: deque[m.Action] = deque(maxlen=SENT_KEPT)  # the latest actions published, for tests and the log
         self.registered = 0
 
     @property
