@@ -429,3 +429,13 @@ def test_a_mark_is_fsynced_when_the_wal_is_not(tmp_path: Path, monkeypatch: pyte
         jr.write_header({"design": "dutch"})
         fill(jr, 3)
     assert len(calls) == fsyncs
+
+
+def test_a_row_edited_into_another_storage_type_is_one_line(journal: Path) -> None:
+    """The sqlite3 shell's replace() on a BLOB gives TEXT: the row is an edit, refused in one line (was a
+    TypeError traceback)."""
+    edit(journal, "UPDATE inputs SET payload = replace(payload, '1', '9') WHERE seq = 5")
+    with pytest.raises(JournalTampered) as refused:
+        Journal(journal)
+    text = one_line(refused.value)
+    assert "the row after row 4 holds values of types liqnet never writes" in text and "str" in text

@@ -224,7 +224,7 @@ def run_broker(args: argparse.Namespace) -> int:
 
 # --- selftest -------------------------------------------------------------------------------------------
 
-SELFTEST_FAMILIES = "faults,attacks,access,inputs"
+SELFTEST_FAMILIES = "faults,attacks,access,inputs,journal"
 
 
 def add_selftest(sub: SubParsers) -> None:

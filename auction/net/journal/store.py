@@ -301,15 +301,29 @@ class Journal:
 
 
 def _rows(cursor: sqlite3.Cursor, path: Path) -> Iterator[tuple[Any, ...]]:
-    """The cursor's rows; a page that fails to read names the last row read well."""
+    """The cursor's rows, each with the storage types liqnet writes; a page that fails to read names the last row
+    read well. A value of another type (the sqlite3 shell turns a BLOB edited with replace() into TEXT) is an edit."""
     last = 0
     try:
         for row in cursor:
-            last = int(row[0])
-            yield row
+            typed = _typed(row)
+            if typed is None:
+                raise JournalTampered(f"journal {path}: the row after row {last} holds values of types liqnet never "
+                                      f"writes ({', '.join(type(v).__name__ for v in row)}): it was edited after it "
+                                      f"was written; restore the original journal, {START_OVER}")
+            last = typed[0]
+            yield typed
     except sqlite3.DatabaseError as exc:
         raise JournalCorrupt(f"journal {path}: damaged after row {last} ({exc}); restore it from a copy, "
                              f"{START_OVER}") from None
+
+
+def _typed(row: tuple[Any, ...]) -> tuple[int, int, str, float, bytes, bytes] | None:
+    seq, batch, kind, t, payload, h = row
+    if not (type(seq) is int and type(batch) is int and isinstance(kind, str) and type(t) in (int, float)
+            and isinstance(payload, bytes) and isinstance(h, bytes)):
+        return None
+    return seq, batch, kind, float(t), payload, h
 
 
 def _connect(path: Path, sync: Sync) -> sqlite3.Connection:

@@ -325,6 +325,7 @@ class Cluster:
         self.keepers: dict[str, Child] = {}
         self.house: Child | None = None
         self.house_lives: list[Child] = []
+        self._house_starts = 0
         self.watcher = Watcher()
         self._watch_bus: Bus | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -434,7 +435,8 @@ class Cluster:
 
     def start_house(self, *, resume: bool = False) -> Child:
         """Start the house; ``resume``: again on its journal, as after a crash."""
-        n = len(self.house_lives) + 1
+        self._house_starts += 1
+        n = self._house_starts  # each start its own log, even for a life the caller drops from house_lives
         child = Child(f"house-{n}", self.house_argv(resume=resume), self._env("house"),
                       self.workdir / "logs" / f"house-{n}.log").start()
         self.house, self.house_lives = child, [*self.house_lives, child]

@@ -1,0 +1,156 @@
+"""The families of ``liqnet selftest``: each runs its scenarios and turns what they counted into one line.
+
+Every figure in a line is counted by the run, and each can come out wrong (tests/test_evidence.py shows some
+doing so); a family holds only when every claim its scenarios check held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from auction.net.selftest import FUZZ_SCALE, HOUSE_KILLS, Family
+from broker.server import Prefer
+
+
+def _faults(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    from auction.net.selftest.faults import (
+        FaultReport,
+        Scenario,
+        broker_restart,
+        house_sigkill,
+        keeper_sigkill,
+        slow_and_silent,
+    )
+
+    async def kills(d: Path, *, prefer: Prefer) -> FaultReport:
+        return await house_sigkill(d, kills=HOUSE_KILLS["quick" if quick else "full"], prefer=prefer)
+
+    scenarios: list[Scenario] = [keeper_sigkill, broker_restart, kills, slow_and_silent]
+
+    async def run() -> list[FaultReport | Exception]:
+        reports: list[FaultReport | Exception] = []
+        for index, scenario in enumerate(scenarios):
+            try:
+                reports.append(await scenario(workdir / f"run-{index}", prefer=broker))
+            except Exception as exc:  # a run that could not finish counts as failed, with its reason
+                reports.append(exc)
+        return reports
+
+    reports = asyncio.run(run())
+    done = [r for r in reports if isinstance(r, FaultReport)]
+    injected = sum(len(r.injected) for r in done)
+    lost = sum(len(r.audit.lost) for r in done)
+    double = sum(len(r.audit.double_settled) for r in done)
+    conserved = all(r.audit.conserved for r in done) and len(done) == len(reports)
+    same = sum(1 for r in done if r.audit.matches_unfaulted)
+    auctions = sum(r.audit.auctions for r in done)
+    at_end = sum(r.audit.closed_at_end for r in done)
+    unaccounted = sum(len(r.audit.unaccounted) for r in done)
+    ok = len(done) == len(reports) and all(r.ok for r in done)
+    kinds = Counter(_kind(fault) for r in done for fault in r.injected)
+    line = (f"faults: {injected} injected ({', '.join(f'{k} {n}' for k, n in kinds.items())}), {lost} auctions lost, "
+            f"{double} double-settled, "
+            f"value {'conserved' if conserved else 'NOT conserved'}; {same}/{len(reports)} runs end on the ledger "
+            f"of an unfaulted run ({auctions} auctions, {at_end} closed at the run's end; {unaccounted} keeper actions "
+            f"unaccounted)")
+    details = [f"run failed: {r}" if isinstance(r, Exception) else r.describe() for r in reports
+               if isinstance(r, Exception) or not r.ok]
+    return Family("faults", line, ok, details)
+
+
+def _kind(fault: str) -> str:
+    """'keeper k00-universal SIGKILL' -> 'keeper SIGKILL'; 'house SIGKILL #2' -> 'house SIGKILL'."""
+    who = fault.split(" ", 1)[0]
+    for what in ("SIGKILL", "SIGTERM", "slow", "silent"):
+        if what in fault:
+            return f"{who} {what}"
+    return fault
+
+
+def _attacks(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    from auction.net.selftest.attacks import named_attacks
+
+    try:
+        report = asyncio.run(named_attacks(workdir, prefer=broker))
+    except Exception as exc:
+        return Family("attacks", f"attacks: the run failed: {exc}".splitlines()[0], False, [str(exc)])
+    n = len(report.attacks)
+    refused = sum(1 for a in report.attacks if a.refused)
+    logged = sum(1 for a in report.attacks if a.logged)
+    clean = sum(1 for a in report.attacks if a.ledger_ok)
+    forfeits = sum(1 for a in report.attacks if a.expect == "forfeit" and a.ok)
+    line = (f"attacks: {n} named, {refused} refused with their reason code to the sender, {logged} logged, "
+            f"{clean} cost the ledger only the attacker's gas ({forfeits} deposit forfeited), "
+            f"{len(report.crashes)} crashes; flood of {report.figures.get('flood', 0)}: "
+            f"{report.figures.get('flood_rate_limited', 0)} rate-limited")
+    return Family("attacks", line, report.ok, [] if report.ok else [report.describe()])
+
+
+def _access(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    if shutil.which("mosquitto") is None or broker == "embedded":
+        return Family("access", "access control: skipped (the ACL needs Mosquitto; apt install mosquitto)", True,
+                      skipped=True)
+    from auction.net.selftest.attacks import forbidden_publishes
+
+    try:
+        report = asyncio.run(forbidden_publishes(workdir))
+    except Exception as exc:
+        return Family("access", f"access control: the run failed: {exc}".splitlines()[0], False, [str(exc)])
+    reached = sum(1 for v in report.forbidden.values() if v)
+    compose = {k: v for k, v in report.checks.items() if k.startswith("compose")}
+    line = (f"access control: {len(report.forbidden)} forbidden publishes by a keeper, {reached} reached the house "
+            f"or any subscriber (Mosquitto, `liqnet network --secure` ACL); compose ACL "
+            f"{'holds' if compose and all(compose.values()) else 'FAILED' if compose else 'not installed'}")
+    return Family("access", line, report.ok, [] if report.ok else [report.describe()])
+
+
+def _inputs(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    from auction.net.selftest.fuzz import run_fuzz
+
+    report = run_fuzz(seed, FUZZ_SCALE["quick" if quick else "full"])
+    return Family("inputs", inputs_line(report), report.ok, report.crashes)
+
+
+def inputs_line(report: Any) -> str:
+    """Every input counted; "wrongly accepted" judged on every stream that can judge it (``FuzzReport.accepted``)."""
+    judged = {k: report.tried.get(k, 0) for k in report.accepted}
+    wrong = sum(report.accepted.values())
+    others = {k: v for k, v in report.tried.items() if k not in judged}
+    return (f"bad inputs: {report.total} tried, {wrong} of {sum(judged.values())} wrongly accepted "
+            f"({', '.join(f'{k} {v}' for k, v in judged.items())}), {report.crash_count} crashes in all "
+            f"({', '.join(f'{k} {v}' for k, v in others.items())} judged by crashes and invariants; house fills on "
+            f"boundary numbers {report.figures.get('house_fills', 0)}, the ledger checked after every block)")
+
+
+
+
+
+
+def _journal(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    from auction.net.selftest.journal_faults import journal_guards
+
+    try:
+        report = asyncio.run(journal_guards(workdir, prefer=broker))
+    except Exception as exc:
+        return Family("journal", f"journal: the run failed: {exc}".splitlines()[0], False, [str(exc)])
+    return Family("journal", journal_line(report), report.ok, [] if report.ok else [report.describe()])
+
+
+def journal_line(report: Any) -> str:
+    live = {r.name: r for r in report.refusals}
+    said = ", ".join(f"{name}: {'refused' if r.refused else f'NOT refused (exit {r.code})'}"
+                     for name, r in live.items())
+    refused = sum(1 for r in report.corruptions if r.refused)
+    tracebacks = sum(1 for r in [*report.refusals, *report.corruptions] if r.traceback)
+    a = report.audit
+    return (f"journal: {said} (exit 2, one line); {refused}/{len(report.corruptions)} damaged copies refused the "
+            f"same way, {tracebacks} tracebacks; resumed on the restored WAL: {len(a.lost)} auctions lost, "
+            f"{len(a.double_settled)} double-settled, value {'conserved' if a.conserved else 'NOT conserved'}, "
+            f"{'same' if a.matches_unfaulted else 'NOT the same'} ledger as an unfaulted run")
+
+
+RUNNERS = {"faults": _faults, "attacks": _attacks, "access": _access, "inputs": _inputs, "journal": _journal}
