@@ -243,6 +243,8 @@ class MqttBus:
     def _receive(self, topic: str, payload: bytes, retained: bool) -> None:
         if self._dedupe.first_time(topic, payload):
             self._queue.put_nowait(Envelope(topic, payload, retained))
+        else:
+            log.debug("duplicate message dropped", topic=topic, client=self.client_id)
 
     def _make_client(self) -> aiomqtt.Client:
         will = None

@@ -22,7 +22,8 @@ import msgspec
 import pytest
 
 from auction.designs.dutch import DutchTerms
-from auction.net.selftest.attacks import AttackReport, forbidden_publishes, named_attacks
+from auction.net.selftest.access import forbidden_publishes
+from auction.net.selftest.attacks import AttackReport, named_attacks
 from auction.net.selftest.fuzz import corpus
 from broker import messages as m
 from broker import topics
@@ -35,6 +36,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.broker]
 
 ATTACKS = ("forged signature", "replayed nonce", "unknown key", "bid as another keeper", "bid over escrow",
            "bid after deadline", "oversized payload", "reveal not matching its commit", "commit without reveal",
+           "register a reserved id (kicker)", "a farm of 200 fresh ids asking for capital",
+           "squat a funded id before its owner", "an action with a key twice", "an old accepted action replayed",
            "flood from one keeper")
 
 
@@ -59,13 +62,25 @@ def test_what_each_attack_cost_the_ledger(attacked: AttackReport) -> None:
     effect = {a.name: a.ledger.split(" ")[0] for a in attacked.attacks}
     # Refused at admission: never journaled, so the ledger never saw them.
     for name in ("forged signature", "replayed nonce", "unknown key", "bid as another keeper", "bid after deadline",
-                 "oversized payload", "flood from one keeper"):
+                 "oversized payload", "flood from one keeper", "register a reserved id (kicker)",
+                 "a farm of 200 fresh ids asking for capital", "squat a funded id before its owner",
+                 "an action with a key twice"):
         assert effect[name] == "unchanged", (name, effect[name])
+    assert effect["an old accepted action replayed"] == "applied"  # "applied 1 time(s)": once, as first sent
     # Refused by the auction's rules inside a block: the reverted transaction's gas, nothing else.
     for name in ("bid over escrow", "reveal not matching its commit"):
         assert effect[name] == "gas", (name, effect[name])
     forfeit = next(a for a in attacked.attacks if a.name == "commit without reveal")
     assert "deposit 100.00 USD" in forfeit.ledger  # the deposit to the protocol, and its gas: nothing else
+
+
+def test_identities_cannot_be_forged_or_farmed(attacked: AttackReport) -> None:
+    figures = attacked.figures
+    assert figures["farm_refused"] == figures["farm"] == 200
+    assert figures["minted_for_strangers_usd"] == 0
+    assert figures["late_escrow_usd"] == 777.0  # the owner was funded once, with the key the house was given
+    old = next(a for a in attacked.attacks if a.name == "an old accepted action replayed")
+    assert old.got == [] and old.logged and old.ledger == "applied 1 time(s)"
 
 
 def test_no_process_crashed_and_the_house_went_on(attacked: AttackReport) -> None:

@@ -4,14 +4,14 @@
 funded identities (``mallory``, ``pauper``: too poor for a deposit) and one never registered (``eve``):
 forged signature, replayed nonce (and an exact copy of an accepted action), unknown key, bid as another
 keeper, bid over escrow, bid after its deadline, reveal that does not match its commit, commit without
-reveal, oversized payload and a flood from one keeper. Each must come back to the sender's rejection topic
-with the expected reason code, appear in the house's log, and change the ledger by nothing but the gas the
-attacker paid for a refused transaction (a commit without reveal: that gas and its deposit, to the protocol).
-Ledger effects are measured against a counterfactual: the same journal replayed without the attack.
-
-``forbidden_publishes`` runs the secure configuration of ``liqnet network --secure`` (Mosquitto, a password
-per process, ``broker/mosquitto/acl.template``): a keeper's forged oracle price, block, auction state,
-result, house status and action on another keeper's topic never reach the house (nor anyone else).
+reveal, oversized payload, a flood from one keeper, and the identity attacks: registering a reserved id
+(``kicker``, where the house books its incentives), a farm of fresh ids asking for capital, a squatter
+registering a funded id (``late``) before its owner, an action carrying a key twice, and an old accepted action
+of a keeper replayed much later. Each must come back to the sender's rejection topic with the expected reason
+code (the old action: no answer at all, it is a redelivery), appear in the house's log, and change the ledger
+by nothing but the gas the attacker paid for a refused transaction (a commit without reveal: that gas and its
+deposit, to the protocol). Ledger effects are measured against a counterfactual: the same journal replayed
+without the attack. The farm and the squatter mint nothing: counted on the replayed ledger.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from auction.designs.sealed import SealedTerms
 from auction.net.house_core import ledger_snapshot
 from auction.net.journal import Entry
-from auction.net.selftest.harness import Cluster, FaultError, action_pairs, replay_journal
+from auction.net.selftest.harness import Cluster, action_pairs, log_time, replay_journal
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics
@@ -43,7 +42,8 @@ ATTACK_SPEED = 600.0  # sealed phases of 300 s last half a wall second: time to 
 FLOOD = 1500  # messages in the flood: more than any bucket holds (1000 at the default 500/s, 40 below)
 RATE_LIMIT = 20.0  # actions per second per keeper for the attack run (the keepers send a few)
 OVERSIZED = 20 * 1024  # bytes: over the 16 KiB message limit, under the broker's 256 KiB packet cap
-CAPITAL = {"mallory": 5_000.0, "pauper": 50.0}  # USD the house funds them with; pauper < one deposit
+CAPITAL = {"mallory": 5_000.0, "pauper": 50.0, "late": 777.0}  # USD the house funds; pauper < one deposit
+FARM = 200  # fresh ids registering in the farm attack
 
 
 @dataclass(slots=True)
@@ -51,7 +51,7 @@ class Attack:
     """One named attack: what was sent, the refusal expected, and what came back."""
 
     name: str
-    expect: str  # reason code
+    expect: str  # reason code; "forfeit": the deposit goes at settlement; "ignored": no answer, no second effect
     keeper: str  # whose rejection topic the refusal goes to (the sender's)
     nonce: int  # the refused action's nonce (0 for what cannot be decoded)
     payload: bytes = b""  # what was sent (to find it in the journal if it got there)
@@ -62,7 +62,8 @@ class Attack:
 
     @property
     def refused(self) -> bool:
-        return self.expect in self.got
+        """Refused with its code; an "ignored" redelivery: answered with nothing at all."""
+        return not self.got if self.expect == "ignored" else self.expect in self.got
 
     @property
     def ok(self) -> bool:
@@ -171,6 +172,8 @@ async def named_attacks(workdir: Path, *, prefer: Prefer = "auto") -> AttackRepo
                                                       salt=salt.hex(), nonce=n))
             attacks.append(Attack("reveal not matching its commit", "bad-reveal", "mallory", n, m.encode(sent)))
             attacks.append(Attack("commit without reveal", "forfeit", "mallory", good_b.nonce, m.encode(good_b)))
+            identity_at = time.time()
+            attacks += await _identity_attacks(cluster, atk, victim)
 
             # The flood: more than the bucket holds, as fast as the broker takes them, from one keeper. Each
             # payload differs: exact repeats on an event topic are dropped as QoS 1 redeliveries.
@@ -190,9 +193,82 @@ async def named_attacks(workdir: Path, *, prefer: Prefer = "auto") -> AttackRepo
         stopped = house.wait(10)
     report = AttackReport(attacks, crashes, {}, {})
     _judge(cluster, report, a, b, good_a, good_b, stopped)
+    _judge_identities(cluster, report, identity_at)
     report.checks["an exact copy of an accepted action is ignored, not applied twice"] = copy_ignored
     report.seconds = time.time() - t0
     return report
+
+
+async def _identity_attacks(cluster: Cluster, atk: Attacker, victim: str) -> list[Attack]:
+    """Reserved id, a farm of fresh ids, a squatter on a funded id, a key twice, an old action replayed."""
+    out: list[Attack] = []
+    forger = atk.keys["forger"]
+    sent = await atk.send("kicker", forger.register("kicker", 1), key="forger")
+    out.append(Attack("register a reserved id (kicker)", "reserved-id", "kicker", 1, m.encode(sent)))
+    for i in range(FARM):
+        who = f"farm-{i:03d}"
+        await atk.raw(who, m.encode(KeyPair.from_seed(secrets.token_bytes(32)).register(who, 1)))
+    out.append(Attack(f"a farm of {FARM} fresh ids asking for capital", "unknown-keeper", "farm-000", 1))
+    sent = await atk.send("late", forger.register("late", 1), key="forger")  # before the owner
+    out.append(Attack("squat a funded id before its owner", "wrong-keeper", "late", 1, m.encode(sent)))
+    await atk.send("late", atk.keys["late"].register("late", 2))  # the owner, with the key the house was given
+    take = m.encode(atk.keys["pauper"].sign(m.Take(auction=1, keeper="pauper", amount=5, max_price_q=7,
+                                                   nonce=atk.next("pauper"), deadline_ms=10**12)))
+    twice = take.replace(b'"amount":5', b'"amount":500000000000,"amount":5')
+    await atk.raw("pauper", twice)
+    out.append(Attack("an action with a key twice", "malformed", "pauper", 0, twice))
+    old = _oldest_accepted(cluster, victim)
+    if old is not None:
+        await atk.raw(victim, old.payload)
+        out.append(Attack("an old accepted action replayed", "ignored", victim, old.nonce, old.payload))
+    return out
+
+
+@dataclass(slots=True)
+class _Old:
+    nonce: int
+    payload: bytes
+
+
+def _oldest_accepted(cluster: Cluster, keeper: str) -> _Old | None:
+    """The keeper's first journaled action other than its Register (the live journal, read-only)."""
+    from auction.net.journal import Journal
+
+    with Journal(cluster.journal_path, access="read") as jr:
+        for entry, action in action_pairs(list(jr.entries())):
+            if action.keeper == keeper and not isinstance(action, m.Register):
+                return _Old(action.nonce, entry.payload)
+    return None
+
+
+def _judge_identities(cluster: Cluster, report: AttackReport, since: float) -> None:
+    """What the identity attacks got: refusals after they were sent, log lines, and what the ledger minted."""
+    w = cluster.watcher
+    debug = [ev for house in cluster.house_lives for ev in house.events()]
+    factual = replay_journal(cluster.journal_path)
+    funded = factual.core.funded
+    configured = set(factual.core.spec.funds)
+    for attack in report.attacks:
+        if attack.expect == "ignored":
+            attack.got = [r.code for at, r in w.rejections if at >= since and (r.keeper, r.ref) ==
+                          (attack.keeper, attack.nonce)]
+            # Dropped by the house's transport (an exact repeat of a recent message) or by its Verifier (any age).
+            topic = topics.actions(attack.keeper)
+            attack.logged = any((ev.get("event") == "duplicate action ignored" and ev.get("keeper") == attack.keeper
+                                 and ev.get("nonce") == attack.nonce)
+                                or (ev.get("event") == "duplicate message dropped" and ev.get("topic") == topic
+                                    and log_time(ev) >= since) for ev in debug)
+            applied = sum(1 for e in factual.entries if e.payload == attack.payload)
+            attack.ledger, attack.ledger_ok = f"applied {applied} time(s)", applied == 1
+    farm = {f"farm-{i:03d}" for i in range(FARM)}
+    farm_refused = {r.keeper for _, r in w.rejections if r.keeper in farm}
+    minted = sum(amount for keeper, amount in funded.items() if keeper not in configured)
+    report.figures.update({"farm": FARM, "farm_refused": len(farm_refused), "minted_for_strangers_usd": minted / 1e6,
+                           "late_escrow_usd": factual.core.ledger.escrow("late") / 1e6})
+    report.checks["nothing minted for an id the house does not fund"] = minted == 0 and not (farm & set(funded))
+    report.checks["every id of the farm refused"] = farm_refused == farm
+    report.checks["the squatter took nothing; the owner got its capital"] = (
+        funded.get("late") == round(CAPITAL["late"] * 1e6) and "kicker" not in funded)
 
 
 def _judge(cluster: Cluster, report: AttackReport, a: int, b: int, good_a: m.Action, good_b: m.Action,
@@ -214,6 +290,8 @@ def _judge(cluster: Cluster, report: AttackReport, a: int, b: int, good_a: m.Act
     journaled = {e.payload: e for e, _ in action_pairs(factual.entries)}
     result_b = factual.core.results.get(b)
     for attack in report.attacks:
+        if attack.expect == "ignored":
+            continue  # judged by _judge_identities
         if attack.expect == "forfeit":  # no refusal: the deposit goes at settlement
             attack.got = ["forfeit"] if result_b is not None and "mallory" in result_b.forfeited else []
             attack.logged = (attack.keeper, b) in forfeits_logged  # the house's "deposit forfeited" line
@@ -287,138 +365,3 @@ def _sealed_open(cluster: Cluster) -> list[m.Announce]:
         if msg is not None and isinstance(msg.terms, SealedTerms) and msg.terms.commit_end_ms / 1000 > now + 150:
             out.append(msg)
     return out
-
-
-# --- broker access control ----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class AccessReport:
-    forbidden: dict[str, bool]  # what mallory tried -> it reached the house (must be False for all)
-    control: bool  # mallory's own-topic publish did reach the house (she was connected and heard)
-    checks: dict[str, bool]
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.control and not any(self.forbidden.values()) and all(self.checks.values())
-
-    def describe(self) -> str:
-        return f"access control: forbidden={self.forbidden} control={self.control} checks={self.checks}"
-
-
-async def forbidden_publishes(workdir: Path) -> AccessReport:
-    """``liqnet network --secure``'s broker: a keeper's forbidden publishes never reach the house."""
-    from broker.server import write_secure_files
-
-    t0 = time.time()
-    probe = Cluster(workdir / "probe-scenario")  # only to learn the population's keeper ids
-    users = {name: secrets.token_urlsafe(18) for name in ("house", "monitor", "watcher",
-                                                          *[p.keeper_id for p in probe.plans], "mallory")}
-    pw_file, acl_file = write_secure_files(workdir / "secure", users, house="house", readers=("watcher",))
-    urls = {u: f"mqtt://{quote(u, safe='')}:{quote(p, safe='')}@HOSTPORT" for u, p in users.items()}
-    cluster = Cluster(workdir, acl_file=acl_file, password_file=pw_file, urls=urls, bind_client_ids=True)
-    forbidden: dict[str, bool] = {}
-    async with cluster:
-        w = cluster.watcher  # subscribed as "watcher", a reader of everything: it reads all the house reads
-        victim = cluster.plans[0].keeper_id
-        cluster.start_keepers()
-        cluster.start_house()
-        await cluster.until(cluster.started, 60, "the house's clock to start")
-        await cluster.until(lambda: bool(w.oracle.get("ETH")), 30, "an oracle price")
-        async with connect(cluster.url("mallory"), "mallory") as bus:
-            key = KeyPair.from_seed(secrets.token_bytes(32))
-            sent_at = time.time()
-            forged_price = m.OraclePrice(asset="ETH", price_q=1, ts_ms=0)
-            tries: dict[str, tuple[str, bytes]] = {
-                "oracle price": (topics.oracle("ETH"), m.encode(forged_price)),
-                "block": (topics.clock(), m.encode(m.Block(height=10**9, ts_ms=0, gas_gwei_milli=0))),
-                "result": (topics.result(1), m.encode(m.Result(auction=1, design="dutch", fills=[], returned=0,
-                                                                 bad_debt=0, revenue=0, ts_ms=0))),
-                "auction state": (topics.state(1), b'{"type": "state"}'),
-                "house status": (topics.house_status(), m.encode(m.HouseStatus(online=False, ts_ms=0))),
-                "another keeper's actions": (topics.actions(victim), m.encode(key.sign(m.Redo(
-                    auction=1, keeper=victim, nonce=10**15, deadline_ms=10**12)))),
-                "another keeper's status": (topics.keeper_status(victim), m.encode(m.KeeperStatus(
-                    keeper=victim, online=False, ts_ms=0))),
-            }
-            for topic, payload in tries.values():
-                await bus.publish(topic, payload)
-            control = m.encode(key.sign(m.Redo(auction=1, keeper="mallory", nonce=1, deadline_ms=10**12)))
-            await bus.publish(topics.actions("mallory"), control)  # allowed: must reach the house, refused there
-            await cluster.until(lambda: any(r.keeper == "mallory" for _, r in w.rejections), 30,
-                                "the house's answer to mallory's own-topic action")
-            await asyncio.sleep(0.5)
-        payloads = {(topic, payload) for topic, payload in tries.values()}
-        heard = {(t, p) for t, p in _heard_since(w, sent_at)}
-        for name, pair in tries.items():
-            forbidden[name] = pair in heard
-        house_log = [ev for h in cluster.house_lives for ev in h.events()]
-        victim_refusals = [ev for ev in house_log if ev.get("event") == "action rejected" and ev.get("keeper") == victim
-                           and ev.get("code") == "bad-signature"]
-        oracle_after = [msg.price_q for at, msg in w.oracle.get("ETH", []) if at >= sent_at]
-        alive = all(c.alive() for c in [*cluster.house_lives, *cluster.keepers.values()])
-        house = cluster.house
-        assert house is not None
-        house.signal(signal.SIGTERM)
-        code = house.wait(10)
-    checks = {
-        "nothing forged was heard by any subscriber": not (payloads & heard),
-        "the house never refused (so never received) the action on the other keeper's topic": not victim_refusals,
-        "the oracle price stayed the house's": bool(oracle_after) and all(q > 1 for q in oracle_after),
-        "every process alive, the house stopped cleanly when asked": alive and code == 130,
-    }
-    control_heard = any(r.keeper == "mallory" for _, r in w.rejections)
-    compose = await compose_acl(workdir / "compose")
-    checks.update(compose)
-    report = AccessReport(forbidden, control_heard, checks)
-    report.seconds = time.time() - t0
-    return report
-
-
-async def compose_acl(workdir: Path) -> dict[str, bool]:
-    """compose.yaml's broker ACL (``broker/mosquitto/compose/acl``: keepers share one user, confined by client
-    id): a keeper connected as ``mallory`` cannot publish for another keeper id or as the house."""
-    from importlib import resources
-
-    from broker.server import start_broker, write_secure_files
-
-    source = resources.files("broker") / "mosquitto" / "compose" / "acl"
-    if not source.is_file():  # a wheel install carries broker/mosquitto/* but not the compose directory
-        return {}
-    users = {"house": "h-pw", "keeper": "k-pw", "monitor": "m-pw"}
-    pw_file, _ = write_secure_files(workdir, users, house="house")
-    acl = workdir / "compose.acl"
-    acl.write_text(source.read_text())
-    broker = await start_broker(acl_file=acl, password_file=pw_file)
-    host_port = broker.url.removeprefix("mqtt://")
-    try:
-        async with connect(f"mqtt://house:h-pw@{host_port}", "house-observer") as house, \
-                connect(f"mqtt://keeper:k-pw@{host_port}", "mallory") as mallory:
-            await house.subscribe(topics.ALL)
-            forged = [(topics.actions("k00-universal"), b"as k00"), (topics.oracle("ETH"), b"price"),
-                      (topics.result(1), b"result"), (topics.clock(), b"block"), (topics.house_status(), b"down")]
-            for topic, payload in forged:
-                await mallory.publish(topic, payload)
-            await mallory.publish(topics.actions("mallory"), b"own")
-            got: list[tuple[str, bytes]] = []
-
-            async def drain() -> None:
-                async for env in house.messages():
-                    got.append((env.topic, env.payload))
-
-            reader = asyncio.create_task(drain())
-            await asyncio.sleep(0.5)
-            reader.cancel()
-    finally:
-        broker.close()
-    return {"compose ACL: a keeper's own-topic publish arrives": (topics.actions("mallory"), b"own") in got,
-            "compose ACL: none of its forbidden publishes arrive": not any(f in got for f in forged)}
-
-
-def _heard_since(w: Any, since: float) -> list[tuple[str, bytes]]:
-    return [(topic, payload) for at, topic, payload in w.raw if at >= since]
-
-
-__all__ = ["ATTACK_SPEED", "AccessReport", "Attack", "AttackReport", "FaultError", "forbidden_publishes",
-           "named_attacks"]

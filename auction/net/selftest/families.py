@@ -78,23 +78,30 @@ def _attacks(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
         report = asyncio.run(named_attacks(workdir, prefer=broker))
     except Exception as exc:
         return Family("attacks", f"attacks: the run failed: {exc}".splitlines()[0], False, [str(exc)])
+    return Family("attacks", attacks_line(report), report.ok, [] if report.ok else [report.describe()])
+
+
+def attacks_line(report: Any) -> str:
     n = len(report.attacks)
-    refused = sum(1 for a in report.attacks if a.refused)
+    refused = sum(1 for a in report.attacks if a.refused and a.expect != "ignored")
+    ignored = sum(1 for a in report.attacks if a.refused and a.expect == "ignored")
     logged = sum(1 for a in report.attacks if a.logged)
     clean = sum(1 for a in report.attacks if a.ledger_ok)
     forfeits = sum(1 for a in report.attacks if a.expect == "forfeit" and a.ok)
-    line = (f"attacks: {n} named, {refused} refused with their reason code to the sender, {logged} logged, "
-            f"{clean} cost the ledger only the attacker's gas ({forfeits} deposit forfeited), "
-            f"{len(report.crashes)} crashes; flood of {report.figures.get('flood', 0)}: "
-            f"{report.figures.get('flood_rate_limited', 0)} rate-limited")
-    return Family("attacks", line, report.ok, [] if report.ok else [report.describe()])
+    f = report.figures
+    return (f"attacks: {n} named, {refused} refused with their reason code to the sender and {ignored} redelivery "
+            f"ignored, {logged} logged, {clean} cost the ledger only the attacker's gas ({forfeits} deposit "
+            f"forfeited), {len(report.crashes)} crashes; flood of {f.get('flood', 0)}: "
+            f"{f.get('flood_rate_limited', 0)} rate-limited; farm of {f.get('farm', 0)} fresh ids: "
+            f"{f.get('farm_refused', 0)} refused, {f.get('minted_for_strangers_usd', 0):,.0f} USD minted for ids the "
+            f"house does not fund")
 
 
 def _access(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
     if shutil.which("mosquitto") is None or broker == "embedded":
         return Family("access", "access control: skipped (the ACL needs Mosquitto; apt install mosquitto)", True,
                       skipped=True)
-    from auction.net.selftest.attacks import forbidden_publishes
+    from auction.net.selftest.access import forbidden_publishes
 
     try:
         report = asyncio.run(forbidden_publishes(workdir))
@@ -102,8 +109,10 @@ def _access(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
         return Family("access", f"access control: the run failed: {exc}".splitlines()[0], False, [str(exc)])
     reached = sum(1 for v in report.forbidden.values() if v)
     compose = {k: v for k, v in report.checks.items() if k.startswith("compose")}
+    takeover = next((v for k, v in report.checks.items() if "client id" in k), False)
     line = (f"access control: {len(report.forbidden)} forbidden publishes by a keeper, {reached} reached the house "
-            f"or any subscriber (Mosquitto, `liqnet network --secure` ACL); compose ACL "
+            f"or any subscriber (Mosquitto, `liqnet network --secure` ACL); a keeper using another's client id "
+            f"{'knocked nobody off' if takeover else 'TOOK OVER its session'}; compose ACL "
             f"{'holds' if compose and all(compose.values()) else 'FAILED' if compose else 'not installed'}")
     return Family("access", line, report.ok, [] if report.ok else [report.describe()])
 
