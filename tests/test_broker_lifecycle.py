@@ -9,12 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from auction.net.selftest.procs import children, ended, state
 from broker.server import free_port
 
 pytestmark = [pytest.mark.broker,
@@ -24,37 +24,6 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 KINDS = [pytest.param("embedded"),
          pytest.param("mosquitto", marks=pytest.mark.skipif(shutil.which("mosquitto") is None,
                                                             reason="mosquitto is not installed"))]
-
-
-def state(pid: int) -> str | None:
-    """The process's state letter from /proc (R, S, Z ...), or None once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] not in "ZX":
-                found.append(int(entry.name))
-    return found
-
-
-def ended(pid: int, within: float = 10.0) -> bool:
-    """Poll /proc until the process is gone (or a zombie nobody reaped yet), for at most ``within`` s."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if state(pid) in (None, "Z", "X"):
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import uuid
@@ -18,6 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from auction.net.selftest.rawmqtt import (
+    CONNACK_ID_REJECTED,
+    CONNACK_OK,
+    Raw,
+    connect_packet,
+    publish_packet,
+    string,
+    varint,
+)
 from broker import server
 from broker.mqtt_bus import MqttBus
 from broker.server import BrokerHandle, Limits, start_broker
@@ -25,78 +32,7 @@ from broker.transport import connect
 
 pytestmark = pytest.mark.broker
 
-CONNACK_OK = bytes([0x20, 0x02, 0x00, 0x00])
-CONNACK_ID_REJECTED = bytes([0x20, 0x02, 0x00, 0x02])
 requires_mosquitto = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
-
-
-# --- raw MQTT 3.1.1 ------------------------------------------------------------------------------------------
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def string(b: bytes) -> bytes:
-    return struct.pack("!H", len(b)) + b
-
-
-def connect_packet(client_id: bytes, will: tuple[bytes, bytes] | None = None) -> bytes:
-    flags = 0x02 | (0x04 | 0x20 if will else 0)  # clean session; will with retain
-    body = string(b"MQTT") + bytes([4, flags]) + struct.pack("!H", 30) + string(client_id)
-    if will:
-        body += string(will[0]) + string(will[1])
-    return bytes([0x10]) + varint(len(body)) + body
-
-
-def publish_packet(topic: bytes, payload: bytes, qos: int = 1) -> bytes:
-    body = string(topic) + (struct.pack("!H", 7) if qos else b"") + payload
-    return bytes([0x30 | (qos << 1)]) + varint(len(body)) + body
-
-
-def uid(prefix: str) -> bytes:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}".encode()
-
-
-class Raw:
-    """One TCP connection speaking bytes."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-
-    def send(self, *chunks: bytes) -> Raw:
-        for chunk in chunks:
-            self.sock.sendall(chunk)
-        return self
-
-    def until_closed(self, timeout: float) -> bytes | None:
-        """Everything received until the broker closes the connection, or None if it is still open then."""
-        self.sock.settimeout(timeout)
-        data = b""
-        try:
-            while chunk := self.sock.recv(65536):
-                data += chunk
-        except TimeoutError:
-            return None
-        except ConnectionResetError:
-            pass
-        return data
-
-    def answer(self) -> bytes:
-        """The broker's first answer (a CONNACK), or b"" if it closes the connection instead."""
-        self.sock.settimeout(5)
-        try:
-            return self.sock.recv(4)
-        except ConnectionResetError:
-            return b""
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
@@ -112,6 +48,10 @@ async def embedded() -> AsyncIterator[BrokerHandle]:
     handle = await start_broker(prefer="embedded", limits=Limits(connect_timeout_s=1.0, max_connections=8))
     yield handle
     handle.close()
+
+
+def uid(prefix: str) -> bytes:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}".encode()
 
 
 def bus(handle: BrokerHandle, client_id: str, **kw: object) -> MqttBus:

@@ -224,7 +224,7 @@ def run_broker(args: argparse.Namespace) -> int:
 
 # --- selftest -------------------------------------------------------------------------------------------
 
-SELFTEST_FAMILIES = "faults,attacks,access,inputs,journal"
+SELFTEST_FAMILIES = "faults,attacks,access,inputs,journal,broker"
 
 
 def add_selftest(sub: SubParsers) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from broker.server import Prefer
 
-FAMILIES = ("faults", "attacks", "access", "inputs", "journal")
+FAMILIES = ("faults", "attacks", "access", "inputs", "journal", "broker")
 # --quick against a full run: house kills and the multiplier of fuzz inputs (auction.net.selftest.fuzz.run_fuzz).
 HOUSE_KILLS = {"quick": 1, "full": 3}
 FUZZ_SCALE = {"quick": 1, "full": 5}

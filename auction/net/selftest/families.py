@@ -162,4 +162,33 @@ def journal_line(report: Any) -> str:
             f"{'same' if a.matches_unfaulted else 'NOT the same'} ledger as an unfaulted run")
 
 
-RUNNERS = {"faults": _faults, "attacks": _attacks, "access": _access, "inputs": _inputs, "journal": _journal}
+def _broker(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    from auction.net.selftest.broker_faults import broker_family
+
+    try:
+        report = asyncio.run(broker_family(workdir))
+    except Exception as exc:
+        return Family("broker", f"broker: the run failed: {exc}".splitlines()[0], False, [str(exc)])
+    return Family("broker", broker_line(report), report.ok, [] if report.ok else [report.describe()])
+
+
+def broker_line(report: Any) -> str:
+    f, c = report.figures, report.checks
+    idle, big, bad = f.get("idle", {}), f.get("oversized", {}), f.get("violations", {})
+    kinds = f.get("liqnet broker", {})
+    orphans = sum(1 for v in kinds.values() if v != "no broker left")
+    net = f.get("liqnet network SIGKILL", {})
+    takeover = c.get("a live client id cannot be taken over", False)
+    return (f"broker: {idle.get('sockets', 0)} idle sockets against a cap of {idle.get('cap', 0)}: "
+            f"{idle.get('over_cap_closed_at_once', 0)} closed at once, the established client "
+            f"{'served' if c.get('an established client served while they were open') else 'NOT served'}; "
+            f"{big.get('publishes', 0)} PUBLISHes of {big.get('announced_mb', 0)} MB refused before their body "
+            f"(broker memory {big.get('rss_growth_kib', 0) / 1024:+.1f} MiB); {bad.get('closed', 0)}/"
+            f"{bad.get('tried', 0)} protocol violations closed; a live client id "
+            f"{'not taken over' if takeover else 'TAKEN OVER'}; liqnet broker stopped or killed "
+            f"({', '.join(kinds)}): {orphans} brokers left; liqnet network SIGKILLed: {net.get('left', '?')} of "
+            f"{net.get('processes', '?')} processes left")
+
+
+RUNNERS = {"faults": _faults, "attacks": _attacks, "access": _access, "inputs": _inputs, "journal": _journal,
+           "broker": _broker}
