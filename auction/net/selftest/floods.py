@@ -1,0 +1,197 @@
+"""Floods and stalls against the house's clock: a real network, a stranger flooding it, a broker paused.
+
+Each scenario runs the chaos network at ``FLOOD_SPEED`` (a 12 s block every 20 ms of wall time) and watches the
+house's blocks as a subscriber sees them, with wall-clock arrival times:
+
+- ``flood_one_id``: ``RATE`` actions per second from one keeper id for ``FLOOD_S`` seconds, raw QoS 0 publishes
+  (what a hostile client sends, no library pacing it);
+- ``flood_rotating_ids``: the same with a new keeper id for every message (a per-id limit alone does nothing);
+- ``broker_paused``: the broker stopped (SIGSTOP) for ``seconds``, then let go (SIGCONT).
+
+What each must show: the blocks kept coming during a flood (no stall: at least ``KEPT`` of the blocks the clock
+owed), no burst after a flood or a pause (no wall second with more than ``BURST`` times the blocks the speed
+asks for), the house still running (and after a long pause, resumed by itself), its memory bounded, at most
+one rejection per flooding id per window, and honest keepers' actions still accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auction.net.selftest.harness import Cluster
+from auction.net.selftest.procs import rss_kib
+from auction.net.selftest.rawmqtt import Raw, connect_packet, publish_packet
+from broker import topics
+from broker.server import Prefer
+
+FLOOD_SPEED = 600.0  # scenario seconds per wall second: a block every 20 ms
+RATE, FLOOD_S = 10_000, 5.0  # actions per second, for this long
+KEPT = 0.8  # of the blocks the clock owed during a flood, at least this share must come
+BURST = 2.0  # no wall second may bring more than BURST x the blocks the speed asks for
+MEMORY_MIB = 64  # the house may grow by at most this much during a flood
+
+
+@dataclass(slots=True)
+class FloodReport:
+    name: str
+    checks: dict[str, bool] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(self.checks.values())
+
+    def describe(self) -> str:
+        return f"{self.name}: failed={[k for k, v in self.checks.items() if not v]} figures={self.figures}"
+
+
+def blocks_between(cluster: Cluster, start: float, end: float) -> list[float]:
+    return [at for at, _ in cluster.watcher.blocks if start <= at <= end]
+
+
+def burst(times: list[float], window: float = 1.0) -> int:
+    """The most blocks that arrived within any ``window`` wall seconds."""
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] < t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def _flood(port: int, ids: Any, rate: int, seconds: float, stop: threading.Event) -> int:
+    """Raw QoS 0 publishes of garbage-but-plausible actions, ``rate`` a second; returns how many went out."""
+    raw = Raw(port).send(connect_packet(b"flooder-" + str(time.time_ns()).encode()))
+    raw.sock.settimeout(5)
+    raw.sock.recv(4)  # CONNACK
+    sent, t0 = 0, time.monotonic()
+    chunk = max(1, rate // 100)
+    try:
+        while not stop.is_set() and time.monotonic() - t0 < seconds:
+            frames = b"".join(
+                publish_packet(topics.actions(next(ids)).encode(),
+                               b'{"type":"redo","auction":1,"keeper":"x","nonce":%d,"deadline_ms":1}' % (sent + k),
+                               qos=0) for k in range(chunk))
+            raw.sock.sendall(frames)
+            sent += chunk
+            ahead = sent / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+    except OSError:
+        pass  # the broker closed the flooder: it sent what it could
+    finally:
+        raw.close()
+    return sent
+
+
+async def _flood_run(workdir: Path, name: str, ids: Any, prefer: Prefer) -> FloodReport:
+    t0 = time.time()
+    report = FloodReport(name)
+    async with Cluster(workdir, speed=FLOOD_SPEED, prefer=prefer) as cluster:
+        w = cluster.watcher
+        cluster.start_keepers()
+        house = cluster.start_house()
+        await cluster.until(cluster.started, 60, "the house's clock to start")
+        await asyncio.sleep(1.0)  # a second of normal blocks to compare with
+        assert cluster.broker is not None and house.proc is not None
+        rss0 = rss_kib(house.proc.pid)
+        stop = threading.Event()
+        start = time.time()
+        sent = await asyncio.to_thread(_flood, cluster.broker.port, ids, RATE, FLOOD_S, stop)
+        end = time.time()
+        rss1 = rss_kib(house.proc.pid)
+        await asyncio.sleep(3.0)  # what comes after: a backlog would burst here
+        after = time.time()
+        alive = house.alive()
+        honest = [at for at, k, _ in w.actions if start <= at <= after and k in cluster.keepers]
+        accepted = _accepted_honest(cluster, start, after)
+        house.signal(signal.SIGTERM)
+        await asyncio.to_thread(house.wait, 10)
+    before = blocks_between(cluster, start - 1.0, start)
+    during = blocks_between(cluster, start, end)
+    later = blocks_between(cluster, end, after)
+    owed = (end - start) * FLOOD_SPEED / 12.0
+    per_second = FLOOD_SPEED / 12.0
+    flooded = {r.keeper for _, r in w.rejections if r.keeper not in cluster.keepers}
+    rejections = sum(1 for _, r in w.rejections if r.keeper not in cluster.keepers)
+    report.figures = {"sent": sent, "seconds": round(end - start, 2), "blocks_owed": round(owed),
+                      "blocks_during": len(during), "blocks_in_the_second_before": len(before),
+                      "max_blocks_in_a_second_after": burst(later), "blocks_per_second_asked": per_second,
+                      "house_rss_growth_mib": round((rss1 - rss0) / 1024, 1), "rejections_to_flooders": rejections,
+                      "flooding_ids_answered": len(flooded), "honest_actions_sent": len(honest),
+                      "honest_actions_accepted": accepted}
+    report.checks = {
+        f"blocks kept coming during the flood (at least {KEPT:.0%} of those owed)": len(during) >= KEPT * owed,
+        f"no burst after it (no second above {BURST:g}x the speed's blocks)": burst(later) <= BURST * per_second,
+        f"the house's memory grew by less than {MEMORY_MIB} MiB": rss1 - rss0 < MEMORY_MIB * 1024,
+        "the house kept running": alive,
+    }
+    report.seconds = time.time() - t0
+    return report
+
+
+def _accepted_honest(cluster: Cluster, start: float, end: float) -> int:
+    """Honest keepers' actions the house accepted during the window (its acknowledgements or journal rows)."""
+    from auction.net.journal import Journal
+    from auction.net.selftest.harness import action_pairs
+
+    with Journal(cluster.journal_path, access="read") as jr:
+        pairs = action_pairs(list(jr.entries()))
+    seen = {payload for at, k, payload in cluster.watcher.actions if start <= at <= end and k in cluster.keepers}
+    return sum(1 for e, _ in pairs if e.payload in seen)
+
+
+async def flood_one_id(workdir: Path, *, prefer: Prefer = "auto") -> FloodReport:
+    return await _flood_run(workdir, "flood from one id", itertools.repeat("mallory"), prefer)
+
+
+async def flood_rotating_ids(workdir: Path, *, prefer: Prefer = "auto") -> FloodReport:
+    return await _flood_run(workdir, "flood from rotating ids", (f"r{n}" for n in itertools.count()), prefer)
+
+
+async def broker_paused(workdir: Path, *, seconds: float = 10.0, prefer: Prefer = "auto") -> FloodReport:
+    """SIGSTOP the broker for ``seconds``; the house must not burst afterwards, and must resume by itself."""
+    t0 = time.time()
+    report = FloodReport(f"broker paused {seconds:g} s")
+    async with Cluster(workdir, speed=FLOOD_SPEED, prefer=prefer) as cluster:
+        cluster.start_keepers()
+        house = cluster.start_house()
+        await cluster.until(cluster.started, 60, "the house's clock to start")
+        await asyncio.sleep(1.0)
+        broker = cluster.broker
+        assert broker is not None and broker.proc is not None
+        broker.proc.send_signal(signal.SIGSTOP)
+        paused = time.time()
+        await asyncio.sleep(seconds)
+        broker.proc.send_signal(signal.SIGCONT)
+        resumed = time.time()
+        try:
+            await cluster.until(lambda: any(at > resumed + 0.5 for at, _ in cluster.watcher.blocks), seconds + 60,
+                                "blocks after the pause")
+            came_back = True
+        except Exception:
+            came_back = False
+        await asyncio.sleep(3.0)
+        after = time.time()
+        alive = house.alive()
+        code = house.proc.returncode if house.proc is not None else None
+        house.signal(signal.SIGTERM)
+        await asyncio.to_thread(house.wait, 10)
+    later = blocks_between(cluster, resumed, after)
+    per_second = FLOOD_SPEED / 12.0
+    report.figures = {"paused_s": round(resumed - paused, 1), "max_blocks_in_a_second_after": burst(later),
+                      "blocks_per_second_asked": per_second, "house_exit_code_during": code}
+    report.checks = {
+        f"no burst after the pause (no second above {BURST:g}x the speed's blocks)": burst(later) <= BURST * per_second,
+        "the house resumed by itself, still running": came_back and alive,
+    }
+    report.seconds = time.time() - t0
+    return report
