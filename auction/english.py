@@ -82,6 +82,13 @@ class EnglishAuction:
         """The phase: "tend" (rising bid for the whole lot) until a bid reaches the tab, then "dent"."""
         return "dent" if self.bid == self.tab else "tend"
 
+    def snapshot(self) -> tuple[int, str, float, int, int]:
+        """What ``tend`` and ``dent`` change, for ``restore`` when a caller refuses the outcome."""
+        return (self.bid, self.guy, self.tic, self.lot, self.returned)
+
+    def restore(self, saved: tuple[int, str, float, int, int]) -> None:
+        self.bid, self.guy, self.tic, self.lot, self.returned = saved
+
     def bidding_open(self, now: float) -> bool:
         """flip.sol tend/dent time checks: ``(tic > now || tic == 0) && end > now``."""
         return not self.done and (self.tic > now or self.tic == 0) and self.end > now

@@ -95,6 +95,7 @@ class AuctionHouse:
         self.by_account: dict[int, list[int]] = {}
         self.deadlines: list[tuple[float, int, int]] = []  # (time, sale id, seq when scheduled)
         self.mempool = Mempool()  # actions waiting for a block (priority fee in gwei)
+        self.log = log.bind()  # a bound logger: the module's lazy proxy rebuilds one on every call
         self.tally = Tally()
         self.height = 0
         self._next_id = 1
@@ -294,7 +295,7 @@ class AuctionHouse:
         return sale
 
     def _reject(self, action: m.Action, now: float, exc: Rejected) -> m.Rejection:
-        log.info("rejected", keeper=action.keeper, code=exc.code, reason=exc.message)
+        self.log.info("rejected", keeper=action.keeper, code=exc.code, reason=exc.message)
         return m.Rejection(keeper=action.keeper, ref=action.nonce, code=exc.code, text=exc.message[:500],
                            ts_ms=units.ms(now))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import msgspec
@@ -129,6 +130,7 @@ class KeeperAgent:
         self._quotes: tuple[float, float, float] | None = None  # (now, gas gwei, native USD), see _quote
         self._ctx: tuple[Any, Context] | None = None  # the last decision context and what it was made from
         self._abstain: tuple[Context, bool] | None = None  # strategy.abstains of the last context asked
+        self._inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]] = ((), MappingProxyType({}))
         self.tracked_assets: dict[str, int] = {}  # tracked auctions per asset: what a re-evaluation looks at
         self.tracked_designs: dict[str, int] = {}  # tracked auctions per design
         self.planner_state: dict[str, Any] = {}  # what a design's batch planner keeps between looks, by design
@@ -177,13 +179,21 @@ class KeeperAgent:
             keeper_id=self.keeper_id,
             now=now,
             price=lambda asset: self._market_price(asset, now, auction),
-            balance=units.num_f(self.wallet.cash),
-            inventory={a: units.col_f(q) for a, q in self.inventory.items()},
+            balance=self.wallet.cash / units.NUM,  # units.num_f
+            inventory=self._inventory_view(),
             gas_price=gas,
             rng=self.rng,
             log=self.log,
             native_price=native,
         )
+
+    def _inventory_view(self) -> Mapping[str, float]:
+        """The inventory in whole tokens, read-only, rebuilt only when it changed."""
+        items = tuple(self.inventory.items())
+        cached = self._inventory
+        if cached[0] != items:
+            cached = self._inventory = (items, MappingProxyType({a: units.col_f(q) for a, q in items}))
+        return cached[1]
 
     def decision_context(self, now: float, auction: int) -> Context:
         """The context of a decision about ``auction``. One object serves every decision while nothing it
@@ -323,11 +333,10 @@ class KeeperAgent:
             tracked.key = None  # planned again at the next evaluation (a reveal goes anyway: it saves the deposit)
             return None
         gas = self._gas_cost(action, tracked.msg.design, now)
-        spend, fitted = self._fit_release(action, self.wallet.budget(tracked.msg.auction) - gas)
-        if fitted is None:
+        spend, changes = self._fit_release(action, self.wallet.budget(tracked.msg.auction) - gas)
+        if changes is None:
             return None
-        action = fitted
-        changes: dict[str, Any] = {"nonce": self.next_nonce()}
+        changes["nonce"] = self.next_nonce()
         if hasattr(action, "deadline_ms"):
             changes["deadline_ms"] = units.ms(now + self.policy.action_ttl_s)
         action = msgspec.structs.replace(action, **changes)
@@ -344,25 +353,26 @@ class KeeperAgent:
         self.nonce += 1
         return self.nonce
 
-    def _fit_release(self, action: m.Action, budget: int) -> tuple[int, m.Action | None]:
-        """Recheck an action against the budget at the moment it leaves; cut what can be cut."""
+    def _fit_release(self, action: m.Action, budget: int) -> tuple[int, dict[str, Any] | None]:
+        """Recheck an action against the budget at the moment it leaves; cut what can be cut. What it commits,
+        and the fields to change in it (None: it does not go)."""
         if isinstance(action, m.Take):
             amount = fit_qty(action.amount, action.max_price_q, budget)
             if amount <= 0:
                 return self._refused(action, budget)
-            return units.cost(amount, action.max_price_q), msgspec.structs.replace(action, amount=amount)
+            return units.cost(amount, action.max_price_q), {"amount": amount}
         if isinstance(action, m.Liquidate):
             repay = min(action.repay, budget)
             if repay <= 0:
                 return self._refused(action, budget)
-            return repay, msgspec.structs.replace(action, repay=repay)
+            return repay, {"repay": repay}
         if isinstance(action, m.EnglishBid):
-            return (action.bid, action) if action.bid <= budget else self._refused(action, budget)
+            return (action.bid, {}) if action.bid <= budget else self._refused(action, budget)
         if isinstance(action, m.Commit):
             tracked = self.auctions[action.auction]
             need = tracked.sealed.need if tracked.sealed else action.deposit
-            return (need, action) if need <= budget else self._refused(action, budget)
-        return 0, action  # Reveal (already covered by its commit), Redo
+            return (need, {}) if need <= budget else self._refused(action, budget)
+        return 0, {}  # Reveal (already covered by its commit), Redo
 
     def _refused(self, action: m.Action, budget: int) -> tuple[int, None]:
         self.log.debug("limit.refused", action=m.tag_of(type(action)), budget=budget)

@@ -178,7 +178,8 @@ class Context:
         self.now = now
         self._price = price
         self.balance = balance
-        self.inventory: Mapping[str, float] = MappingProxyType(dict(inventory))
+        self.inventory: Mapping[str, float] = (
+            inventory if isinstance(inventory, MappingProxyType) else MappingProxyType(dict(inventory)))
         self.gas_price = gas_price
         self.rng = rng
         self.log = log

@@ -7,7 +7,6 @@ restarts (``tick``) at the deadlines, and turns a strategy's ``Take`` into the a
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -56,16 +55,20 @@ class EnglishSale(Sale):
 
     def bid(self, keeper: str, lot: int, bid: int, now: float) -> None:
         """Flipper tend while the bid is below the tab, dent once it reached it."""
-        mech = copy.copy(self.mech)
+        mech = self.mech
+        saved = mech.snapshot()  # all or nothing: the ledger may still refuse the hold
         lot_before = mech.lot
-        out = mech.dent(keeper, lot, bid, now) if mech.phase == "dent" else mech.tend(keeper, lot, bid, now)
-        same = out.guy == keeper
-        self.ledger.hold(self.id, keeper, bid - out.bid if same else bid)
+        try:
+            out = mech.dent(keeper, lot, bid, now) if mech.phase == "dent" else mech.tend(keeper, lot, bid, now)
+            same = out.guy == keeper
+            self.ledger.hold(self.id, keeper, bid - out.bid if same else bid)
+        except Exception:
+            mech.restore(saved)
+            raise
         if out.guy and not same:
             self.ledger.release(self.id, out.guy)
         if mech.lot < lot_before:
             self.ledger.return_to_owner(self.id, lot_before - mech.lot)
-        self.mech = mech
         self.changed()
 
     def advance(self, now: float, oracle: float) -> bool:
