@@ -89,6 +89,7 @@ class AuctionHouse:
         self.gas_cost = gas_cost
         self.queue = LiquidationQueue()
         self.oracle = np.full(len(self.book.assets), np.nan)
+        self.priced = False  # the oracle has priced every asset (the books are watched from then on)
         self.mm: np.ndarray | None = None  # volatility-adjusted margins when the runtime hands them in
         self.sales: dict[int, Sale] = {}
         self.open: dict[int, Sale] = {}
@@ -118,7 +119,8 @@ class AuctionHouse:
             k = self.book.assets.index(asset)
             self.oracle[k] = price
             out.append(m.OraclePrice(asset=asset, price_q=units.price_q(price), ts_ms=units.ms(now)))
-        if np.isnan(self.oracle).any():
+        self.priced = not np.isnan(self.oracle).any()
+        if not self.priced:
             return out
         self._watch(self.book.on_prices(self.oracle, self.mm))
         if self.design.watches_oracle:
@@ -139,7 +141,7 @@ class AuctionHouse:
     def on_block(self, now: float, gas_gwei: float) -> list[m.Message]:
         self.height += 1
         out: list[m.Message] = [m.Block(height=self.height, ts_ms=units.ms(now), gas_gwei_milli=round(gas_gwei * 1000))]
-        if not np.isnan(self.oracle).any():
+        if self.priced:
             self._watch(self.book.on_block(now))
         out += self._include(now, gas_gwei)
         out += self._deadlines(now)

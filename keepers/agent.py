@@ -249,6 +249,9 @@ class KeeperAgent:
         if now - self._last_eval < self.policy.reevaluate_s:
             return []
         self._last_eval = now
+        if not self.auctions:  # nothing to look at; any look once there is will differ from this one
+            self._last_seen = ()
+            return []
         seen = self._seen(now)
         if seen == self._last_seen:
             return []  # nothing a strategy reads has moved since the last look
@@ -266,6 +269,12 @@ class KeeperAgent:
         design = self.designs.get(next(iter(self.tracked_designs)))
         batch = getattr(design, "plan_batch", None)
         return batch(self, now) if batch is not None else None
+
+    def block_matters(self, now: float, last_look: float) -> bool:
+        """Whether a ``Block`` delivered at ``now`` can change anything, when the last block that did came at
+        ``last_look``: with a gas source of its own (``gas``), a block only starts a look at the open auctions,
+        and only once ``policy.reevaluate_s`` has passed. A runtime may skip the others (the simulator does)."""
+        return self._gas is None or now - last_look >= self.policy.reevaluate_s
 
     @property
     def prices_per_lot(self) -> bool:

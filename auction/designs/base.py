@@ -7,8 +7,8 @@ and the reports reach a design only through the registry (``auction.designs``), 
 reaches any ``ClipperLike`` through ``kick``.
 
 A sale is all or nothing: a refused action (``Rejected``) leaves the sale and the ledger untouched, because
-each mechanism operation runs on a copy that replaces the original only once the ledger accepted its moves (or
-snapshots what it changes and restores it when the ledger refuses: dutch).
+each mechanism operation undoes what it changed in the sale when the ledger refuses its moves (a snapshot of the
+few fields it writes, restored: cheaper than copying the mechanism for every action).
 """
 
 from __future__ import annotations

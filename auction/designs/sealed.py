@@ -8,7 +8,6 @@ full is offered again (same auction id, new windows) up to ``rounds`` times.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
@@ -66,17 +65,21 @@ class SealedSale(Sale):
         return []
 
     def commit(self, keeper: str, digest: bytes, now: float) -> None:
-        mech = copy.deepcopy(self.mech)
-        deposit = mech.commit(keeper, digest, now)
-        self.ledger.hold(self.id, keeper, deposit)
-        self.mech = mech
+        deposit = self.mech.commit(keeper, digest, now)
+        try:
+            self.ledger.hold(self.id, keeper, deposit)
+        except Exception:
+            del self.mech.commits[keeper]  # all or nothing: the commit goes only with its deposit
+            raise
         self.changed()
 
     def reveal(self, keeper: str, price_q: int, qty: int, salt: bytes, now: float) -> None:
-        mech = copy.deepcopy(self.mech)
-        need = mech.reveal(keeper, price_q, qty, salt, now)
-        self.ledger.hold(self.id, keeper, max(0, need - self.ledger.held(self.id, keeper)))
-        self.mech = mech
+        need = self.mech.reveal(keeper, price_q, qty, salt, now)
+        try:
+            self.ledger.hold(self.id, keeper, max(0, need - self.ledger.held(self.id, keeper)))
+        except Exception:
+            del self.mech.bids[keeper]  # all or nothing: the bid stands only with its escrow held
+            raise
         self.changed()
 
     def advance(self, now: float, oracle: float) -> bool:

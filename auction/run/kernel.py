@@ -111,7 +111,7 @@ class Kernel:
     # -- inputs ------------------------------------------------------------------------------------------
     def apply(self, inp: Input) -> list[m.Message]:
         """Apply a scheduled input (it must be the next one)."""
-        if inp != self.next_input():
+        if inp is not self.next_input() and inp != self.next_input():
             raise ValueError(f"{inp} is not the next scheduled input ({self.next_input()})")
         if inp.kind == "oracle":
             prices = self.world.oracle_updates[inp.n][1]

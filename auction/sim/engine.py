@@ -51,6 +51,7 @@ class Simulation:
         self.queue: list[Event] = []
         self._seq = itertools.count()
         self.books: dict[str, Book] = {}  # batch take orders per keeper (auction.sim.orders)
+        self.looked = dict.fromkeys(self.agents, -math.inf)  # when each keeper last got a block that mattered
         for agent in self.agents.values():
             agent.bulk = True
 
@@ -132,6 +133,9 @@ class Simulation:
         arrives then (a rejection only for the keeper it refuses)."""
         due: dict[float, list[tuple[tuple[str, ...], m.Message]]] = {}
         for msg in msgs:
+            if type(msg) is m.Block:
+                self._block(msg, now, due)
+                continue
             keeper = audience(msg)
             if keeper is not None:
                 agent = self.agents.get(keeper)
@@ -142,6 +146,19 @@ class Simulation:
                 due.setdefault(now + latency, []).append((keepers, msg))
         for at, items in due.items():
             self.push(at, DELIVER, items)
+
+    def _block(self, msg: m.Block, now: float, due: dict[float, list[tuple[tuple[str, ...], m.Message]]]) -> None:
+        """A block reaches only the keepers it can change (``KeeperAgent.block_matters``): most blocks change
+        nobody, and an idle day is nine thousand of them. ``looked`` follows what each keeper's ``on_block``
+        would remember, in delivery order."""
+        looked = self.looked
+        for latency, keepers in self.by_latency:
+            at = now + latency
+            wanted = tuple(k for k in keepers if self.agents[k].block_matters(at, looked[k]))
+            if wanted:
+                for k in wanted:
+                    looked[k] = at
+                due.setdefault(at, []).append((wanted, msg))
 
 
 def simulate(scenario: Scenario, design: str, seed: int, accounts: int | None = None) -> Simulation:
