@@ -78,13 +78,14 @@ class AuctionView:
 
     def price_at(self, t: float) -> float:
         """Dutch price (USD per token) at time ``t``, computed locally from the curve: no message per tick."""
-        return self._curve().price(float(self.terms["top"]), max(t - self.start, 0.0))
+        return self.curve().price(float(self.terms["top"]), max(t - self.start, 0.0))
 
     def time_at_price(self, level: float) -> float:
         """Dutch: the first time at which the price is at or below ``level`` (``inf`` if never)."""
-        return self.start + crossing(self._curve(), float(self.terms["top"]), level)
+        return self.start + crossing(self.curve(), float(self.terms["top"]), level)
 
-    def _curve(self) -> Curve:
+    def curve(self) -> Curve:
+        """Dutch: the price curve of the terms (``auction.curves``), from the top price ``terms["top"]``."""
         if self.design != "dutch":
             raise ValueError(f"price_at is defined for dutch auctions only, not {self.design!r}")
         t = self.terms

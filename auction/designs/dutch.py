@@ -7,6 +7,7 @@ strategy's ``Take`` into a take timed where the curve crosses the strategy's pri
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -14,7 +15,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from auction import units
-from auction.curves import crossing, shared_curve
+from auction.curves import Curve, crossing, shared_curve
 from auction.designs import dutch_batch
 from auction.designs.base import KICKER, Design, Desk, Opening, Sale, Shown, sale_fields, seize_lot
 from auction.dutch import DutchAuction
@@ -166,10 +167,10 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
     if price_q <= 0 or amount <= 0:
         return agent.drop(tracked, decision, limited=amount <= 0 < price_q)
     view = agent.view(tracked)
-    top, level = float(view.terms["top"]), price_q / units.NUM
-    at = max(now, view.time_at_price(level))
     t = msg.terms
-    if not math.isfinite(at) or at - view.start > t.tail_ms / 1000 or view.price_at(at) < top * t.cusp:
+    at = release_time(view.curve(), float(view.terms["top"]), view.start, price_q / units.NUM, now, t.tail_ms / 1000,
+                      t.cusp)
+    if at is None:
         return agent.drop(tracked, None)  # a reset comes first: the state after it is planned anew
     top_q = msg.top_q if isinstance(msg, m.State) else t.top_q
     key = ("dutch", msg.start_ms, top_q, msg.lot, msg.tab, price_q, amount, fee)
@@ -178,6 +179,18 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
     action = m.Take(auction=msg.auction, keeper=agent.keeper_id, amount=amount, max_price_q=price_q,
                     nonce=0, deadline_ms=0, priority_fee=fee)
     return agent.replan(tracked, key, [(at, action)])
+
+
+@functools.lru_cache(maxsize=4096)
+def release_time(curve: Curve, top: float, start: float, level: float, now: float, tail: float,
+                 cusp: float) -> float | None:
+    """When a take at ``level`` goes (``AuctionView.time_at_price``, not before ``now``), or None when a reset
+    comes first (clip.sol status: elapsed > tail or price / top < cusp). Remembered: the auctions kicked or reset
+    in one block share their start and top, and a keeper plans them all at one instant."""
+    at = max(now, start + crossing(curve, top, level))
+    if not math.isfinite(at) or at - start > tail or curve.price(top, max(at - start, 0.0)) < top * cusp:
+        return None
+    return at
 
 
 def plan_batch(agent: KeeperAgent, now: float) -> TakeOrders | None:
