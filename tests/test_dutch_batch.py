@@ -271,3 +271,14 @@ def test_an_order_due_now_runs_before_the_next_message_of_the_same_delivery() ->
     assert kinds == [DELIVER, SUBMIT, SEND, DELIVER, SUBMIT, SEND]
     left = units.num(600.0) - agent.gas_units_cost("dutch", "take", 1000, 0.0)  # less the gas of the take
     assert amounts[1] == lot and amounts[2] == units.qty_for(left, 1900 * USD)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 10**14), st.integers(1, 10**12), st.integers(-10**6, 10**14)),
+                min_size=1, max_size=8))
+def test_batch_fit_is_fit_qty_row_by_row(rows: list[tuple[int, int, int]]) -> None:
+    from auction.designs.dutch_batch import _fit
+    from keepers.plan import fit_qty
+
+    qty, price, budget = (np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
+    assert _fit(qty, price, budget).tolist() == [fit_qty(q, p, b) for q, p, b in rows]

@@ -68,37 +68,59 @@ class Columns:
         self.shape = np.zeros(0, dtype=np.int32)  # index into shapes
         self.shapes: list[Shape] = []
         self._shape_of: dict[tuple[Any, ...], int] = {}
+        self._by_terms: dict[int, tuple[Any, int]] = {}
 
     def refresh(self, rows: Rows, live: I64) -> None:
-        """Read the message of every live row whose version moved."""
+        """Read the message of every live row whose version moved (one vectorized write per column)."""
         if self.seen.size < rows.ids.size:
             self._grow(rows.ids.size)
         stale = live[rows.version[live] != self.seen[live]]
-        for r in stale.tolist():
-            self._read(r, rows.owner[r].msg)
+        if stale.size == 0:
+            return
+        read = [self._read(rows.owner[r].msg) for r in stale.tolist()]
+        good = np.fromiter((x is not None for x in read), dtype=np.bool_, count=len(read))
+        self.ok[stale] = good
+        fields = [x for x in read if x is not None]
+        if fields:
+            start_ms, view_top_q, key_top_q, lot, tab, shape = zip(*fields, strict=True)
+            at = stale[good]
+            self.start_ms[at], self.view_top_q[at], self.key_top_q[at] = start_ms, view_top_q, key_top_q
+            self.lot[at], self.tab[at], self.shape[at] = lot, tab, shape
         self.seen[stale] = rows.version[stale]
 
-    def _read(self, r: int, msg: m.Announce | m.State) -> None:
+    def _read(self, msg: m.Announce | m.State) -> tuple[int, int, int, int, int, int] | None:
+        """(start_ms, view top, key top, lot, tab, shape) of a message ``plan`` can be batched for, else None."""
         t: Any = msg.terms
-        state_top = msg.top_q if isinstance(msg, m.State) else None
-        status = msg.status if isinstance(msg, m.State) else "open"
-        self.ok[r] = ok = (isinstance(t, self.terms) and msg.design == "dutch" and status == "open"
-                           and all(0 <= v < EXACT for v in (msg.lot, msg.tab, msg.start_ms, t.top_q, state_top or 0)))
-        if not ok:
-            return
-        self.start_ms[r] = msg.start_ms
-        self.view_top_q[r] = state_top if state_top else t.top_q  # as dutch.view_terms
-        self.key_top_q[r] = t.top_q if state_top is None else state_top  # as dutch.plan's key
-        self.lot[r], self.tab[r] = msg.lot, msg.tab
-        self.shape[r] = self._shape(t)
+        if isinstance(msg, m.State):
+            if msg.status != "open":
+                return None
+            state_top: int | None = msg.top_q
+        else:
+            state_top = None
+        if not isinstance(t, self.terms) or msg.design != "dutch":
+            return None
+        top_q, lot, tab, start_ms = t.top_q, msg.lot, msg.tab, msg.start_ms
+        if not (0 <= lot < EXACT and 0 <= tab < EXACT and 0 <= start_ms < EXACT and 0 <= top_q < EXACT
+                and 0 <= (state_top or 0) < EXACT):
+            return None
+        return (start_ms, state_top if state_top else top_q,  # the view's top, as dutch.view_terms
+                top_q if state_top is None else state_top,  # the key's top, as dutch.plan
+                lot, tab, self._shape(t))
 
     def _shape(self, t: Any) -> int:
+        """The index of the terms' curve and reset rules (terms objects repeat: looked up by identity first)."""
+        seen = self._by_terms.get(id(t))
+        if seen is not None and seen[0] is t:
+            return seen[1]
         key = (t.curve, t.tau_ms, t.cut, t.step_ms, t.tail_ms, t.cusp)
         index = self._shape_of.get(key)
         if index is None:
             curve = shared_curve(t.curve, tau=t.tau_ms / 1000, cut=t.cut, step=t.step_ms / 1000)
             index = self._shape_of[key] = len(self.shapes)
             self.shapes.append(Shape(curve, t.tail_ms / 1000, t.cusp))
+        if len(self._by_terms) >= 4096:
+            self._by_terms.clear()
+        self._by_terms[id(t)] = (t, index)  # holding t keeps its id from being reused while cached
         return index
 
     def _grow(self, n: int) -> None:
@@ -199,9 +221,9 @@ def _size(agent: KeeperAgent, cols: Columns, live: I64, takes: Takes, take: NDAr
     qty = np.where(asked < lot, asked, lot).astype(np.int64)
     amount = qty.copy()
     est = qty.astype(np.float64) * price_q / units.COL
-    close = (price_q > 0) & ~(est * (1 + 1e-12) + 2 <= room)  # the float test cannot vouch for these rows
-    for i in np.flatnonzero(close).tolist():
-        amount[i] = fit_qty(int(qty[i]), int(price_q[i]), int(room[i]))
+    close = np.flatnonzero((price_q > 0) & ~(est * (1 + 1e-12) + 2 <= room))  # floats cannot vouch for these
+    if close.size:
+        amount[close] = _fit(qty[close], price_q[close], room[close])
     drop = (price_q <= 0) | (amount <= 0)
     if drop.any():
         limited = int(((amount <= 0) & (price_q > 0)).sum())
@@ -210,6 +232,21 @@ def _size(agent: KeeperAgent, cols: Columns, live: I64, takes: Takes, take: NDAr
         keep = ~drop
         live, price_q, amount = live[keep], price_q[keep], amount[keep]
     return live, price_q, amount, fee
+
+
+def _fit(qty: I64, price_q: I64, budget: I64) -> I64:
+    """``fit_qty`` row by row (price_q > 0), in int64 where no product can overflow, in Python ints elsewhere."""
+    base = np.maximum(budget, 0)
+    whole = base // price_q  # tokens the budget buys: qty_for = whole * COL + (base % price_q) * COL // price_q
+    safe = (qty.astype(np.float64) * price_q < 9.0e18) & (price_q < 9.0e9) & (whole < 9.0e9)
+    out = np.empty_like(qty)
+    q, p, b, w = qty[safe], price_q[safe], budget[safe], whole[safe]
+    cost = -((-q * p) // units.COL)  # units.cost: rounded up
+    bought = w * units.COL + (np.maximum(b, 0) % p) * units.COL // p  # units.qty_for(max(b, 0), p)
+    out[safe] = np.where(cost <= b, q, np.maximum(0, np.minimum(q, bought)))
+    for i in np.flatnonzero(~safe).tolist():
+        out[i] = fit_qty(int(qty[i]), int(price_q[i]), int(budget[i]))
+    return out
 
 
 def _budgets(agent: KeeperAgent, live: I64) -> I64:
