@@ -1,4 +1,5 @@
-"""The machine line every benchmark prints first: CPU model, cores, Python, numpy (and a broker, if any).
+"""The machine line every benchmark prints first: CPU model, cores, Python, numpy, the load average (the
+machine may be shared) and a broker, if any.
 
     from bench.machine import machine_line
     print(machine_line())                          # machine: AMD EPYC | 2 cores | Linux x86_64 | ...
@@ -36,6 +37,14 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def load() -> str:
+    """The load average over 1, 5 and 15 minutes (the machine is shared: a figure means little without it)."""
+    try:
+        return "load " + "/".join(f"{x:.1f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "load unknown"
+
+
 def machine_line(broker: str | None = None) -> str:
     parts = [
         cpu_model(),
@@ -43,6 +52,7 @@ def machine_line(broker: str | None = None) -> str:
         f"{platform.system()} {platform.machine()}",
         f"{platform.python_implementation()} {platform.python_version()}",
         f"numpy {np.__version__}",
+        load(),
     ]
     if broker:
         parts.append(f"broker {broker}")
