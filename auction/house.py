@@ -258,7 +258,8 @@ class AuctionHouse:
         self.open[sid] = sale
         self.by_account.setdefault(i, []).append(sid)
         self._schedule(sale)
-        return [self._announce(sale, now), self._state(sale, now)]
+        state = self._state(sale, now)
+        return [self._announce(sale, state), state]
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
     def _resell(self, sale: Sale, fill: Fill, now: float) -> None:
@@ -302,8 +303,8 @@ class AuctionHouse:
                            ts_ms=units.ms(now))
 
     # -- messages ------------------------------------------------------------------------------------------
-    def _announce(self, sale: Sale, now: float) -> m.Announce:
-        st = self._state(sale, now)
+    def _announce(self, sale: Sale, st: m.State) -> m.Announce:
+        """The announce of a new sale, from its first state."""
         return m.Announce(auction=sale.id, design=sale.design, asset=sale.asset, lot=st.lot, tab=st.tab,
                           owner=sale.account, start_ms=st.start_ms, oracle_q=units.price_q(self.oracle_of(sale.asset)),
                           terms=st.terms)

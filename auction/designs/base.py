@@ -75,7 +75,7 @@ class Opening:
         return f"acct:{self.i}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made for every state message and read once: not frozen, which costs per field
 class Shown:
     """What the wire shows of a sale at one moment, besides identity and ``seq``."""
 
