@@ -178,7 +178,7 @@ class KeeperAgent:
         return Context(
             keeper_id=self.keeper_id,
             now=now,
-            price=lambda asset: self._market_price(asset, now, auction),
+            price=self._price_at(now, auction),
             balance=self.wallet.cash / units.NUM,  # units.num_f
             inventory=self._inventory_view(),
             gas_price=gas,
@@ -186,6 +186,21 @@ class KeeperAgent:
             log=self.log,
             native_price=native,
         )
+
+    def _price_at(self, now: float, auction: int | None) -> Callable[[str], float]:
+        """``ctx.market_price``: a market quotes one price per asset and instant, asked once per context (a
+        private value per lot, or prices from the oracle, which messages move, are asked every time)."""
+        if self.market is None or (auction is not None and self._lot_price is not None):
+            return lambda asset: self._market_price(asset, now, auction)
+        seen: dict[str, float] = {}
+
+        def price(asset: str) -> float:
+            p = seen.get(asset)
+            if p is None:
+                p = seen[asset] = self._market_price(asset, now)
+            return p
+
+        return price
 
     def _inventory_view(self) -> Mapping[str, float]:
         """The inventory in whole tokens, read-only, rebuilt only when it changed."""

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from auction import units
-from auction.curves import Curve, crossing, shared_curve
+from auction.curves import crossing, shared_curve
 from auction.designs import dutch_batch
 from auction.designs.base import KICKER, Design, Desk, Opening, Sale, Shown, sale_fields, seize_lot
 from auction.dutch import DutchAuction
@@ -168,8 +168,8 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         return agent.drop(tracked, decision, limited=amount <= 0 < price_q)
     view = agent.view(tracked)
     t = msg.terms
-    at = release_time(view.curve(), float(view.terms["top"]), view.start, price_q / units.NUM, now, t.tail_ms / 1000,
-                      t.cusp)
+    at = release_time(t.curve, t.tau_ms, t.cut, t.step_ms, t.tail_ms, t.cusp, float(view.terms["top"]), view.start,
+                      price_q / units.NUM, now)
     if at is None:
         return agent.drop(tracked, None)  # a reset comes first: the state after it is planned anew
     top_q = msg.top_q if isinstance(msg, m.State) else t.top_q
@@ -182,11 +182,14 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
 
 
 @functools.lru_cache(maxsize=4096)
-def release_time(curve: Curve, top: float, start: float, level: float, now: float, tail: float,
-                 cusp: float) -> float | None:
+def release_time(kind: str, tau_ms: int, cut: float, step_ms: int, tail_ms: int, cusp: float, top: float,
+                 start: float, level: float, now: float) -> float | None:
     """When a take at ``level`` goes (``AuctionView.time_at_price``, not before ``now``), or None when a reset
-    comes first (clip.sol status: elapsed > tail or price / top < cusp). Remembered: the auctions kicked or reset
-    in one block share their start and top, and a keeper plans them all at one instant."""
+    comes first (clip.sol status: elapsed > tail or price / top < cusp); the curve and reset rules are the
+    terms' (``DutchTerms``, as ``AuctionView.curve`` reads them). Remembered: the auctions kicked or reset in
+    one block share their terms, start and top, and a keeper plans them all at one instant."""
+    curve = shared_curve(kind, tau=tau_ms / 1000, cut=cut, step=step_ms / 1000)
+    tail = tail_ms / 1000
     at = max(now, start + crossing(curve, top, level))
     if not math.isfinite(at) or at - start > tail or curve.price(top, max(at - start, 0.0)) < top * cusp:
         return None
