@@ -212,3 +212,17 @@ def test_one_million_accounts_stay_small() -> None:
         tracemalloc.stop()
     assert acc.nbytes == 1_000_000 * (8 + 8 + 1) + 8  # qty, debt, active, mm
     assert peak < 200 * 2**20  # generation temporaries included
+
+
+@pytest.mark.parametrize("assets", [("ETH",), ("ETH", "BTC", "LINK")])
+def test_vault_book_health_of_one_account_is_the_vectorized_health(assets: tuple[str, ...]) -> None:
+    from auction.book.vaults import VaultBook
+
+    k = len(assets)
+    acc = generate(3000, assets, np.full(k, 100.0), seed=3, cross_share=0.5 if k > 1 else 0.0)
+    book = VaultBook(acc)
+    for trial in range(4):
+        book.oracle = np.random.default_rng(trial).uniform(50.0, 150.0, k)
+        book.mm = None if trial % 2 else np.full(k, 0.07)
+        want = acc.health(book.oracle, book.mm)
+        assert [book.health(i) for i in range(acc.n)] == want.tolist()  # bit for bit, inf for no debt

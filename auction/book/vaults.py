@@ -8,13 +8,17 @@ the debt split by oracle value (the last asset takes the rounding remainder).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from auction.book.accounts import Accounts
+from auction.book.accounts import Accounts, check_marks
 from auction.book.base import F64, I64, NOTHING, Kind, Lot
 from auction.book.ledger import Ledger
 from auction.book.margin import Detector
-from auction.units import COL
+from auction.units import COL, NUM
+
+_SCALE = COL / NUM  # as in auction.book.accounts: value in numeraire units = qty * price / _SCALE
 
 
 class VaultBook:
@@ -46,7 +50,16 @@ class VaultBook:
         return NOTHING  # a vault changes only with the oracle
 
     def health(self, i: int) -> float:
-        return float(self.accounts.health(self.oracle, self.mm, idx=np.array([i]))[0])
+        """``Accounts.health`` of one account, in scalar operations (the house asks it once per kick): the same
+        float operations in the same order as ``health_of`` over ``weighted_sum``, so the same result."""
+        acc = self.accounts
+        factors = check_marks(self.oracle, acc.k) * (1.0 - (acc.mm if self.mm is None else self.mm)) / _SCALE
+        row = acc.qty[i].tolist()
+        backing = row[0] * float(factors[0])
+        for a in range(1, acc.k):
+            backing += row[a] * float(factors[a])
+        debt = float(acc.debt[i])
+        return math.inf if debt == 0 else backing / debt
 
     def healthy(self, i: int) -> bool:
         return bool(self.accounts.debt[i] == 0 or self.health(i) >= 1.0)
