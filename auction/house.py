@@ -6,10 +6,11 @@ what it returns (wire messages) to keepers:
 - ``on_oracle(now, prices)`` when the protocol's oracle publishes: flags newly liquidatable accounts;
 - ``submit(action, now)`` when a keeper action arrives: it waits in the mempool for the next block;
 - ``on_block(now, gas_gwei)`` every block: includes waiting actions (highest priority fee first, then
-  arrival, within the block's gas limit; each pays gas, accepted or not, as a reverted transaction does),
-  applies deadlines (Dutch resets, sealed settlement, English deal/restart), then kicks new auctions from
-  the liquidation queue up to the per-block capacity;
-- ``finish(now)`` at the end of the run: closes what is still open.
+  arrival, within the block's gas limit; each pays gas, accepted or not, as a reverted transaction does,
+  and each gets its receipt in this block: an ``Ack`` or a ``Rejection``), applies deadlines (Dutch resets,
+  sealed phase changes and settlement, English deal/restart), then kicks new auctions from the liquidation
+  queue up to the per-block capacity;
+- ``finish(now)`` at the end of the run: refuses what no block included, closes what is still open.
 
 The house knows no design and no kind of account: it reaches the design it runs through its ``Design``
 (``auction.designs``), which opens each sale (the sale applies actions, deadlines and oracle moves), and the
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -79,9 +80,13 @@ class AuctionHouse:
         market_price: MarketFn,
         proceeds: ProceedsFn,
         gas_cost: GasCostFn,
+        gas_units: Mapping[str, int] | None = None,
+        native_price: Callable[[float], float] | None = None,
     ) -> None:
         self.design, self.design_params = design, params
         self.book: MarginBook = VaultBook(book) if isinstance(book, Accounts) else book
+        self.gas_units = dict(design.gas) if gas_units is None else dict(gas_units)  # action tag -> gas units
+        self.native_price = native_price  # USD per token gas is paid in (published in every Block)
         self.ledger = ledger
         self.params = house
         self.market_price = market_price
@@ -101,6 +106,7 @@ class AuctionHouse:
         self.height = 0
         self._next_id = 1
         self._seq = 0
+        self._shown: dict[int, int] = {}  # sale id -> seq of the last state published
         ledger.mint("insurance", USD, units.num(house.insurance_fund))
         ledger.mint("protocol", USD, units.num(house.surplus_buffer))
         self.book.attach(ledger)
@@ -134,13 +140,15 @@ class AuctionHouse:
         if isinstance(action, m.Register):
             return []
         self._seq += 1
-        gas = self.design.gas.get(m.tag_of(type(action)), DEFAULT_GAS)
+        gas = self.gas_units.get(m.tag_of(type(action)), DEFAULT_GAS)
         self.mempool.add(Tx(getattr(action, "priority_fee", 0) / 1000, self._seq, gas, action))
         return []
 
     def on_block(self, now: float, gas_gwei: float) -> list[m.Message]:
         self.height += 1
-        out: list[m.Message] = [m.Block(height=self.height, ts_ms=units.ms(now), gas_gwei_milli=round(gas_gwei * 1000))]
+        native_q = units.price_q(self.native_price(now)) if self.native_price is not None else 0
+        out: list[m.Message] = [m.Block(height=self.height, ts_ms=units.ms(now), gas_gwei_milli=round(gas_gwei * 1000),
+                                        native_q=native_q)]
         if self.priced:
             self._watch(self.book.on_block(now))
         out += self._include(now, gas_gwei)
@@ -149,8 +157,12 @@ class AuctionHouse:
         return out
 
     def finish(self, now: float) -> list[m.Message]:
-        """Close every open sale at the end of the run (each design says how: ``Sale.end``)."""
-        out: list[m.Message] = []
+        """Refuse what no block included, then close every open sale at the end of the run (each design says
+        how: ``Sale.end``), so that every action a keeper sent has its receipt."""
+        out: list[m.Message] = [self._reject(cast(m.Action, tx.ref), now, Rejected("late", "the run ended before a "
+                                                                                   "block included this action"))
+                                for tx in sorted(self.mempool, key=lambda tx: tx.arrival_seq)]
+        self.mempool = []
         for sale in sorted(self.open.values(), key=lambda s: s.id):
             sale.end(now, self)
             out += self._after_change(sale, now)
@@ -208,7 +220,8 @@ class AuctionHouse:
         if self.design.resells:
             for fill in fills:
                 self._resell(sale, fill, now)
-        return self._after_change(sale, now)
+        ack = m.Ack(keeper=keeper, ref=action.nonce, auction=sale.id, height=self.height, ts_ms=units.ms(now))
+        return [ack, *self._after_change(sale, now)]
 
     def _deadlines(self, now: float) -> list[m.Message]:
         out: list[m.Message] = []
@@ -258,7 +271,7 @@ class AuctionHouse:
         self.open[sid] = sale
         self.by_account.setdefault(i, []).append(sid)
         self._schedule(sale)
-        state = self._state(sale, now)
+        state = self._shown_state(sale, now)
         return [self._announce(sale, state), state]
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
@@ -278,7 +291,7 @@ class AuctionHouse:
         self.tally.keeper_cost += fill.cost
 
     def _after_change(self, sale: Sale, now: float) -> list[m.Message]:
-        out: list[m.Message] = [self._state(sale, now)]
+        out: list[m.Message] = [self._shown_state(sale, now)]
         if sale.closed:
             self.open.pop(sale.id, None)
             out.append(self._result(sale, now))
@@ -309,9 +322,20 @@ class AuctionHouse:
                           owner=sale.account, start_ms=st.start_ms, oracle_q=units.price_q(self.oracle_of(sale.asset)),
                           terms=st.terms)
 
+    def _shown_state(self, sale: Sale, now: float) -> m.State:
+        """The state keepers are shown after a change: its ``seq`` must be above every one shown before
+        (a design that changed without ``Sale.changed``/``Sale.close`` is a bug, caught here, not on the wire)."""
+        shown = self._shown.get(sale.id, -1)
+        if sale.seq <= shown:
+            raise RuntimeError(f"{sale.design} auction {sale.id} changed without a new seq ({sale.seq} <= {shown})")
+        self._shown[sale.id] = sale.seq
+        if sale.closed:
+            del self._shown[sale.id]
+        return self._state(sale, now)
+
     def _state(self, sale: Sale, now: float) -> m.State:
         s = sale.show(now)
-        status: m.Status = "closed" if sale.closed else ("needs-redo" if s.needs_redo else "open")
+        status: m.Status = "closed" if sale.closed else "open"
         return m.State(
             auction=sale.id, seq=sale.seq, status=status, design=sale.design, asset=sale.asset,
             owner=sale.account, lot=max(0, s.lot), tab=max(0, s.tab), start_ms=units.ms(s.start), top_q=s.top_q,

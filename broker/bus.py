@@ -13,7 +13,7 @@ QoS and retain default to the topic's ``topics.POLICY``. Two transports:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar, Protocol, Self
@@ -41,7 +41,21 @@ class Bus(Protocol):
 
     client_id: str
 
-    async def publish(self, topic: str, payload: bytes, *, retain: bool | None = None) -> None: ...
+    async def publish(self, topic: str, payload: bytes, *, retain: bool | None = None) -> None:
+        """Publish one message and wait until the broker has it (QoS 1: its acknowledgement)."""
+        ...
+
+    async def publish_many(self, items: Iterable[tuple[str, bytes, bool | None]]) -> None:
+        """Publish (topic, payload, retain) in order, without waiting for each acknowledgement."""
+        ...
+
+    def mark(self) -> int:
+        """A mark after everything published so far (for ``flush(upto=...)``)."""
+        ...
+
+    async def flush(self, timeout: float | None = None, *, upto: int | None = None) -> None:
+        """Wait until everything published so far (or before the mark ``upto``) is acknowledged."""
+        ...
 
     async def subscribe(self, pattern: str) -> None: ...
 
@@ -143,6 +157,16 @@ class MemoryBus:
         check_topic(topic)
         self._require_open()
         self.hub.publish(topic, bytes(payload), delivery(topic, retain)[1])
+
+    async def publish_many(self, items: Iterable[tuple[str, bytes, bool | None]]) -> None:
+        for topic, payload, retain in items:
+            await self.publish(topic, payload, retain=retain)
+
+    def mark(self) -> int:
+        return 0
+
+    async def flush(self, timeout: float | None = None, *, upto: int | None = None) -> None:
+        """Delivery in a hub is immediate: nothing is ever outstanding."""
 
     async def subscribe(self, pattern: str) -> None:
         check_pattern(pattern)

@@ -64,7 +64,7 @@ DesignName = Annotated[str, Meta(pattern=r"\A[a-z][a-z0-9-]{0,31}\Z")]
 """A registered design's name (``auction.designs``), e.g. ``dutch`` or ``sealed-second``."""
 
 
-Status = Literal["open", "needs-redo", "closed"]
+Status = Literal["open", "closed"]
 
 
 class _Wire(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -194,6 +194,7 @@ class Block(_Msg, tag="block", frozen=True, kw_only=True):
     height: Amount
     ts_ms: Amount
     gas_gwei_milli: Amount  # base gas price in 1e-3 gwei
+    native_q: Amount = 0  # price of the token gas is paid in (house-status ``native``), per whole token
 
 
 class Rejection(_Msg, tag="rejection", frozen=True, kw_only=True):
@@ -203,6 +204,28 @@ class Rejection(_Msg, tag="rejection", frozen=True, kw_only=True):
     ref: Amount
     code: Code  # one of auction.errors.CODES; accept unknown codes as a plain refusal
     text: Text
+    ts_ms: Amount
+
+
+class Ack(_Msg, tag="ack", frozen=True, kw_only=True):
+    """Sent to the keeper whose action the house accepted; ``ref`` is that action's nonce."""
+
+    keeper: KeeperId
+    ref: Amount
+    auction: Amount = 0  # the auction the action applied to; 0 for a register
+    height: Amount  # the block that included it (a register: the house's latest block)
+    ts_ms: Amount
+
+
+class Account(_Msg, tag="account", frozen=True, kw_only=True):
+    """A keeper's money at the house (retained): published after every batch that changed it."""
+
+    keeper: KeeperId
+    funded: Amount  # numeraire units granted at registration
+    balance: Amount  # free escrow: what bids, deposits and gas can spend
+    held: Amount  # locked behind standing bids, sealed deposits and revealed bids
+    gas_paid: Amount  # gas paid so far (accepted and refused actions alike)
+    height: Amount  # the house's latest block
     ts_ms: Amount
 
 
@@ -218,10 +241,19 @@ class KeeperStatus(_Msg, tag="keeper-status", frozen=True, kw_only=True):
 
 
 class HouseStatus(_Msg, tag="house-status", frozen=True, kw_only=True):
-    """Retained liveness of the auction house (its Last Will has ``online`` false)."""
+    """Retained liveness of the auction house and what its run is (its Last Will has ``online`` false)."""
 
     online: bool
     version: Annotated[str, Meta(max_length=64)] = ""
+    design: Annotated[str, Meta(pattern=r"\A(?:[a-z][a-z0-9-]{0,31})?\Z")] = ""  # "" in the Last Will
+    block_ms: Amount = 0  # scenario ms between blocks
+    end_ms: Amount = 0  # scenario time of the last block: the books close there
+    speed: Ratio = 0.0  # scenario seconds per wall second
+    lag_ms: Amount = 0  # scenario ms the latest block was applied after its time
+    max_lag_ms: Amount = 0  # the largest lag_ms of the run so far
+    late_blocks: Amount = 0  # blocks applied more than one block after their time, so far
+    native: Annotated[str, Meta(pattern=r"\A[A-Za-z0-9_.-]{0,32}\Z")] = ""  # the token gas is paid in
+    gas: Annotated[dict[Annotated[str, Meta(pattern=r"\A[a-z][a-z-]{0,31}\Z")], Amount], Meta(max_length=32)] = {}
     ts_ms: Amount
 
 
@@ -315,6 +347,8 @@ Message = (
     | OraclePrice
     | Block
     | Rejection
+    | Ack
+    | Account
     | KeeperStatus
     | HouseStatus
     | Take
@@ -333,6 +367,8 @@ MESSAGES: Final[tuple[type[Message], ...]] = (
     OraclePrice,
     Block,
     Rejection,
+    Ack,
+    Account,
     KeeperStatus,
     HouseStatus,
     *ACTIONS,

@@ -9,6 +9,8 @@ liq/v1/auctions/{id}/result        Result           event      house -> all
 liq/v1/keepers/{keeper}/actions    Take, Redo, ...  event      keeper -> house
 liq/v1/keepers/{keeper}/status     KeeperStatus     retained   keeper (and its Last Will) -> all
 liq/v1/keepers/{keeper}/rejections Rejection        event      house -> that keeper
+liq/v1/keepers/{keeper}/acks       Ack              event      house -> that keeper
+liq/v1/keepers/{keeper}/account    Account          retained   house -> that keeper
 liq/v1/house/status                HouseStatus      retained   house (and its Last Will) -> all
 ```
 
@@ -18,6 +20,7 @@ Everything a keeper publishes is under ``liq/v1/keepers/{keeper}/``, so one Mosq
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -31,7 +34,8 @@ _ASSET = re.compile(ASSET_RE)
 _AUCTION = re.compile(r"\A(?:0|[1-9][0-9]{0,18})\Z")  # decimal, no sign, no leading zero
 
 Kind = Literal[
-    "oracle", "clock", "announce", "state", "result", "actions", "keeper-status", "rejections", "house-status"
+    "oracle", "clock", "announce", "state", "result", "actions", "keeper-status", "rejections", "acks", "account",
+    "house-status",
 ]
 
 
@@ -77,6 +81,13 @@ POLICY: Final[dict[Kind, Policy]] = {
     ),
     "rejections": Policy(
         f"{PREFIX}/keepers/+/rejections", 1, False, ("rejection",), "house", "why an action was refused"
+    ),
+    "acks": Policy(
+        f"{PREFIX}/keepers/+/acks", 1, False, ("ack",), "house", "the action was accepted, in its block"
+    ),
+    "account": Policy(
+        f"{PREFIX}/keepers/+/account", 1, True, ("account",), "house",
+        "the keeper's balance, held escrow and gas paid, after every batch that changed them",
     ),
     "house-status": Policy(
         f"{PREFIX}/house/status", 1, True, ("house-status",), "house", "house liveness; Last Will = offline"
@@ -135,6 +146,14 @@ def rejections(keeper: str) -> str:
     return f"{PREFIX}/keepers/{_check(_ID, keeper, 'keeper id')}/rejections"
 
 
+def acks(keeper: str) -> str:
+    return f"{PREFIX}/keepers/{_check(_ID, keeper, 'keeper id')}/acks"
+
+
+def account(keeper: str) -> str:
+    return f"{PREFIX}/keepers/{_check(_ID, keeper, 'keeper id')}/account"
+
+
 def house_status() -> str:
     return f"{PREFIX}/house/status"
 
@@ -145,13 +164,15 @@ def auction_topics(auction: int) -> str:
 
 
 def keeper_subscriptions(keeper: str) -> tuple[str, ...]:
-    """What a keeper process subscribes to: the market, the auctions, its own rejections."""
+    """What a keeper process subscribes to: the market, the auctions, the house, its own receipts and account."""
     return (
+        POLICY["house-status"].pattern,
         POLICY["oracle"].pattern,
         POLICY["clock"].pattern,
         f"{PREFIX}/auctions/#",
         rejections(keeper),
-        POLICY["house-status"].pattern,
+        acks(keeper),
+        account(keeper),
     )
 
 
@@ -163,6 +184,7 @@ def house_subscriptions() -> tuple[str, ...]:
 # --- parsing ----------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16384)  # every message received is parsed, on few distinct topics
 def parse(topic: str) -> Parsed | None:
     """The kind and id of a concrete topic, or None for anything outside the tree."""
     parts = topic.split("/")
@@ -182,8 +204,8 @@ def parse(topic: str) -> Parsed | None:
             return Parsed("actions", keeper=keeper)
         case ["keepers", keeper, "status"] if _ID.match(keeper):
             return Parsed("keeper-status", keeper=keeper)
-        case ["keepers", keeper, "rejections"] if _ID.match(keeper):
-            return Parsed("rejections", keeper=keeper)
+        case ["keepers", keeper, ("rejections" | "acks" | "account") as leaf] if _ID.match(keeper):
+            return Parsed(leaf, keeper=keeper)
     return None
 
 
@@ -218,29 +240,38 @@ def _auction(auction: int) -> str:
     return str(auction)
 
 
-def route(msg: m.Message) -> tuple[str, bytes, bool]:
-    """(topic, payload, retained) for one output of the house. A closed state clears its retained copy."""
+def route(msg: m.Message) -> tuple[str, bool]:
+    """(topic, retained) of one output of the house."""
     if isinstance(msg, m.State):
-        if msg.status == "closed":
-            return state(msg.auction), b"", True
-        return state(msg.auction), m.encode(msg), True
-    if isinstance(msg, m.Announce):
-        return announce(msg.auction), m.encode(msg), False
+        return state(msg.auction), msg.status != "closed"  # a closed state goes out live, its retained copy
+    if isinstance(msg, m.Announce):  # is then cleared after the result (``publications``)
+        return announce(msg.auction), False
     if isinstance(msg, m.Result):
-        return result(msg.auction), m.encode(msg), False
+        return result(msg.auction), False
     if isinstance(msg, m.OraclePrice):
-        return oracle(msg.asset), m.encode(msg), True
+        return oracle(msg.asset), True
     if isinstance(msg, m.Block):
-        return clock(), m.encode(msg), True
+        return clock(), True
     if isinstance(msg, m.Rejection):
-        return rejections(msg.keeper), m.encode(msg), False
+        return rejections(msg.keeper), False
+    if isinstance(msg, m.Ack):
+        return acks(msg.keeper), False
+    if isinstance(msg, m.Account):
+        return account(msg.keeper), True
+    if isinstance(msg, m.HouseStatus):
+        return house_status(), True
     raise TypeError(f"the house does not publish {type(msg).__name__}")
 
 
 def publications(msg: m.Message) -> list[tuple[str, bytes, bool]]:
-    """Every publish one house output makes: a closed state goes out live (not retained), then its retained
-    copy is cleared, so late joiners see no closed auction while live subscribers see it close."""
-    topic, payload, retain = route(msg)
-    if isinstance(msg, m.State) and msg.status == "closed":
-        return [(topic, m.encode(msg), False), (topic, payload, retain)]
+    """Every publish (topic, payload, retained) one house output makes, in order.
+
+    An auction closes in three publishes (PROTOCOL.md section 7): its closed ``state``, live and not
+    retained; its ``result``; then an empty retained payload on its state topic, which clears the retained
+    copy, so late joiners see no closed auction while live subscribers saw it close and settle.
+    """
+    topic, retain = route(msg)
+    payload = m.encode(msg)
+    if isinstance(msg, m.Result):
+        return [(topic, payload, False), (state(msg.auction), b"", True)]
     return [(topic, payload, retain)]

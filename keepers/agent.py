@@ -97,15 +97,19 @@ class KeeperAgent:
         latency_s: float = 0.0,
         gas: Callable[[float], float] | None = None,
         views: ViewCache | None = None,
+        gas_units: Mapping[str, int] | None = None,
     ) -> None:
         """``capital`` in numeraire base units; ``designs`` the registry (``auction.designs.REGISTRY``);
         ``latency_s`` is read by the simulator (decision -> send); ``gas(t)`` gives the base fee in gwei where
         the runtime does not deliver ``Block`` messages; ``views`` a cache of strategy views that the keepers
-        of one process may share (they receive the very same message objects)."""
+        of one process may share (they receive the very same message objects); ``gas_units`` (action tag ->
+        units) the scenario's gas table where it differs from the designs' (a live keeper learns it from the
+        house's status)."""
         self.keeper_id, self.strategy, self.capital = keeper_id, strategy, capital
         self.designs = designs
         self.latency_s = latency_s
         self._gas = gas
+        self.gas_units: dict[str, int] | None = dict(gas_units) if gas_units is not None else None
         self.limits = limits or Limits()
         self.policy = policy or Policy()
         self.market = market
@@ -409,8 +413,6 @@ class KeeperAgent:
         if status == "closed":
             tracked.plan += 1
             return []
-        if status == "needs-redo":
-            return self._redo(tracked, now)
         design = self.designs.get(msg.design)
         if design is None:
             self.log.warning("design.unknown", auction=msg.auction, design=msg.design)
@@ -458,15 +460,6 @@ class KeeperAgent:
         tracked.view = (msg, oracle_q, view)
         return view
 
-    def _redo(self, tracked: Tracked, now: float) -> list[Order]:
-        msg = tracked.msg
-        seq = msg.seq if isinstance(msg, m.State) else -1
-        if not self.policy.redo or tracked.redo_seq == seq:
-            return []
-        tracked.redo_seq = seq
-        return self.replan(tracked, ("redo", seq), [(now, m.Redo(auction=msg.auction, keeper=self.keeper_id,
-                                                                   nonce=0, deadline_ms=0))])
-
     def replan(self, tracked: Tracked, key: tuple[Any, ...], actions: list[tuple[float, m.Action]]) -> list[Order]:
         """Orders for a new plan made from ``key``; none when the plan is the one already out."""
         if key == tracked.key:
@@ -509,7 +502,8 @@ class KeeperAgent:
         """Numeraire units for the gas of one action: units * (base fee + tip) gwei * 1e-9 * native price."""
         _, base, native = self._quote(now)
         gwei = base + fee / 1000
-        gas = self.designs[design].gas.get(tag, DEFAULT_GAS)
+        table = self.gas_units if self.gas_units is not None else self.designs[design].gas
+        gas = table.get(tag, DEFAULT_GAS)
         return units.num(gas * gwei * 1e-9 * native)
 
     def _resell(self, asset: str, now: float) -> None:

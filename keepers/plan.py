@@ -38,7 +38,6 @@ class Policy:
     action_ttl_s: float = 120.0  # deadline_ms = release time + this: a stale action is refused, not applied
     default_priority_fee: float = 1.0  # gwei, when a Take leaves priority_fee to the framework
     english_open: float = 0.1  # english: the opening bid as a share of the proxy maximum
-    redo: bool = False  # send Redo for Dutch auctions that need one (the house's kicker does it otherwise)
     reevaluate_s: float = 60.0  # on blocks, ask the strategy again about open auctions this often,
     # when what it sees moved (market, oracle or gas): an unchanged world cannot change its decisions
     native_asset: str = "ETH"  # gas is paid in it: its market price converts gwei to USD
@@ -114,13 +113,12 @@ class Tracked:
     planner reads and writes them for many auctions at once; a Tracked made on its own gets a row of its own.
     """
 
-    __slots__ = ("msg", "oracle_q", "redo_seq", "row", "rows", "sealed", "view")
+    __slots__ = ("msg", "oracle_q", "row", "rows", "sealed", "view")
 
     def __init__(self, msg: m.Announce | m.State, oracle_q: int, rows: Rows | None = None) -> None:
         self.msg = msg
         self.oracle_q = oracle_q
         self.sealed: SealedPlan | None = None
-        self.redo_seq = -1
         self.view: tuple[Any, int, AuctionView] | None = None  # (msg, oracle_q, view): rebuilt on change only
         self.rows = rows if rows is not None else Rows(1)
         self.row = self.rows.add(msg.auction, self)

@@ -18,6 +18,8 @@ def test_builders_and_parse_round_trip() -> None:
         (t.actions("alice"), t.Parsed("actions", keeper="alice")),
         (t.keeper_status("k-1.b_2"), t.Parsed("keeper-status", keeper="k-1.b_2")),
         (t.rejections("alice"), t.Parsed("rejections", keeper="alice")),
+        (t.acks("alice"), t.Parsed("acks", keeper="alice")),
+        (t.account("alice"), t.Parsed("account", keeper="alice")),
         (t.house_status(), t.Parsed("house-status")),
     ]
     for topic, parsed in cases:
@@ -91,7 +93,7 @@ def test_matches(pattern: str, topic: str, expected: bool) -> None:
 
 def test_policy() -> None:
     retained = {kind for kind, p in t.POLICY.items() if p.retain}
-    assert retained == {"oracle", "clock", "state", "keeper-status", "house-status"}  # current state only
+    assert retained == {"oracle", "clock", "state", "keeper-status", "account", "house-status"}  # current state only
     assert all(p.qos == 1 for kind, p in t.POLICY.items() if kind != "clock")
     carried = [tag for p in t.POLICY.values() for tag in p.messages]
     assert sorted(carried) == sorted(m.tag_of(cls) for cls in m.MESSAGES)  # each message has one home
@@ -105,7 +107,21 @@ def test_keeper_publishes_only_under_its_own_prefix() -> None:
             assert policy.pattern.startswith("liq/v1/keepers/+/"), kind
     for topic in (t.actions("alice"), t.keeper_status("alice")):
         assert t.matches("liq/v1/keepers/alice/#", topic)
-    assert t.matches("liq/v1/keepers/alice/#", t.rejections("alice"))  # house -> alice, same subtree
+    for topic in (t.rejections("alice"), t.acks("alice"), t.account("alice")):  # house -> alice, same subtree
+        assert t.matches("liq/v1/keepers/alice/#", topic)
     for sub in t.keeper_subscriptions("alice"):
-        assert not t.matches(sub, t.actions("bob"))
-        assert not t.matches(sub, t.rejections("bob"))
+        for topic in (t.actions("bob"), t.rejections("bob"), t.acks("bob"), t.account("bob")):
+            assert not t.matches(sub, topic)
+
+
+def test_an_auction_closes_with_its_state_then_its_result_then_the_cleared_retained_state() -> None:
+    from auction.designs.dutch import DutchTerms
+
+    terms = DutchTerms(top_q=1, curve="linear", tau_ms=1, tail_ms=1, cusp=0.5, chost=0)
+    closed = m.State(auction=7, seq=3, status="closed", design="dutch", asset="ETH", owner="acct:1", lot=0, tab=0,
+                     start_ms=0, top_q=1, terms=terms, ts_ms=5)
+    result = m.Result(auction=7, design="dutch", fills=[], returned=0, bad_debt=0, revenue=0, ts_ms=5)
+    opened = m.State(**{**{f: getattr(closed, f) for f in closed.__struct_fields__}, "status": "open"})
+    assert t.publications(opened) == [(t.state(7), m.encode(opened), True)]
+    assert t.publications(closed) + t.publications(result) == [
+        (t.state(7), m.encode(closed), False), (t.result(7), m.encode(result), False), (t.state(7), b"", True)]

@@ -196,7 +196,8 @@ def test_duplicates_are_ignored_and_bad_actions_rejected_without_journaling(tmp_
     assert entry is not None and not refused
     core.apply([entry])
     assert core.ledger.escrow("ali") == units.num(400_000)
-    assert core.admit(reg, "ali", 1.0) == (None, [])  # QoS 1 redelivery: ignored, no rejection
+    ack = m.Ack(keeper="ali", ref=1, height=0, ts_ms=0)
+    assert core.admit(reg, "ali", 1.0) == (None, [ack])  # QoS 1 redelivery: no second effect, its receipt again
     forged = m.encode(keys.keys["bob"].sign(m.Redo(auction=1, keeper="ali", nonce=5, deadline_ms=10**9)))
     entry, refused = core.admit(forged, "ali", 1.0)
     assert entry is None and [(r.code, r.ref) for r in refused] == [("bad-signature", 5)]  # type: ignore[union-attr]

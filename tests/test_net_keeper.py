@@ -225,6 +225,7 @@ async def test_same_strategy_object_same_decisions_in_simulator_and_live_keeper(
     with contextlib.suppress(asyncio.CancelledError):
         await watcher
 
+    got = list({m.encode(x): x for x in got}.values())  # the Register is sent again as is until acknowledged
     registers = [x for x in got if isinstance(x, m.Register)]
     actions = [x for x in got if not isinstance(x, m.Register)]
     assert len(registers) == 1 and registers[0].pubkey == key.pubkey
@@ -233,6 +234,36 @@ async def test_same_strategy_object_same_decisions_in_simulator_and_live_keeper(
     nonces = [x.nonce for x in got]
     assert nonces == sorted(nonces) and len(set(nonces)) == len(nonces)
     assert strategy.calls == sim_calls  # the strategy saw the same auctions and decided the same
+
+
+async def test_a_keeper_registers_again_until_acknowledged_and_uses_the_houses_gas_table(broker_url: str) -> None:
+    """PROTOCOL.md section 5: the same Register bytes again until the house's ack; the scenario's gas units come
+    with the house status."""
+    key = KeyPair.from_seed(b"\x09" * 32)
+    got: list[m.Action] = []
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(collect(broker_url, "alice", got, ready))
+    await ready.wait()
+    async with fake_house(broker_url) as house:
+        status = m.HouseStatus(online=True, design="dutch", gas={"take": 1_234_567}, ts_ms=0)
+        await house.publish(topics.house_status(), m.encode(status))
+        proc, task = await start_keeper(broker_url, Recording(), key)
+        for _ in range(100):  # the first Register, then the same bytes again a second later: no ack yet
+            await asyncio.sleep(0.05)
+            if len([x for x in got if isinstance(x, m.Register)]) >= 2:
+                break
+        registers = [x for x in got if isinstance(x, m.Register)]
+        assert len(registers) >= 2 and len({m.encode(r) for r in registers}) == 1
+        await house.publish(topics.acks("alice"), m.encode(m.Ack(keeper="alice", ref=registers[0].nonce, height=0,
+                                                                  ts_ms=0)))
+        await asyncio.sleep(1.5)  # acknowledged: no more
+        assert len([x for x in got if isinstance(x, m.Register)]) <= len(registers) + 1
+        assert proc.agent.gas_units == {"take": 1_234_567}
+        proc.stop()
+        assert await asyncio.wait_for(task, 5) == 0
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
 
 
 async def test_a_late_keeper_catches_up_from_retained_state(broker_url: str) -> None:

@@ -83,7 +83,6 @@ class Shown:
     tab: int
     start: float
     terms: m.Terms
-    needs_redo: bool = False
     top_q: int = 0
     bid: int = 0
     guy: str = ""
@@ -105,7 +104,7 @@ class Sale:
     fills: list[Fill] = field(default_factory=list)
     closed_at: float | None = None
     resets: int = 0
-    seq: int = 0  # bumped on every change, so keepers can tell new states from redeliveries
+    seq: int = 0  # bumped on every change (closing included), so keepers can tell new states from redeliveries
 
     @property
     def book(self) -> Book:
@@ -135,8 +134,7 @@ class Sale:
     def end(self, now: float, desk: Desk) -> None:
         """Close at the end of the run: holds released, collateral still on sale counts unsold."""
         self.ledger.release_all(self.id)
-        self.ledger.close(self.id)
-        self.closed_at = now
+        self.close(now)
 
     def show(self, now: float) -> Shown:
         raise NotImplementedError
@@ -155,6 +153,11 @@ class Sale:
         """Return what the owner is due, close the book (uncovered debt becomes bad debt)."""
         if returned:
             self.ledger.return_to_owner(self.id, returned)
+        self.close(now)
+
+    def close(self, now: float) -> None:
+        """Close the book at ``now``: every way a sale ends goes through here, so its closed state has a
+        ``seq`` above every state before it (PROTOCOL.md: keepers drop a state whose seq is not higher)."""
         self.ledger.close(self.id)
         self.closed_at = now
         self.seq += 1

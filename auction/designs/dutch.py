@@ -124,7 +124,7 @@ class DutchSale(Sale):
             terms = self.shown_terms = DutchTerms(
                 top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut, step_ms=units.ms(p.step),
                 tail_ms=units.ms(d.tail), cusp=d.cusp, chost=d.chost, tip=units.num(p.tip), chip=p.chip)
-        return Shown(lot=d.lot, tab=d.tab, start=d.start, terms=terms, needs_redo=d.needs_redo(now), top_q=top_q)
+        return Shown(lot=d.lot, tab=d.tab, start=d.start, terms=terms, top_q=top_q)
 
 
 def open_sale(o: Opening, p: DutchParams) -> DutchSale:

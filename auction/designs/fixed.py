@@ -103,8 +103,7 @@ class FixedSale(Sale):
         value = float(accounts.qty[self.i, self.k]) / units.COL * desk.market_price(self.asset, now)
         if value < accounts.debt[self.i] / units.NUM:
             self._write_off(desk)
-        self.ledger.close(self.id)
-        self.closed_at = now
+        self.close(now)
 
     def show(self, now: float) -> Shown:
         a, p = self.position, self.params
@@ -116,8 +115,7 @@ class FixedSale(Sale):
         accounts = desk.accounts
         if accounts.qty[self.i].sum() == 0 and accounts.debt[self.i] > 0:
             self._write_off(desk)  # nothing left to seize: the rest of the debt is bad debt
-        self.ledger.close(self.id)
-        self.closed_at = now
+        self.close(now)
 
     def _write_off(self, desk: Desk) -> None:
         """Confiscate what is left of the position into the book: its uncovered debt becomes bad debt."""

@@ -3,7 +3,8 @@
 The mechanism is ``auction.sealed.SealedAuction`` (commitment digest, phases, clearing); this module binds
 it to the ledger: a deposit is held with each commit and the bid escrowed at reveal (the deposit counts
 toward the payment), deposits without a valid reveal are forfeited to the protocol, and a lot not sold in
-full is offered again (same auction id, new windows) up to ``rounds`` times.
+full is offered again (same auction id, new windows) up to ``rounds`` times. Each phase change is a state
+keepers see: the reveal phase opens at the first block at or after ``commit_end`` (PROTOCOL.md section 7).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class SealedSale(Sale):
     mech: SealedAuction
     params: SealedParams
     rounds: int = 1
+    revealing: bool = False  # this round's reveal phase was opened (and shown to keepers)
     forfeited: list[str] = field(default_factory=list)  # keepers that lost a deposit, over all rounds
 
     def apply(self, action: m.Action, now: float, desk: Desk) -> list[Fill]:
@@ -83,7 +85,12 @@ class SealedSale(Sale):
         self.changed()
 
     def advance(self, now: float, oracle: float) -> bool:
-        if self.mech.phase(now) != "settle":
+        phase = self.mech.phase(now)
+        if phase == "reveal" and not self.revealing:  # commit_end passed: the reveal phase opens
+            self.revealing = True
+            self.changed()
+            return True
+        if phase != "settle":
             return False
         out = self.mech.settle(now)
         for fill in out.fills:
@@ -99,17 +106,16 @@ class SealedSale(Sale):
         elif self.rounds < self.params.rounds:
             self.rounds += 1
             self.resets += 1
+            self.revealing = False
             self.mech = new_round(self.id, out.leftover_lot, out.leftover_tab, oracle, now, self.params,
                                   self.mech.second_price, self.account)
             self.changed()
         else:
-            self.closed_at = now  # unsold: the lot stays with the protocol, the debt is uncovered
-            self.ledger.close(self.id)
-            self.seq += 1
+            self.close(now)  # unsold: the lot stays with the protocol, the debt is uncovered
         return True
 
     def next_deadline(self) -> float:
-        return self.mech.reveal_end
+        return self.mech.reveal_end if self.revealing else self.mech.commit_end
 
     def show(self, now: float) -> Shown:
         a = self.mech

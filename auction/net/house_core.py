@@ -4,11 +4,18 @@ Everything that decides, nothing that waits: ``HouseProcess`` (``auction.net.hou
 wall clock over a bus. Admission checks each keeper action (decode, signature, key bound to the keeper id,
 nonce: ``broker.signing.Verifier``); an accepted action is journaled with its batch before the kernel applies
 it, so a restarted house replays the journal into the very same state.
+
+Receipts: every action gets one, and only after the batch that decided it is journaled (the outputs of
+``apply`` are published after its journal write): a ``Rejection`` when admission refuses it, else, from
+the block that includes it, an ``Ack`` or a ``Rejection`` (a ``Register``: an ``Ack`` at once). An exact
+redelivery of an action already decided gets its receipt again, so a keeper may resend until it sees one.
+After every batch, each keeper whose money moved gets its retained ``Account``.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +38,14 @@ log = structlog.get_logger()
 REPLAY_FIX = ("finish that run with the liqnet and scenario file that wrote it, or start a new run with a new "
               "--journal file")
 
+RECEIPTS_KEPT = 256  # receipts remembered per keeper, to answer a redelivery (the verifier's window)
+# Batches whose outputs may be in flight at once (handed to the broker, not all acknowledged): the house
+# journals no new batch beyond this, and a restarted house publishes the events of this many last batches again.
+# As many as the bus's window of outstanding publishes (``broker.mqtt_bus.WINDOW``), so that it is the window,
+# not this bound, that paces a busy house: waiting on the broker batch by batch costs a round trip per block.
+BATCHES_IN_FLIGHT = 256
+
+
 
 class JournalDiverged(JournalError):
     """The journal's rows do not replay into the run they recorded (another liqnet version, or a scenario file
@@ -52,6 +67,8 @@ class HouseCore:
         self.verifier = Verifier(spec.funding.keys)  # the keyring binds ids to keys; others by first use
         self.retained: dict[str, bytes] = {}  # topic -> payload: the current state the house publishes
         self.results: dict[int, m.Result] = {}
+        self.receipts: dict[str, OrderedDict[int, m.Ack | m.Rejection]] = {}  # keeper -> nonce -> receipt
+        self._accounts: dict[str, tuple[int, int, int, int]] = {}  # keeper -> (funded, balance, held, gas) shown
 
     @property
     def now(self) -> float:
@@ -103,8 +120,10 @@ class HouseCore:
         except Rejected as exc:
             return None, rejection(sender, action.nonce, exc, now)
         if not fresh:
-            log.debug("duplicate action ignored", keeper=action.keeper, nonce=action.nonce)
-            return None, []
+            kept = self.receipts.get(action.keeper)
+            receipt = kept.get(action.nonce) if kept is not None else None
+            log.debug("duplicate action", keeper=action.keeper, nonce=action.nonce, receipt=receipt is not None)
+            return None, [] if receipt is None else [receipt]
         return Entry("action", now, bytes(payload)), []
 
     # -- applying ----------------------------------------------------------------------------------------
@@ -125,32 +144,34 @@ class HouseCore:
         out: list[m.Message] = []
         for entry in entries:
             out += self._apply(entry, replay=False)
-        return out
+        return out + self._accounts_changed(self.now)
 
     def finish(self) -> list[m.Message]:
         """Close the run at its end; the journal's finish row records the final ledger (marked, then published)."""
         out = self.kernel.finish()
         self._track(out)
+        out += self._accounts_changed(self.end)
         if self.journal is not None:
             self.journal.append([Entry("finish", self.end, json.dumps(ledger_snapshot(self.ledger)).encode())])
             self.journal.mark_published()
         return out
 
     def replay(self) -> list[m.Message]:
-        """Rebuild the state from the journal; returns the outputs of its last batch (to publish again)."""
+        """Rebuild the state from the journal; returns the outputs of its last ``BATCHES_IN_FLIGHT`` batches (to
+        publish again: they may not all have reached the broker before the house stopped)."""
         if self.journal is None:
             return []
-        last = self.journal.last_batch
+        last = self.journal.last_batch - BATCHES_IN_FLIGHT
         outputs: list[m.Message] = []
         n = 0
         for entry in self.journal.entries():
             n += 1
             out = self._replay(entry)
-            if entry.batch == last:
+            if entry.batch > last:
                 outputs += out
         if n:
             log.info("journal replayed", inputs=n, t=self.now, height=self.house.height, auctions=len(self.house.sales))
-        return outputs
+        return outputs + self._accounts_changed(self.now)
 
     def _replay(self, entry: Entry) -> list[m.Message]:
         """One journaled input again; anything that does not replay is one line naming the journal and the row."""
@@ -197,19 +218,42 @@ class HouseCore:
             return out
         return self.kernel.act(action, entry.t)
 
+    def _accounts_changed(self, t: float) -> list[m.Message]:
+        """An ``Account`` for every funded keeper whose money changed since the last one it was shown (tracked
+        as retained state)."""
+        held: dict[str, int] = {}
+        for auction, keepers in self.ledger.holders.items():
+            for keeper in keepers:
+                held[keeper] = held.get(keeper, 0) + self.ledger.held(auction, keeper)
+        gas = self.ledger.totals.by_keeper
+        out: list[m.Message] = []
+        for keeper, funded in self.funded.items():
+            now = (funded, self.ledger.escrow(keeper), held.get(keeper, 0), gas[keeper]["gas"] if keeper in gas else 0)
+            if self._accounts.get(keeper) != now:
+                self._accounts[keeper] = now
+                out.append(m.Account(keeper=keeper, funded=now[0], balance=now[1], held=now[2], gas_paid=now[3],
+                                     height=self.house.height, ts_ms=units.ms(t)))
+        self._track(out)
+        return out
+
     def _track(self, out: Iterable[m.Message]) -> None:
-        """Track what is retained now, and the results (for the watcher's and the report's sake)."""
+        """Track what is retained now, the receipts and the results (for redeliveries, watchers, the report)."""
         for msg in out:
             if isinstance(msg, m.Result):
                 self.results[msg.auction] = msg
                 for keeper in msg.forfeited:  # the one refusal that is not a rejection: say it in the log
                     log.info("deposit forfeited", auction=msg.auction, keeper=keeper)
-            topic, payload, retain = topics.route(msg)
-            if retain:
-                if payload:
-                    self.retained[topic] = payload
-                else:
-                    self.retained.pop(topic, None)
+            elif isinstance(msg, m.Ack | m.Rejection):
+                kept = self.receipts.setdefault(msg.keeper, OrderedDict())
+                kept[msg.ref] = msg
+                if len(kept) > RECEIPTS_KEPT:
+                    kept.popitem(last=False)
+            for topic, payload, retain in topics.publications(msg):
+                if retain:
+                    if payload:
+                        self.retained[topic] = payload
+                    else:
+                        self.retained.pop(topic, None)
 
     # -- the report --------------------------------------------------------------------------------------
     def run_result(self) -> RunResult:

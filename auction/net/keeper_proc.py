@@ -17,7 +17,9 @@ Late joiners catch up from retained state: an auction seen first through its ret
 the agent as an announce built from that state and the current oracle price, then the state itself.
 
 Registration: whenever the house comes online (retained ``HouseStatus``) the keeper sends a signed
-``Register`` binding its key to its id; the house funds its escrow once, from the house configuration.
+``Register`` binding its key to its id, and sends the very same bytes again every ``REGISTER_RETRY_S`` until
+the house acknowledges it (``Ack``); the house funds its escrow once, from the house configuration. The house's
+status also carries the scenario's gas units per action, which the agent then uses for its gas estimates.
 Nonces start at the wall-clock microsecond, so a keeper restarted with the same key never reuses one.
 Liveness: a retained ``KeeperStatus`` (balance, P&L) now and then, and a Last Will saying offline.
 """
@@ -39,6 +41,7 @@ import structlog
 from auction import units
 from auction.errors import Rejected
 from auction.net import signals
+from auction.run.kernel import AGENT_MESSAGES
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus
@@ -48,9 +51,6 @@ from keepers.agent import KeeperAgent, Order
 
 log = structlog.get_logger()
 
-# What a keeper agent is handed: every output of the house; rejections only when they are its own (the run
-# kernel's ``audience``, which the simulator follows too).
-AGENT_MESSAGES: tuple[type[m.Message], ...] = (m.OraclePrice, m.Block, m.Announce, m.State, m.Result, m.Rejection)
 DEFAULT_CAPITAL = 1_000_000.0  # USD: the keeper's own budget when --capital is not given
 # The clock runs at most one block interval past the last block: the house includes an action in its next
 # block, so a keeper acting later than that on its own clock would act before the house's time (a Dutch take
@@ -59,6 +59,7 @@ MAX_AHEAD_BLOCKS = 1.0
 WALL_TTL_S = 0.5  # an action's deadline is at least this much wall time after it leaves
 STOP_PUBLISH_S = 2.0  # on shutdown, wait this long at most to say offline
 SENT_KEPT = 1024  # actions kept in KeeperProcess.sent (each one is logged as it leaves)
+REGISTER_RETRY_S = 1.0  # wall seconds without an acknowledgement before the Register is sent again
 
 
 class HouseClock:
@@ -181,6 +182,8 @@ class KeeperProcess:
         self.oracle: dict[str, int] = {}
         self.sent: deque[m.Action] = deque(maxlen=SENT_KEPT)  # the latest actions published, for tests and the log
         self.registered = 0
+        self._pending_register: m.Register | None = None  # the latest Register sent, until the house acknowledges it
+        self._register_at = 0.0  # wall time it was (last) sent
 
     @property
     def keeper_id(self) -> str:
@@ -243,9 +246,14 @@ class KeeperProcess:
         if isinstance(msg, m.HouseStatus):
             was = self.house_clock.online
             self.house_clock.on_house(msg.online)
+            if msg.online and msg.gas:
+                self.agent.gas_units = dict(msg.gas)  # the scenario's gas table, as the house charges it
             if msg.online and not was:
                 await self._register(bus)
             self._wake.set()
+            return
+        if isinstance(msg, m.Ack) and self._pending_register is not None and msg.ref == self._pending_register.nonce:
+            self._pending_register = None  # registered: the house acknowledged it
             return
         if isinstance(msg, m.Block):
             self.house_clock.on_block(msg)
@@ -322,7 +330,8 @@ class KeeperProcess:
             signed = await self._outbox.get()
             self.sent.append(signed)
             self._dirty = True
-            await bus.publish(topics.actions(self.keeper_id), m.encode(signed))
+            # Pipelined: the bus keeps the order and sends again what a lost connection left unacknowledged.
+            await bus.publish_many([(topics.actions(self.keeper_id), m.encode(signed), None)])
             # One line per action that left: with the house's journal and its rejections this accounts for each.
             log.info("action sent", keeper=self.keeper_id, type=m.tag_of(type(signed)), nonce=signed.nonce)
 
@@ -336,7 +345,9 @@ class KeeperProcess:
             for job in waiting:
                 self._outbox.put_nowait(job.payload)
         self.agent.nonce += 1
-        self._outbox.put_nowait(self.key.register(self.keeper_id, self.agent.nonce))
+        self._pending_register = self.key.register(self.keeper_id, self.agent.nonce)
+        self._register_at = self.wall()
+        self._outbox.put_nowait(self._pending_register)
         self.registered += 1
         log.info("registered", keeper=self.keeper_id, pubkey=self.key.pubkey)
 
@@ -346,6 +357,10 @@ class KeeperProcess:
         connections = int(getattr(bus, "connections", 0))
         while True:
             await asyncio.sleep(self.opt.status_every)
+            register = self._pending_register
+            if register is not None and self.house_clock.online and self.wall() - self._register_at >= REGISTER_RETRY_S:
+                self._register_at = self.wall()  # unacknowledged: the same bytes again (a redelivery is harmless)
+                await bus.publish_many([(topics.actions(self.keeper_id), m.encode(register), None)])
             now_connections = int(getattr(bus, "connections", 0))
             if self._dirty or now_connections != connections:
                 connections = now_connections

@@ -48,7 +48,8 @@ from rich.live import Live
 from rich.table import Table
 
 from auction.errors import ConfigError
-from auction.net.view import Monitor, plain_line, render
+from auction.net.runspec import DEFAULT_SPEED
+from auction.net.view import Monitor, lag_text, plain_line, render
 from broker import topics
 from broker.server import popen_tied
 from broker.transport import connect
@@ -128,7 +129,7 @@ def network_command(
     keepers: int | None = None,
     keeper_specs: Sequence[str] = (),
     broker: str | None = None,
-    speed: float = 3600.0,
+    speed: float = DEFAULT_SPEED,
     out: str = "out",
     json_path: str | None = None,
     secure: bool = False,
@@ -197,6 +198,7 @@ class Network:
             self.console.print(f"started {len(self.plans)} keeper processes and the house "
                                f"(logs in {self.workdir / 'logs'})", highlight=False)
             code = await self._watch(self._url("monitor"), house)
+            self.console.print(f"house clock at {self.speed:g}x: {lag_text(self.monitor)}", highlight=False)
             if code == 0:
                 self._summary()
             else:

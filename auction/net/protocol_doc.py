@@ -19,20 +19,12 @@ import msgspec
 from msgspec import inspect
 
 from auction import designs
-from auction.designs.dutch import DutchTerms
-from auction.designs.english import EnglishTerms
-from auction.designs.fixed import FixedTerms
-from auction.designs.sealed import SealedTerms
 from auction.errors import CODES
+from auction.net.protocol_examples import TEST_KEEPER, TEST_SALT, TEST_SEED, examples
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics
 from broker.signing import KeyPair, canonical_bytes
-
-# The fixed test key of PROTOCOL.md's worked example. Public: never use it for anything real.
-TEST_SEED = bytes(range(32))
-TEST_KEEPER = "alice"
-TEST_SALT = bytes.fromhex("5a17" * 8)  # 16 bytes
 
 _FIELD_NOTES: dict[str, str] = {
     "v": "schema version, always 1",
@@ -66,7 +58,7 @@ _FIELD_NOTES: dict[str, str] = {
     "digest": "commitment hash, see Sealed auctions",
     "salt": "the commitment's salt, 16-64 bytes as hex",
     "pubkey": "Ed25519 public key, 32 bytes as hex",
-    "ref": "nonce of the refused action",
+    "ref": "nonce of the action",
     "code": "rejection code (table below)",
     "text": "human-readable reason",
     "fills": "who bought what",
@@ -77,165 +69,27 @@ _FIELD_NOTES: dict[str, str] = {
     "online": "false in the Last Will",
     "balance": "free numeraire units",
     "pnl": "profit and loss, numeraire units (may be negative)",
-    "height": "block number",
+    "height": "block number (ack: the block that included the action; account: the latest block)",
     "gas_gwei_milli": "base gas price, 1e-3 gwei",
     "status": "auction status",
     "guy": "English: current high bidder, empty when none",
     "tic_ms": "English: the current bid expires at this time (0 = no bid)",
     "phase": "sealed: current phase; empty for other designs",
     "version": "house software version",
+    "native_q": "price of the native token (gas is paid in it), numeraire units per whole token",
+    "funded": "numeraire units granted at registration",
+    "held": "numeraire units locked behind standing bids, sealed deposits and revealed bids",
+    "gas_paid": "numeraire units of gas paid so far, for accepted and refused actions alike",
+    "block_ms": "scenario ms between blocks",
+    "end_ms": "scenario time of the last block: the books close there",
+    "speed": "scenario seconds per wall second",
+    "lag_ms": "scenario ms the latest block was applied after its time",
+    "max_lag_ms": "largest `lag_ms` of the run so far",
+    "late_blocks": "blocks applied more than one block after their time, so far",
+    "native": "the token gas is paid in (its price: `native_q` of every block)",
+    "gas": "gas units per action type, from the scenario",
     "type": "message tag",
 }
-
-
-def examples() -> list[tuple[str, m.Message]]:
-    """One example of every message, with the topic it travels on; actions signed by the test key."""
-    key = KeyPair.from_seed(TEST_SEED)
-    k = TEST_KEEPER
-    dutch = DutchTerms(
-        top_q=2_160_000_000,
-        curve="stairstep",
-        cut=0.99,
-        step_ms=90_000,
-        tail_ms=7_200_000,
-        cusp=0.4,
-        chost=5_000_000_000,
-        tip=100_000_000,
-        chip=0.001,
-    )
-    sealed = SealedTerms(
-        commit_end_ms=660_000,
-        reveal_end_ms=1_260_000,
-        reserve_q=1_500_000_000,
-        deposit=1_000_000_000,
-        second_price=True,
-    )
-    english = EnglishTerms(beg=1.05, ttl_ms=10_800_000, tau_ms=172_800_000, end_ms=173_400_000)
-    fixed = FixedTerms(
-        debt=60_000_000_000,
-        collateral=40_000_000_000,
-        close_factor=0.5,
-        bonus=0.05,
-        health=0.97,
-        max_repay=30_000_000_000,
-    )
-    common: dict[str, Any] = {"asset": "ETH", "lot": 40_000_000_000, "tab": 60_000_000_000, "owner": "acct:17"}
-    digest = commitment(8, k, 1_750_000_000, 10_000_000_000, TEST_SALT).hex()
-    return [
-        (topics.oracle("ETH"), m.OraclePrice(asset="ETH", price_q=1_800_000_000, ts_ms=600_000)),
-        (topics.clock(), m.Block(height=50, ts_ms=600_000, gas_gwei_milli=35_500)),
-        (topics.house_status(), m.HouseStatus(online=True, version="liqnet 0.1.0", ts_ms=0)),
-        (
-            topics.keeper_status(k),
-            m.KeeperStatus(
-                keeper=k, online=True, pubkey=key.pubkey, balance=250_000_000_000, pnl=-1_250_000, ts_ms=1_000
-            ),
-        ),
-        (topics.actions(k), key.register(k, nonce=1)),
-        (
-            topics.announce(7),
-            m.Announce(auction=7, design="dutch", start_ms=600_000, oracle_q=1_800_000_000, terms=dutch, **common),
-        ),
-        (
-            topics.state(7),
-            m.State(
-                auction=7,
-                seq=1,
-                status="open",
-                design="dutch",
-                start_ms=600_000,
-                top_q=2_160_000_000,
-                terms=dutch,
-                ts_ms=600_000,
-                **common,
-            ),
-        ),
-        (
-            topics.actions(k),
-            key.sign(
-                m.Take(
-                    auction=7,
-                    keeper=k,
-                    amount=40_000_000_000,
-                    max_price_q=1_700_000_000,
-                    nonce=2,
-                    deadline_ms=1_900_000,
-                    priority_fee=2_000,
-                )
-            ),
-        ),
-        (topics.actions(k), key.sign(m.Redo(auction=7, keeper=k, nonce=3, deadline_ms=8_000_000))),
-        (topics.actions(k), key.sign(m.Commit(auction=8, keeper=k, digest=digest, deposit=1_000_000_000, nonce=4))),
-        (
-            topics.actions(k),
-            key.sign(
-                m.Reveal(auction=8, keeper=k, price_q=1_750_000_000, qty=10_000_000_000, salt=TEST_SALT.hex(), nonce=5)
-            ),
-        ),
-        (
-            topics.actions(k),
-            key.sign(
-                m.EnglishBid(auction=9, keeper=k, lot=40_000_000_000, bid=30_000_000_000, nonce=6, deadline_ms=700_000)
-            ),
-        ),
-        (
-            topics.actions(k),
-            key.sign(
-                m.Liquidate(
-                    auction=10, keeper=k, repay=30_000_000_000, priority_fee=5_000, nonce=7, deadline_ms=640_000
-                )
-            ),
-        ),
-        (
-            topics.rejections(k),
-            m.Rejection(
-                keeper=k, ref=2, code="too-expensive", text="price 1716 USD is above max_price 1700 USD", ts_ms=612_000
-            ),
-        ),
-        (
-            topics.result(7),
-            m.Result(
-                auction=7,
-                design="dutch",
-                fills=[m.FillMsg(keeper=k, qty=35_294_117_647, cost=60_000_000_000)],
-                returned=4_705_882_353,
-                bad_debt=0,
-                revenue=60_000_000_000,
-                ts_ms=1_590_000,
-            ),
-        ),
-        (
-            topics.announce(8),
-            m.Announce(
-                auction=8, design="sealed-second", start_ms=60_000, oracle_q=1_800_000_000, terms=sealed, **common
-            ),
-        ),
-        (
-            topics.announce(9),
-            m.Announce(auction=9, design="english", start_ms=600_000, oracle_q=1_800_000_000, terms=english, **common),
-        ),
-        (
-            topics.state(9),
-            m.State(
-                auction=9,
-                seq=4,
-                status="open",
-                design="english",
-                start_ms=600_000,
-                top_q=0,
-                bid=30_000_000_000,
-                guy=k,
-                tic_ms=11_400_000,
-                terms=english,
-                ts_ms=600_000,
-                **common,
-            ),
-        ),
-        (
-            topics.announce(10),
-            m.Announce(auction=10, design="fixed", start_ms=600_000, oracle_q=1_800_000_000, terms=fixed, **common),
-        ),
-    ]
 
 
 # --- sections ---------------------------------------------------------------------------------------------
@@ -249,6 +103,8 @@ _TOPIC_SHAPES: dict[topics.Kind, str] = {
     "actions": "liq/v1/keepers/{keeper}/actions",
     "keeper-status": "liq/v1/keepers/{keeper}/status",
     "rejections": "liq/v1/keepers/{keeper}/rejections",
+    "acks": "liq/v1/keepers/{keeper}/acks",
+    "account": "liq/v1/keepers/{keeper}/account",
     "house-status": "liq/v1/house/status",
 }
 
@@ -405,6 +261,8 @@ def _type_name(t: inspect.Type) -> str:
             return " \\| ".join(f'`"{v}"`' for v in values)
         case inspect.ListType(item_type=item, max_length=n):
             return f"array of {_type_name(item)}, ≤ {n}"
+        case inspect.DictType(key_type=key, value_type=value, max_length=n):
+            return f"object of {_type_name(key)} -> {_type_name(value)}, ≤ {n} entries"
         case inspect.StructType(cls=c):
             return f"`{c.__name__}` object"
         case inspect.UnionType(types=types):

@@ -24,6 +24,11 @@ from auction.net.journal import Journal
 if TYPE_CHECKING:
     from auction.scenario.tables import Scenario
 
+# ``liqnet network``'s speed (scenario seconds per wall second): a 12 s block is 20 ms, a 300 s sealed reveal window
+# 0.5 s, windows a keeper on another machine can meet (PROTOCOL.md section 6, Time); the house keeps within one
+# block of its clock there.
+DEFAULT_SPEED = 600.0
+
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:

@@ -42,6 +42,10 @@ class Monitor:
     height: int = 0
     gas_gwei: float = 0.0
     house_online: bool | None = None
+    lag_ms: int = 0  # the house's lag behind its clock (scenario ms), from its status
+    max_lag_ms: int = 0
+    block_ms: int = 0
+    speed: float = 0.0
     oracle: dict[str, float] = field(default_factory=dict)
     open: dict[int, m.State] = field(default_factory=dict)
     keepers: dict[str, KeeperRow] = field(default_factory=dict)
@@ -72,6 +76,9 @@ class Monitor:
             self.oracle[msg.asset] = msg.price_q / units.NUM
         elif isinstance(msg, m.HouseStatus):
             self.house_online = msg.online
+            if msg.online:
+                self.lag_ms, self.max_lag_ms = msg.lag_ms, max(self.max_lag_ms, msg.max_lag_ms)
+                self.block_ms, self.speed = msg.block_ms, msg.speed
         elif isinstance(msg, m.KeeperStatus):
             row = self.keepers.setdefault(msg.keeper, KeeperRow())
             row.online, row.balance, row.pnl = msg.online, msg.balance, msg.pnl
@@ -112,6 +119,14 @@ class Monitor:
             return None
 
 
+def lag_text(mon: Monitor) -> str:
+    """The house's lag behind its own clock, in blocks and wall ms: 'lag 0.2 blocks (max 0.9), 3 ms wall'."""
+    if not mon.block_ms:
+        return "lag ?"
+    wall = f", {mon.lag_ms / mon.speed:.0f} ms wall" if mon.speed else ""
+    return f"lag {mon.lag_ms / mon.block_ms:.1f} blocks (max {mon.max_lag_ms / mon.block_ms:.1f}){wall}"
+
+
 def _describe(msg: m.Message) -> str:
     if isinstance(msg, m.Take):
         return f"take #{msg.auction} <= {units.num_f(msg.max_price_q):,.2f}"
@@ -126,7 +141,8 @@ def plain_line(mon: Monitor) -> str:
     """One line for a log or a pipe."""
     prices = " ".join(f"{a} oracle {p:,.2f}" + _market_text(mon, a) for a, p in sorted(mon.oracle.items()))
     online = sum(1 for k in mon.keepers.values() if k.online)
-    return (f"t={mon.t / 3600:6.2f} h block {mon.height} gas {mon.gas_gwei:.0f} gwei | {prices or 'no oracle yet'} | "
+    return (f"t={mon.t / 3600:6.2f} h block {mon.height} {lag_text(mon)} gas {mon.gas_gwei:.0f} gwei | "
+            f"{prices or 'no oracle yet'} | "
             f"auctions open {len(mon.open)} settled {mon.settled}/{mon.announced} | keepers online "
             f"{online}/{len(mon.keepers)} | bad debt {units.num_f(mon.bad_debt):,.0f} USD")
 
@@ -140,7 +156,7 @@ def render(mon: Monitor, title: str = "liqnet network") -> Group:
     """The rich view: header, auctions, keepers, recent results."""
     house = {None: "waiting", True: "[green]online[/]", False: "[red]offline[/]"}[mon.house_online]
     header = Text.from_markup(f"[bold]{title}[/]  house {house}  t = {mon.t / 3600:.2f} h  block {mon.height}  "
-                              f"gas {mon.gas_gwei:.0f} gwei")
+                              f"{lag_text(mon)}  gas {mon.gas_gwei:.0f} gwei")
     prices = Table(box=None, show_header=True, header_style="bold")
     for col in ("asset", "oracle", "market", "gap"):
         prices.add_column(col, justify="right")

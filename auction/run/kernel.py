@@ -7,7 +7,8 @@ run result. The simulator
 (``auction.sim``) drives it in virtual time with keepers in-process; the network house (``auction.net``) in
 wall time over MQTT. They differ only in clock and transport, never in what is decided.
 
-Who hears what (``audience``): a rejection goes to the keeper it refuses, everything else to every keeper.
+Who hears what (``audience``): a receipt (rejection or acknowledgement) and an account go to the keeper they
+concern, everything else to every keeper. A keeper agent is handed ``AGENT_MESSAGES`` only, in both runtimes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ RESERVED_IDS: frozenset[str] = frozenset(
 )
 MARKET_FUNDS = 10**18  # numeraire base units the outside market holds to pay keepers reselling
 SERIES_CAP = 5000  # per-fill and per-auction points kept for plots
+# What a keeper agent is handed (simulator and live keeper alike): every output of the house that a strategy can
+# act on; a rejection only when it is the agent's own (``audience``). Acks and accounts are for outside keepers.
+AGENT_MESSAGES: tuple[type[m.Message], ...] = (m.OraclePrice, m.Block, m.Announce, m.State, m.Result, m.Rejection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,7 @@ class Kernel:
         self.house = AuctionHouse(
             self.design, self.design.params_in(world.designs), world.margin_book, self.ledger,
             house=world.house_params, market_price=world.market_price, proceeds=world.proceeds,
-            gas_cost=world.gas_cost,
+            gas_cost=world.gas_cost, gas_units=world.gas_units, native_price=world.native_price,
         )
         self.block_time = world.house_params.block_time_s
         self.n_blocks = int((world.end + world.house_params.drain_s) // self.block_time)
@@ -132,11 +136,14 @@ class Kernel:
         return self._observe(self.house.on_block(t, self.world.gas_gwei(t)), t)
 
     def act(self, action: m.Action, t: float) -> list[m.Message]:
-        """A keeper action reaches the house (the network checked its signature and nonce before)."""
+        """A keeper action reaches the house (the network checked its signature and nonce before).
+
+        A register takes effect at once (funding the keeper on its first one) and is acknowledged at the
+        house's latest block; every other action waits in the mempool for its block and receipt."""
         if isinstance(action, m.Register):
             if self.capital is not None and action.keeper not in RESERVED_IDS:  # admission refuses those first
                 self.fund(action.keeper, self.capital(action.keeper))
-            return []
+            return [m.Ack(keeper=action.keeper, ref=action.nonce, height=self.house.height, ts_ms=units.ms(t))]
         return self._observe(self.house.submit(action, t), t)
 
     def fund(self, keeper: str, amount: int) -> bool:
@@ -188,5 +195,5 @@ class Kernel:
 
 
 def audience(msg: m.Message) -> str | None:
-    """The one keeper a house output is for (a rejection), or None: every keeper."""
-    return msg.keeper if isinstance(msg, m.Rejection) else None
+    """The one keeper a house output is for (a receipt or an account), or None: every keeper."""
+    return msg.keeper if isinstance(msg, m.Rejection | m.Ack | m.Account) else None

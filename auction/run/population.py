@@ -67,13 +67,18 @@ def make_agents(world: World) -> dict[str, KeeperAgent]:
             latency_s=member.latency_s,
             gas=getattr(world, "gas_gwei", None),
             views=views,
+            gas_units=getattr(world, "gas_units", None),
         )
     return agents
 
 
 def native_asset(world: World) -> str:
-    """The asset gas is priced in: ETH when the price path has it, else the scenario's main asset
-    (as ``auction.scenario.inputs`` prices gas), so the agents' gas estimates match what the house charges."""
+    """The asset gas is priced in (``World.native``, as ``auction.scenario.inputs`` prices gas), so the agents'
+    gas estimates match what the house charges; for a world without one, ETH when the market quotes it, else the
+    scenario's main asset."""
+    native = getattr(world, "native", None)
+    if native is not None:
+        return str(native)
     try:
         world.market_price("ETH", 0.0)
         return "ETH"

@@ -45,7 +45,8 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
     margins = _vol_margins(scenario.accounts, population, ut[: len(updates)], up[: len(updates)])
     gas = _gas_model(scenario.gas, path, seed)
     market = make_market(scenario.market.kind, path, **_market_params(scenario.market))
-    eth = path.prices.get("ETH", prices)
+    native = "ETH" if "ETH" in path.prices else asset
+    eth = path.prices[native]
     times = path.times
 
     def market_price(a: str, t: float) -> float:
@@ -54,8 +55,11 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
     def proceeds(a: str, qty: int, t: float) -> int:
         return units.num(market.proceeds(units.col_f(qty), t))
 
+    def native_price(t: float) -> float:
+        return float(eth[path.at(t)])
+
     def gas_cost(gas_units: int, gwei: float, t: float) -> int:
-        return fee_num(gas_units, gwei, float(eth[path.at(t)]))
+        return fee_num(gas_units, gwei, native_price(t))
 
     return World(
         scenario=scenario, design=design, seed=seed, asset=asset, accounts=population, oracle_mm=margins,
@@ -64,6 +68,7 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
         gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
         series_market=[float(p) for x, p in zip(times, prices, strict=True) if x <= end],
         keeper_specs=list(scenario.keepers), t0_unix=path.t0_unix if isinstance(scenario.prices, CsvPrices) else None,
+        native=native, native_price=native_price,
     )
 
 

@@ -38,6 +38,9 @@ class World:
     oracle_mm: list[Any] | None = None  # per oracle update: volatility-adjusted maintenance margins, if used
     t0_unix: int | None = None  # unix time of t = 0 when the prices are real data (synthetic paths: None)
     ipv_lots: int = 0
+    native: str = "ETH"  # the token gas is paid in: ETH when the price path has it, else the main asset
+    native_price: Callable[[float], float] | None = None  # its market price (USD per token) at a time
+    gas_units: dict[str, int] | None = None  # action tag -> gas units, overriding the design's defaults
     # textbook-ipv only: a keeper's private value (USD per token) of one lot, shown as its market price.
     private_value: Callable[[str, int], float] | None = None
     book: MarginBook | None = None  # the accounts the house serves: by default a VaultBook of ``accounts``

@@ -17,7 +17,7 @@ import itertools
 import math
 from typing import Any
 
-from auction.run.kernel import Kernel, audience
+from auction.run.kernel import AGENT_MESSAGES, Kernel, audience
 from auction.run.population import make_agents
 from auction.run.result import RunResult
 from auction.scenario.build import build_world
@@ -133,6 +133,8 @@ class Simulation:
         arrives then (a rejection only for the keeper it refuses)."""
         due: dict[float, list[tuple[tuple[str, ...], m.Message]]] = {}
         for msg in msgs:
+            if not isinstance(msg, AGENT_MESSAGES):
+                continue  # receipts and accounts are for outside keepers; agents keep their own books
             if type(msg) is m.Block:
                 self._block(msg, now, due)
                 continue
