@@ -128,10 +128,11 @@ async def test_connect_dispatches_on_the_url() -> None:
             connect(bad, "k")
 
 
-def test_dedupe_drops_exact_repeats_on_event_topics_only() -> None:
+def test_dedupe_drops_exact_repeats_on_the_houses_event_topics_only() -> None:
     d = _Dedupe(2)
-    assert d.first_time(t.actions("a"), b"x") and not d.first_time(t.actions("a"), b"x")
-    assert d.first_time(t.actions("b"), b"x")  # same payload, other topic: another message
+    assert d.first_time(t.result(1), b"x") and not d.first_time(t.result(1), b"x")
+    assert d.first_time(t.result(2), b"x")  # same payload, other topic: another message
     assert d.first_time(t.state(1), b"s") and d.first_time(t.state(1), b"s")  # retained: idempotent
-    assert d.first_time(t.actions("a"), b"y") and d.first_time(t.actions("a"), b"z")
-    assert d.first_time(t.actions("a"), b"x")  # fell out of the window of 2
+    assert d.first_time(t.actions("a"), b"a") and d.first_time(t.actions("a"), b"a")  # the house answers each
+    assert d.first_time(t.result(1), b"y") and d.first_time(t.result(1), b"z")
+    assert d.first_time(t.result(1), b"x")  # fell out of the window of 2

@@ -18,11 +18,12 @@ from auction import designs as registry
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
+from auction.designs import defaults
 from auction.designs.base import Opening, Sale
 from auction.designs.dutch import DutchSale
 from auction.house import AuctionHouse
 from auction.net.house_core import HouseCore
-from auction.params import Designs, HouseParams
+from auction.params import HouseParams
 from auction.sim.engine import Simulation
 from broker import messages as m
 from broker.signing import KeyPair
@@ -155,13 +156,53 @@ def test_a_register_is_acknowledged_with_an_account_and_a_redelivery_gets_its_re
     assert core.apply([]) == []  # nothing moved: no account
 
 
-def _house(design: str) -> AuctionHouse:
+def test_a_keeper_redo_wins_the_incentive_only_in_the_block_where_the_reset_falls_due() -> None:
+    """PROTOCOL.md section 7, Dutch, Resets: the house resets at the first block at which a reset is due, after
+    that block's actions; a keeper's redo included in that block comes first and earns tip + chip x tab."""
+    from auction.designs.dutch import DutchParams
+
+    house = _house("dutch", dutch=DutchParams(tail=120.0, tip=100.0, chip=0.0))  # due once 120 s passed: at 144
+    house.on_oracle(0.0, {"ETH": 85.0})
+    (announce,) = [x for x in house.on_block(12.0, 10.0) if isinstance(x, m.Announce)]
+    sale = announce.auction
+    for t in range(24, 144, 12):  # too early: refused, the house does not reset either
+        house.submit(m.Redo(auction=sale, keeper="ali", nonce=t, deadline_ms=0), t - 1.0)
+        out = house.on_block(float(t), 10.0)
+        assert [(x.code, x.ref) for x in out if isinstance(x, m.Rejection)] == [("not-redoable", t)]
+    before = house.ledger.escrow("ali")
+    house.submit(m.Redo(auction=sale, keeper="ali", nonce=200, deadline_ms=0), 143.0)
+    out = house.on_block(144.0, 10.0)  # dur 132 > tail 120: due now; ali's redo is included first
+    assert [x.ref for x in out if isinstance(x, m.Ack)] == [200]
+    assert house.ledger.escrow("ali") == before + units.num(100.0)
+    states = [x for x in out if isinstance(x, m.State)]
+    assert len(states) == 1 and states[0].start_ms == 144_000  # one reset: ali's, not the house's too
+    house.submit(m.Redo(auction=sale, keeper="ali", nonce=201, deadline_ms=0), 144.0)
+    assert [x.code for x in house.on_block(156.0, 10.0) if isinstance(x, m.Rejection)] == ["not-redoable"]
+
+
+def _house(design: str, **tables: Any) -> AuctionHouse:
     debt = np.array([units.num(600)], dtype=np.int64)
     accounts = Accounts(("ETH",), np.full((1, 1), units.col(10), dtype=np.int64), debt, mm_from_ratio(1.5))
     ledger = Ledger()
     ledger.mint("market", USD, units.num(10**9))
     ledger.mint("keeper:ali", USD, units.num(100_000))
     chosen = registry.get(design)
-    return AuctionHouse(chosen, chosen.params_in(Designs()), accounts, ledger, house=HouseParams(),
+    return AuctionHouse(chosen, chosen.params_in(defaults(**tables)), accounts, ledger, house=HouseParams(),
                         market_price=lambda a, t: 95.0, proceeds=lambda a, q, t: units.cost(q, units.price_q(95.0)),
                         gas_cost=lambda gas, gwei, t: 0)
+
+
+def test_the_scenario_sets_the_gas_units_the_house_charges_and_the_keepers_estimate() -> None:
+    from auction.models.chain import GAS_REDO
+    from auction.run.kernel import Kernel
+    from auction.run.population import make_agents
+    from auction.scenario.build import build_world
+    from auction.scenario.load import scenario_from_toml
+
+    scenario = scenario_from_toml('name = "gas"\n[prices]\nsource = "gbm"\n[gas.units]\ntake = 1000\n'
+                                  '"english-bid" = 7000\n[[keepers]]\nstrategy = "universal"\n')
+    world = build_world(scenario, "dutch", 1, accounts=10)
+    assert world.gas_units == {"take": 1000, "redo": GAS_REDO}  # the design's own where the scenario is silent
+    assert Kernel(world, "dutch").house.gas_units == world.gas_units
+    assert all(agent.gas_units == world.gas_units for agent in make_agents(world).values())
+    assert build_world(scenario, "english", 1, accounts=10).gas_units == {"english-bid": 7000}

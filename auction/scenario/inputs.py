@@ -17,7 +17,7 @@ from auction.models.chain import GasModel, fee_num
 from auction.models.market import make_market
 from auction.models.oracle import make_oracle
 from auction.models.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
-from auction.scenario.load import house_params
+from auction.scenario.load import gas_units, house_params
 from auction.scenario.tables import (
     AccountsConfig,
     ChainlinkOracleConfig,
@@ -68,7 +68,7 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
         gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
         series_market=[float(p) for x, p in zip(times, prices, strict=True) if x <= end],
         keeper_specs=list(scenario.keepers), t0_unix=path.t0_unix if isinstance(scenario.prices, CsvPrices) else None,
-        native=native, native_price=native_price,
+        native=native, native_price=native_price, gas_units=gas_units(scenario, design),
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from auction import units
 from auction.book.accounts import Accounts, mm_from_ratio
-from auction.scenario.load import house_params
+from auction.scenario.load import gas_units, house_params
 from auction.scenario.population import keeper_ids, members
 from auction.scenario.tables import Scenario
 from auction.scenario.world import World
@@ -51,4 +51,5 @@ def build_ipv(scenario: Scenario, design: str, seed: int) -> World:
         market_price=lambda a, t: v, proceeds=lambda a, qty, t: units.cost(qty, units.price_q(v)),
         gas_cost=lambda gas, gwei, t: 0, gas_gwei=lambda t: 0.0, series_times=[0.0, end], series_market=[v, v],
         keeper_specs=list(scenario.keepers), ipv_lots=lots, private_value=private_value,
+        gas_units=gas_units(scenario, design),
     )

@@ -73,6 +73,14 @@ def scenario_from_toml(text: str, *, label: str = "<string>", base_dir: str | Pa
     return from_raw(raw, label=label, origin=origin, default_name=label)
 
 
+def gas_units(scenario: Scenario, design: str) -> dict[str, int]:
+    """Gas units per action ``design`` takes: the design's own, each replaced by the scenario's [gas] units."""
+    from auction.designs import get
+
+    given = scenario.gas.units.table() if scenario.gas.units is not None else {}
+    return {tag: given.get(tag, units) for tag, units in get(design).gas.items()}
+
+
 def house_params(scenario: Scenario) -> HouseParams:
     """``auction.params.HouseParams`` from [house] and the block settings of [gas]."""
     return HouseParams(block_time_s=scenario.gas.block_time_s, block_gas_limit=scenario.gas.block_gas_limit,

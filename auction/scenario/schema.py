@@ -67,10 +67,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, msgspec.Struct):
         config = type(value).__struct_config__
         out: dict[str, Any] = {config.tag_field: config.tag} if config.tag_field else {}
-        for name in value.__struct_fields__:
+        for name, key in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True):
             item = getattr(value, name)
             if item is not None:
-                out[name] = _plain(item)
+                out[key] = _plain(item)  # the key as the file writes it (english-bid)
         return out
     if isinstance(value, tuple):
         return [_plain(v) for v in value]

@@ -102,6 +102,27 @@ TAGGED_TABLES: dict[str, tuple[str, str]] = {"prices": ("source", "csv"), "oracl
 # --- the other tables ----------------------------------------------------------------------------------
 
 
+GasAmount = Annotated[int, Meta(ge=1, le=1_000_000_000)]
+
+
+class GasUnits(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[gas.units]: gas units per action type (keys are the actions' wire types), each replacing the estimate
+    of the design that takes it (``auction.designs``, each design's ``gas``; ``auction.models.chain`` says where
+    the estimates come from). The house charges them and publishes them in its status."""
+
+    take: GasAmount | None = None
+    redo: GasAmount | None = None
+    english_bid: GasAmount | None = field(default=None, name="english-bid")
+    commit: GasAmount | None = None
+    reveal: GasAmount | None = None
+    liquidate: GasAmount | None = None
+
+    def table(self) -> dict[str, int]:
+        """Wire type -> units, for the actions given."""
+        fields = zip(self.__struct_fields__, self.__struct_encode_fields__, strict=True)
+        return {tag: value for name, tag in fields if (value := getattr(self, name)) is not None}
+
+
 class GasConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """[gas]: gas prices and blocks."""
 
@@ -111,6 +132,7 @@ class GasConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     spike: NonNegative = 0.0  # model: gwei * (1 + spike * drawdown from the running peak)
     block_time_s: Positive = 12.0
     block_gas_limit: Annotated[int, Meta(ge=1)] = 3_000_000  # gas per block available to liquidation transactions
+    units: GasUnits | None = None  # [gas.units]: gas per action type, where the designs' own estimates won't do
 
 
 class MarketConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
