@@ -159,10 +159,8 @@ class AuctionHouse:
     def finish(self, now: float) -> list[m.Message]:
         """Refuse what no block included, then close every open sale at the end of the run (each design says
         how: ``Sale.end``), so that every action a keeper sent has its receipt."""
-        out: list[m.Message] = [self._reject(cast(m.Action, tx.ref), now, Rejected("late", "the run ended before a "
-                                                                                   "block included this action"))
-                                for tx in sorted(self.mempool, key=lambda tx: tx.arrival_seq)]
-        self.mempool = []
+        late = Rejected("late", "the run ended before a block included this action")
+        out: list[m.Message] = [self._reject(cast(m.Action, tx.ref), now, late) for tx in self.mempool.drain()]
         for sale in sorted(self.open.values(), key=lambda s: s.id):
             sale.end(now, self)
             out += self._after_change(sale, now)

@@ -183,3 +183,9 @@ class Mempool:
             heapq.heappush(heap, entry)
             sizes[entry[2].gas] = sizes.get(entry[2].gas, 0) + 1
         return included
+
+    def drain(self) -> list[Tx]:
+        """Everything still waiting, in arrival order, removed from the pool (no block will include it)."""
+        waiting = sorted((entry[2] for entry in self._heap), key=lambda tx: tx.arrival_seq)
+        self._heap, self._gas = [], {}
+        return waiting
