@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -117,6 +118,7 @@ def test_a_network_run_settles_auctions_and_writes_a_report_whose_identities_hol
     code, report, console = network_report
     assert code == 0, console
     assert "broker: mosquitto" in console or "(embedded)" in console  # it says which broker it started
+    assert re.search(r"house clock at 3600x: lag [0-9.]+ blocks \(max [0-9.]+\)", console)  # and the house's lag
     assert report["schema"] == "liqnet.compare/1" and report["mode"] == "network"
     assert report["designs"] == ["dutch"] and report["seeds"] == 1
     metrics = report["runs"][0]["metrics"]
