@@ -220,6 +220,7 @@ def phases(args: argparse.Namespace) -> list[tuple[float, float]]:
 
 
 async def house_role(args: argparse.Namespace) -> None:
+    from auction.net.funding import Funding
     from auction.net.house_core import HouseCore
     from auction.net.house_proc import HouseOptions, HouseProcess
     from auction.net.journal import Journal
@@ -251,7 +252,8 @@ async def house_role(args: argparse.Namespace) -> None:
             return []  # a bench world has no scenario to report on
 
     world = bench_world(args)
-    spec = RunSpec("bench", "-", "dutch", 1, None, {}, 1e11, run_id="bench")
+    # Keepers make fresh keys: open funding (trust on first use) for as many ids as the bench may start.
+    spec = RunSpec("bench", "-", "dutch", 1, None, Funding(open_funding=1e11, open_ids=10_000), run_id="bench")
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp) / "house.journal") if args.journal else None
         core = HouseCore(world, spec, journal)

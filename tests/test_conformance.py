@@ -102,11 +102,13 @@ def test_the_house_does_what_protocol_md_says(design: str, fresh_broker: BrokerH
     scenario.write_text(SCENARIO)
     host, port = "127.0.0.1", fresh_broker.port
     keeper = WireKeeper(host, port, KEEPER, bytes(range(32)))
+    keyring = tmp_path / "keyring"  # the operator binds the funded id to its key (PROTOCOL.md 5, Registration)
+    keyring.write_text(f"{KEEPER} {keeper.pubkey}\n")
     log_path = tmp_path / "house.log"
     argv = [sys.executable, "-m", "auction.cli", "--log-level", "warning", "house", "--broker", fresh_broker.url,
             "--scenario", str(scenario), "--design", design, "--speed", repr(DEFAULT_SPEED), "--journal",
             str(tmp_path / "house.journal"), "--wait-keepers", "1", "--wait-timeout", "30", "--fund",
-            f"{KEEPER}={CAPITAL_USD}", "--out", str(tmp_path / "out")]
+            f"{KEEPER}={CAPITAL_USD}", "--keyring", str(keyring), "--out", str(tmp_path / "out")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     snapshots: list[dict[str, bytes]] = []
     with log_path.open("wb") as out:
