@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,10 +149,21 @@ def test_the_house_does_what_protocol_md_says(design: str, fresh_broker: BrokerH
     meant = {a for a, p in keeper.plans.items() if p.reveal is not None} if design.startswith("sealed") else set()
     problems += rules.check_receipts(keeper, block_ms, meant)
     problems += rules.check_account(records, keeper, CAPITAL_USD * 10**6, house_status)
-    overloaded = os.getloadavg()[0] > 2 * (os.cpu_count() or 1)  # others' processes hold the cores
-    problems += rules.check_house(statuses, design, DEFAULT_SPEED, overloaded=overloaded)
+    found, lag = rules.check_house(statuses, design, DEFAULT_SPEED)
+    problems += found
+    if lag and _overloaded():
+        warnings.warn(f"{design}: {lag}, on a machine with load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: "
+                      "the OS left the house unscheduled; the rule is held on a machine with spare cores", stacklevel=1)
+    elif lag:
+        problems.append(lag)
     problems += _exercised(design, keeper, records)
     assert not problems, "\n".join(problems[:40])
+
+
+def _overloaded() -> bool:
+    """More runnable processes than twice the cores (one-minute load average): the OS then leaves a process
+    unscheduled for tens of milliseconds, longer than a block at 600x, whatever the process does."""
+    return os.getloadavg()[0] > 2 * (os.cpu_count() or 1)
 
 
 def _exercised(design: str, keeper: WireKeeper, records: list[rules.Rec]) -> list[str]:

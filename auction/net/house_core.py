@@ -122,7 +122,8 @@ class HouseCore:
         if not fresh:
             kept = self.receipts.get(action.keeper)
             receipt = kept.get(action.nonce) if kept is not None else None
-            log.debug("duplicate action", keeper=action.keeper, nonce=action.nonce, receipt=receipt is not None)
+            # No second effect ("ignored"); its receipt again, if it is still known, so that a resend gets an answer.
+            log.debug("duplicate action ignored", keeper=action.keeper, nonce=action.nonce, receipt=receipt is not None)
             return None, [] if receipt is None else [receipt]
         return Entry("action", now, bytes(payload)), []
 

@@ -51,7 +51,7 @@ class Attack:
     """One named attack: what was sent, the refusal expected, and what came back."""
 
     name: str
-    expect: str  # reason code; "forfeit": the deposit goes at settlement; "ignored": no answer, no second effect
+    expect: str  # reason code; "forfeit": the deposit goes at settlement; "ignored": no refusal, no second effect
     keeper: str  # whose rejection topic the refusal goes to (the sender's)
     nonce: int  # the refused action's nonce (0 for what cannot be decoded)
     payload: bytes = b""  # what was sent (to find it in the journal if it got there)
@@ -62,7 +62,7 @@ class Attack:
 
     @property
     def refused(self) -> bool:
-        """Refused with its code; an "ignored" redelivery: answered with nothing at all."""
+        """Refused with its code; an "ignored" redelivery: no refusal (at most its original receipt again)."""
         return not self.got if self.expect == "ignored" else self.expect in self.got
 
     @property
