@@ -17,9 +17,14 @@ Late joiners catch up from retained state: an auction seen first through its ret
 the agent as an announce built from that state and the current oracle price, then the state itself.
 
 Registration: whenever the house comes online (retained ``HouseStatus``) the keeper sends a signed
-``Register`` binding its key to its id, and sends the very same bytes again every ``REGISTER_RETRY_S`` until
-the house acknowledges it (``Ack``); the house funds its escrow once, from the house configuration. The house's
-status also carries the scenario's gas units per action, which the agent then uses for its gas estimates.
+``Register`` binding its key to its id; the house funds its escrow once, from the house configuration. The
+house's status also carries the scenario's gas units per action, which the agent then uses for its gas estimates.
+
+Receipts: every action, the Register included, is sent again, byte for byte, every ``RESEND_AFTER_S`` while the
+house is online, until its receipt (an ``Ack`` or a ``Rejection`` naming its nonce) arrives, at most
+``RESEND_TRIES`` times (PROTOCOL.md section 6, Retries): one published while the house was not subscribed (a
+restarted broker forgets its sessions) still reaches it, and gets a receipt (a ``replay`` refusal if a later
+nonce went first).
 Nonces start at the wall-clock microsecond, so a keeper restarted with the same key never reuses one.
 Liveness: a retained ``KeeperStatus`` (balance, P&L) now and then, and a Last Will saying offline.
 """
@@ -31,7 +36,7 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +64,9 @@ MAX_AHEAD_BLOCKS = 1.0
 WALL_TTL_S = 0.5  # an action's deadline is at least this much wall time after it leaves
 STOP_PUBLISH_S = 2.0  # on shutdown, wait this long at most to say offline
 SENT_KEPT = 1024  # actions kept in KeeperProcess.sent (each one is logged as it leaves)
-REGISTER_RETRY_S = 1.0  # wall seconds without an acknowledgement before the Register is sent again
+RESEND_AFTER_S = 1.0  # wall seconds without a receipt before an action is sent again
+RESEND_TRIES = 10  # sends of one action at most
+UNANSWERED_KEPT = 4096  # actions awaiting their receipt, at most (the oldest are given up)
 
 
 class HouseClock:
@@ -182,8 +189,7 @@ class KeeperProcess:
         self.oracle: dict[str, int] = {}
         self.sent: deque[m.Action] = deque(maxlen=SENT_KEPT)  # the latest actions published, for tests and the log
         self.registered = 0
-        self._pending_register: m.Register | None = None  # the latest Register sent, until the house acknowledges it
-        self._register_at = 0.0  # wall time it was (last) sent
+        self._unanswered: OrderedDict[int, tuple[bytes, float, int]] = OrderedDict()  # nonce -> (payload, sent, tries)
 
     @property
     def keeper_id(self) -> str:
@@ -252,8 +258,9 @@ class KeeperProcess:
                 await self._register(bus)
             self._wake.set()
             return
-        if isinstance(msg, m.Ack) and self._pending_register is not None and msg.ref == self._pending_register.nonce:
-            self._pending_register = None  # registered: the house acknowledged it
+        if isinstance(msg, m.Ack | m.Rejection) and msg.keeper == self.keeper_id:
+            self._unanswered.pop(msg.ref, None)  # its receipt: no need to send it again
+        if isinstance(msg, m.Ack):
             return
         if isinstance(msg, m.Block):
             self.house_clock.on_block(msg)
@@ -331,7 +338,11 @@ class KeeperProcess:
             self.sent.append(signed)
             self._dirty = True
             # Pipelined: the bus keeps the order and sends again what a lost connection left unacknowledged.
-            await bus.publish_many([(topics.actions(self.keeper_id), m.encode(signed), None)])
+            payload = m.encode(signed)
+            await bus.publish_many([(topics.actions(self.keeper_id), payload, None)])
+            self._unanswered[signed.nonce] = (payload, self.wall(), 1)
+            while len(self._unanswered) > UNANSWERED_KEPT:
+                self._unanswered.popitem(last=False)
             # One line per action that left: with the house's journal and its rejections this accounts for each.
             log.info("action sent", keeper=self.keeper_id, type=m.tag_of(type(signed)), nonce=signed.nonce)
 
@@ -345,22 +356,37 @@ class KeeperProcess:
             for job in waiting:
                 self._outbox.put_nowait(job.payload)
         self.agent.nonce += 1
-        self._pending_register = self.key.register(self.keeper_id, self.agent.nonce)
-        self._register_at = self.wall()
-        self._outbox.put_nowait(self._pending_register)
+        self._outbox.put_nowait(self.key.register(self.keeper_id, self.agent.nonce))
         self.registered += 1
         log.info("registered", keeper=self.keeper_id, pubkey=self.key.pubkey)
 
     # -- status ------------------------------------------------------------------------------------------------
+    async def _resend(self, bus: Bus) -> None:
+        """Actions without a receipt after ``RESEND_AFTER_S``: the same bytes again (a copy has no second effect at
+        the house, which answers it with the receipt), while the house is online; given up after RESEND_TRIES."""
+        if not self.house_clock.online:
+            return
+        now = self.wall()
+        again = []
+        for nonce, (payload, at, tries) in list(self._unanswered.items()):
+            if now - at < RESEND_AFTER_S:
+                continue
+            if tries >= RESEND_TRIES:
+                del self._unanswered[nonce]
+                log.warning("action given up: no receipt", keeper=self.keeper_id, nonce=nonce, tries=tries)
+                continue
+            self._unanswered[nonce] = (payload, now, tries + 1)
+            again.append((topics.actions(self.keeper_id), payload, None))
+        if again:
+            log.info("actions sent again: no receipt yet", keeper=self.keeper_id, count=len(again))
+            await bus.publish_many(again)
+
     async def _heartbeat(self, bus: Bus) -> None:
         """Status now and then; again at once after a reconnect (a restarted broker lost the retained one)."""
         connections = int(getattr(bus, "connections", 0))
         while True:
             await asyncio.sleep(self.opt.status_every)
-            register = self._pending_register
-            if register is not None and self.house_clock.online and self.wall() - self._register_at >= REGISTER_RETRY_S:
-                self._register_at = self.wall()  # unacknowledged: the same bytes again (a redelivery is harmless)
-                await bus.publish_many([(topics.actions(self.keeper_id), m.encode(register), None)])
+            await self._resend(bus)
             now_connections = int(getattr(bus, "connections", 0))
             if self._dirty or now_connections != connections:
                 connections = now_connections
