@@ -68,6 +68,12 @@ CASES: list[Case] = [
         timeout=120.0,
     ),
     Case(
+        "bench.stablesims",
+        ["--seeds", "1"],
+        ["day: 2021-05-19, Dutch auctions", "may-2021 / dutch, seeds 0-0",
+         "peer: NOT run (no --peer PATH given)", "s per simulated day (median of 1"],
+    ),
+    Case(
         "bench.wire",
         ["--iterations", "40", "--repeats", "1"],
         ["encode+decode+verify", "json/msgspec", "Take payload", "per State"],
@@ -111,3 +117,16 @@ def test_detection_rejects_bad_flags() -> None:
         check=False,
     )
     assert run.returncode == 2 and "--sizes" in run.stderr
+
+
+def test_stablesims_refuses_a_missing_peer_before_running() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.stablesims", "--peer", str(ROOT / "no-such-stablesims")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip() == f"error: --peer {ROOT / 'no-such-stablesims'}: no such file or directory"
