@@ -17,9 +17,11 @@ file beside the keeper's own key, with a warning), the current run, and the chec
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import structlog
 from cryptography.exceptions import InvalidSignature
@@ -35,6 +37,7 @@ _EMPTY: Final = b'"sig":""'
 _SIGNED: Final = re.compile(rb'\A\{"type":"[a-z][a-z-]{0,31}","v":[0-9]{1,10},"sig":"([0-9a-f]{128})"')
 _HEX32: Final = re.compile(r"\A[0-9a-f]{64}\Z")
 _RUN: Final = re.compile(r"\A[0-9A-Za-z_-]{1,64}\Z")
+R = TypeVar("R")
 
 
 def signed_bytes(unsigned: bytes, run: str) -> bytes:
@@ -49,6 +52,27 @@ def sign_payload(key: KeyPair, unsigned: bytes, run: str) -> bytes:
         raise ValueError("a house message must be encoded with an empty sig as its third key")
     sig = key.private.sign(signed_bytes(unsigned, run)).hex().encode()
     return unsigned[:at + 7] + sig + unsigned[at + 7:]
+
+
+class Signer:
+    """The house's side: signs every payload it publishes for its run (an empty payload, which clears a
+    retained topic, carries nothing to sign and goes out as it is)."""
+
+    def __init__(self, key: KeyPair, run: str) -> None:
+        if not _RUN.match(run):
+            raise ValueError(f"a run id is 1-64 letters, digits, '_' or '-', got {run!r}")
+        self.key, self.run = key, run
+
+    @property
+    def pubkey(self) -> str:
+        return self.key.pubkey
+
+    def __call__(self, payload: bytes) -> bytes:
+        return sign_payload(self.key, payload, self.run) if payload else payload
+
+    def items(self, items: Iterable[tuple[str, bytes, R]]) -> list[tuple[str, bytes, R]]:
+        """``(topic, payload, retain)`` publishes, each payload signed."""
+        return [(topic, self(payload), retain) for topic, payload, retain in items]
 
 
 def split_signature(payload: bytes) -> tuple[bytes, bytes] | None:
@@ -67,10 +91,16 @@ def verify_payload(payload: bytes, pubkey: str, run: str) -> bool:
         return False
     unsigned, sig = parts
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(pubkey)).verify(sig, signed_bytes(unsigned, run))
+        _public_key(pubkey).verify(sig, signed_bytes(unsigned, run))
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=64)
+def _public_key(pubkey: str) -> Ed25519PublicKey:
+    """The key object, made once per key (a keeper checks every house message with the same one)."""
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(pubkey))
 
 
 def parse_house_key(text: str) -> str:
@@ -111,7 +141,8 @@ class HouseTrust:
         if self.key is not None:
             if pubkey != self.key:
                 log.warning("house key differs from the trusted one: its messages are dropped", got=pubkey[:16],
-                            trusted=self.key[:16])
+                            trusted=self.key[:16], fix="pass --house-key with the house's key (liqnet house "
+                            "--print-key)" + (f", or delete {self.record} to trust a new house" if self.record else ""))
             return pubkey == self.key
         self.key, self.learnt = pubkey, True
         log.warning("trusting the house key on first use; pin it with --house-key to be sure", pubkey=pubkey,

@@ -56,6 +56,8 @@ Salt = Annotated[str, Meta(pattern=r"\A(?:[0-9a-f]{2}){16,64}\Z")]
 """16 to 64 random bytes as lowercase hex."""
 Signature = Annotated[str, Meta(pattern=r"\A(?:[0-9a-f]{128})?\Z")]
 """An Ed25519 signature, 64 bytes as 128 lowercase hex digits; empty before signing."""
+RunId = Annotated[str, Meta(pattern=r"\A[0-9A-Za-z_-]{0,64}\Z")]
+"""The id of a house's run ("" in a message from before signing)."""
 Code = Annotated[str, Meta(pattern=r"\A[a-z][a-z-]{0,31}\Z")]
 Text = Annotated[str, Meta(max_length=512)]
 Version = Annotated[int, Meta(ge=0, le=2**31 - 1)]
@@ -123,7 +125,14 @@ class _Msg(_Wire, tag_field="type", frozen=True, kw_only=True):
     v: Version = VERSION
 
 
-class Announce(_Msg, tag="announce", frozen=True, kw_only=True):
+class _HouseMsg(_Msg, frozen=True, kw_only=True):
+    """What the house publishes: ``sig``, its third key, is the house's signature over the payload as sent
+    (``broker.house_signing``; empty until the house signs the encoded bytes)."""
+
+    sig: Signature = ""
+
+
+class Announce(_HouseMsg, tag="announce", frozen=True, kw_only=True):
     """A new auction (event, not retained). ``State`` carries the same terms for late joiners."""
 
     auction: Amount
@@ -137,7 +146,7 @@ class Announce(_Msg, tag="announce", frozen=True, kw_only=True):
     terms: Terms
 
 
-class State(_Msg, tag="state", frozen=True, kw_only=True):
+class State(_HouseMsg, tag="state", frozen=True, kw_only=True):
     """Current state of one auction (retained); ``seq`` increases with every change."""
 
     auction: Amount
@@ -166,7 +175,7 @@ class FillMsg(_Wire, frozen=True, kw_only=True):
     cost: Amount  # numeraire units paid
 
 
-class Result(_Msg, tag="result", frozen=True, kw_only=True):
+class Result(_HouseMsg, tag="result", frozen=True, kw_only=True):
     """An auction's outcome (event). ``returned`` collateral went back to the owner."""
 
     auction: Amount
@@ -180,7 +189,7 @@ class Result(_Msg, tag="result", frozen=True, kw_only=True):
     ts_ms: Amount
 
 
-class OraclePrice(_Msg, tag="oracle", frozen=True, kw_only=True):
+class OraclePrice(_HouseMsg, tag="oracle", frozen=True, kw_only=True):
     """The price the protocol's oracle reports for one asset (retained); it moves top_q and health."""
 
     asset: AssetId
@@ -188,7 +197,7 @@ class OraclePrice(_Msg, tag="oracle", frozen=True, kw_only=True):
     ts_ms: Amount
 
 
-class Block(_Msg, tag="block", frozen=True, kw_only=True):
+class Block(_HouseMsg, tag="block", frozen=True, kw_only=True):
     """A new block (retained): the house includes waiting actions at each block."""
 
     height: Amount
@@ -197,7 +206,7 @@ class Block(_Msg, tag="block", frozen=True, kw_only=True):
     native_q: Amount = 0  # price of the token gas is paid in (house-status ``native``), per whole token
 
 
-class Rejection(_Msg, tag="rejection", frozen=True, kw_only=True):
+class Rejection(_HouseMsg, tag="rejection", frozen=True, kw_only=True):
     """Sent to the keeper whose action was refused; ``ref`` is that action's nonce."""
 
     keeper: KeeperId
@@ -207,7 +216,7 @@ class Rejection(_Msg, tag="rejection", frozen=True, kw_only=True):
     ts_ms: Amount
 
 
-class Ack(_Msg, tag="ack", frozen=True, kw_only=True):
+class Ack(_HouseMsg, tag="ack", frozen=True, kw_only=True):
     """Sent to the keeper whose action the house accepted; ``ref`` is that action's nonce."""
 
     keeper: KeeperId
@@ -217,7 +226,7 @@ class Ack(_Msg, tag="ack", frozen=True, kw_only=True):
     ts_ms: Amount
 
 
-class Account(_Msg, tag="account", frozen=True, kw_only=True):
+class Account(_HouseMsg, tag="account", frozen=True, kw_only=True):
     """A keeper's money at the house (retained): published after every batch that changed it."""
 
     keeper: KeeperId
@@ -240,7 +249,7 @@ class KeeperStatus(_Msg, tag="keeper-status", frozen=True, kw_only=True):
     ts_ms: Amount
 
 
-class HouseStatus(_Msg, tag="house-status", frozen=True, kw_only=True):
+class HouseStatus(_HouseMsg, tag="house-status", frozen=True, kw_only=True):
     """Retained liveness of the auction house and what its run is (its Last Will has ``online`` false)."""
 
     online: bool
@@ -254,6 +263,9 @@ class HouseStatus(_Msg, tag="house-status", frozen=True, kw_only=True):
     late_blocks: Amount = 0  # blocks applied more than one block after their time, so far
     native: Annotated[str, Meta(pattern=r"\A[A-Za-z0-9_.-]{0,32}\Z")] = ""  # the token gas is paid in
     gas: Annotated[dict[Annotated[str, Meta(pattern=r"\A[a-z][a-z-]{0,31}\Z")], Amount], Meta(max_length=32)] = {}
+    pubkey: MaybeDigest = ""  # the house's Ed25519 key: this status, and every house message, is signed by it
+    run: RunId = ""  # the run every house message is signed for (broker.house_signing)
+    started_ms: Amount = 0  # wall-clock ms (Unix) this house process started: a later life replaces the run
     ts_ms: Amount
 
 
@@ -359,6 +371,8 @@ Message = (
     | Liquidate
     | Register
 )
+HOUSE_MESSAGES: Final = (Announce, State, Result, OraclePrice, Block, Rejection, Ack, Account, HouseStatus)
+"""What the house publishes, each signed by it (``sig``, ``broker.house_signing``)."""
 ACTIONS: Final[tuple[type[Action], ...]] = (Take, Redo, EnglishBid, Commit, Reveal, Liquidate, Register)
 MESSAGES: Final[tuple[type[Message], ...]] = (
     Announce,

@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auction.net.runspec import DEFAULT_SPEED
 from broker.server import BrokerHandle, launch_broker
+from broker.signing import load_or_create
 from tests.conformance import rules
-from tests.conformance.wire_keeper import WireKeeper, canonical, probe_retained
+from tests.conformance.wire_keeper import WireKeeper, canonical, house_signed, probe_retained
 
 pytestmark = pytest.mark.broker
 
@@ -102,14 +103,16 @@ def test_the_house_does_what_protocol_md_says(design: str, fresh_broker: BrokerH
     scenario = tmp_path / "conformance.toml"
     scenario.write_text(SCENARIO)
     host, port = "127.0.0.1", fresh_broker.port
-    keeper = WireKeeper(host, port, KEEPER, bytes(range(32)))
+    house_key = load_or_create(tmp_path / "house.key").pubkey  # the operator gives the keeper the house's key
+    keeper = WireKeeper(host, port, KEEPER, bytes(range(32)), house_key)
     keyring = tmp_path / "keyring"  # the operator binds the funded id to its key (PROTOCOL.md 5, Registration)
     keyring.write_text(f"{KEEPER} {keeper.pubkey}\n")
     log_path = tmp_path / "house.log"
     argv = [sys.executable, "-m", "auction.cli", "--log-level", "warning", "house", "--broker", fresh_broker.url,
             "--scenario", str(scenario), "--design", design, "--speed", repr(DEFAULT_SPEED), "--journal",
             str(tmp_path / "house.journal"), "--wait-keepers", "1", "--wait-timeout", "30", "--fund",
-            f"{KEEPER}={CAPITAL_USD}", "--keyring", str(keyring), "--out", str(tmp_path / "out")]
+            f"{KEEPER}={CAPITAL_USD}", "--keyring", str(keyring), "--out", str(tmp_path / "out"), "--key",
+            str(tmp_path / "house.key")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     snapshots: list[dict[str, bytes]] = []
     with log_path.open("wb") as out:
@@ -134,6 +137,7 @@ def test_the_house_does_what_protocol_md_says(design: str, fresh_broker: BrokerH
     keeper.close()
     assert code == 0, log_path.read_text()[-3000:]
     assert not keeper.errors, keeper.errors[:5]
+    assert not keeper.dropped, [(r.topic, r.payload[:120]) for r in keeper.dropped[:5]]  # all signed by the house
 
     records = rules.live(keeper.log)
     statuses = [r.json() for r in records if r.topic == "liq/v1/house/status" and r.payload]
@@ -197,3 +201,17 @@ def test_the_client_signs_like_the_documents_worked_example() -> None:
     take = json.loads(sent)
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # the document's public test key
     assert key.sign(canonical(take)).hex() == take["sig"]
+
+
+def test_the_client_verifies_the_house_signature_of_the_documents_example() -> None:
+    """The house's signature over the document's example block (section 5, House signatures) verifies with the
+    client's own check, read from the document; one changed digit, another run or another key does not."""
+    text = (ROOT / "PROTOCOL.md").read_text()
+    block = text.split("The block of the examples above, as received:")[1].split("```json")[1].split("```")[0]
+    payload = block.strip().encode()
+    pubkey = text.split("house public key (`pubkey` of its `house-status`): `")[1].split("`")[0]
+    run = text.split("run (`run` of its `house-status`): `")[1].split("`")[0]
+    assert house_signed(payload, pubkey, run)
+    assert not house_signed(payload.replace(b'"height":50', b'"height":51'), pubkey, run)
+    assert not house_signed(payload, pubkey, run[::-1])
+    assert not house_signed(payload, Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex(), run)

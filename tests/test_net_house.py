@@ -14,6 +14,7 @@ from auction.net.journal import Journal
 from broker import messages as m
 from broker import topics
 from broker.bus import MemoryBus, MemoryHub
+from broker.house_signing import verify_payload
 from broker.signing import KeyPair
 from tests.test_net_journal import spec, synthetic_world
 
@@ -67,6 +68,12 @@ async def test_house_process_rate_limits_rejects_and_publishes_state(tmp_path: P
     status = m.decode(hub.retained[topics.house_status()])
     assert isinstance(status, m.HouseStatus) and not status.online  # said offline on the way out
     assert core.journal is not None and core.journal.count("finish") == 1
+    # Everything it published is signed by the key its status names, for its run; the empty clears carry nothing.
+    assert status.pubkey == house.signer.pubkey and status.run == core.spec.run_id
+    published = [p for t, ps in seen.items() if not t.endswith(("/actions", "/status")) for p in ps if p]
+    assert len(published) > 100 and all(verify_payload(p, status.pubkey, status.run) for p in published)
+    assert verify_payload(hub.retained[topics.house_status()], status.pubkey, status.run)
+    assert not verify_payload(published[0], status.pubkey, "another-run")
 
 
 async def test_a_stopped_house_resumes_from_its_journal_and_finishes(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from auction.designs import REGISTRY
 from auction.designs.dutch import DutchTerms
 from auction.designs.sealed import SealedTerms
 from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess
+from auction.net.protocol_examples import house_fields, wire
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus
@@ -138,7 +139,7 @@ def essence(action: m.Action) -> tuple[Any, ...]:
 async def fake_house(url: str) -> AsyncIterator[Bus]:
     bus = connect(url, f"fake-house-{uuid.uuid4().hex[:8]}")
     async with bus:
-        await bus.publish(topics.house_status(), m.encode(m.HouseStatus(online=True, ts_ms=0)))
+        await bus.publish(topics.house_status(), wire(m.HouseStatus(online=True, ts_ms=0, **house_fields())))
         yield bus
         for auction in range(1, 10):  # leave nothing retained behind for other tests
             await bus.publish(topics.state(auction), b"", retain=True)
@@ -148,12 +149,12 @@ async def fake_house(url: str) -> AsyncIterator[Bus]:
 
 async def publish(bus: Bus, msg: m.Message) -> None:
     if isinstance(msg, m.Announce):
-        await bus.publish(topics.announce(msg.auction), m.encode(msg))
+        await bus.publish(topics.announce(msg.auction), wire(msg))
     elif isinstance(msg, m.State):
-        await bus.publish(topics.state(msg.auction), m.encode(msg))
+        await bus.publish(topics.state(msg.auction), wire(msg))
     else:
         assert isinstance(msg, m.Block)
-        await bus.publish(topics.clock(), m.encode(msg))
+        await bus.publish(topics.clock(), wire(msg))
 
 
 async def collect(url: str, keeper: str, into: list[m.Action], ready: asyncio.Event) -> None:
@@ -245,8 +246,8 @@ async def test_a_keeper_registers_again_until_acknowledged_and_uses_the_houses_g
     watcher = asyncio.create_task(collect(broker_url, "alice", got, ready))
     await ready.wait()
     async with fake_house(broker_url) as house:
-        status = m.HouseStatus(online=True, design="dutch", gas={"take": 1_234_567}, ts_ms=0)
-        await house.publish(topics.house_status(), m.encode(status))
+        status = m.HouseStatus(online=True, design="dutch", gas={"take": 1_234_567}, ts_ms=0, **house_fields())
+        await house.publish(topics.house_status(), wire(status))
         proc, task = await start_keeper(broker_url, Recording(), key)
         for _ in range(100):  # the first Register, then the same bytes again a second later: no ack yet
             await asyncio.sleep(0.05)
@@ -254,8 +255,8 @@ async def test_a_keeper_registers_again_until_acknowledged_and_uses_the_houses_g
                 break
         registers = [x for x in got if isinstance(x, m.Register)]
         assert len(registers) >= 2 and len({m.encode(r) for r in registers}) == 1
-        await house.publish(topics.acks("alice"), m.encode(m.Ack(keeper="alice", ref=registers[0].nonce, height=0,
-                                                                  ts_ms=0)))
+        await house.publish(topics.acks("alice"), wire(m.Ack(keeper="alice", ref=registers[0].nonce, height=0,
+                                                              ts_ms=0)))
         await asyncio.sleep(1.5)  # acknowledged: no more
         assert len([x for x in got if isinstance(x, m.Register)]) <= len(registers) + 1
         assert proc.agent.gas_units == {"take": 1_234_567}

@@ -22,6 +22,7 @@ import msgspec
 import pytest
 
 from auction.designs.dutch import DutchTerms
+from auction.net.protocol_examples import house_fields, wire
 from auction.net.selftest.access import forbidden_publishes
 from auction.net.selftest.attacks import AttackReport, named_attacks
 from auction.net.selftest.fuzz import corpus
@@ -102,7 +103,7 @@ async def test_a_keepers_forbidden_publishes_never_reach_the_house(tmp_path: Pat
 
 
 async def test_a_keeper_survives_an_announce_its_curve_cannot_take(own_broker: BrokerHandle, tmp_path: Path) -> None:
-    """On an anonymous broker anyone can publish an announce; with the ACL only the house can. Either way an
+    """A house (here one the keeper trusts on first use: it signs with the test house key) can publish an
     announce the keeper cannot price (a curve cut of 2.0: the schema allows it, auction/curves.py does not) must
     cost it that auction, not its life. Before the fix in KeeperProcess.deliver the keeper exited with code 1."""
     keeper = subprocess.Popen(
@@ -116,13 +117,13 @@ async def test_a_keeper_survives_an_announce_its_curve_cannot_take(own_broker: B
         bad = msgspec.structs.replace(announce, terms=msgspec.structs.replace(announce.terms, cut=2.0))
         async with connect(own_broker.url, f"forger-{uuid.uuid4().hex[:6]}") as bus:
             await bus.subscribe(topics.actions("victim"))
-            await bus.publish(topics.house_status(), m.encode(m.HouseStatus(online=True, ts_ms=0)))
+            await bus.publish(topics.house_status(), wire(m.HouseStatus(online=True, ts_ms=0, **house_fields())))
             # The keeper registers when it hears the house online: then it is up and subscribed.
             await wait_for(bus, lambda env: env.topic == topics.actions("victim"), timeout=30)
-            await bus.publish(topics.clock(), m.encode(m.Block(height=1, ts_ms=600_000, gas_gwei_milli=20_000)))
+            await bus.publish(topics.clock(), wire(m.Block(height=1, ts_ms=600_000, gas_gwei_milli=20_000)))
             price = m.OraclePrice(asset=bad.asset, price_q=bad.oracle_q, ts_ms=600_000)  # the keeper values the lot
-            await bus.publish(topics.oracle(bad.asset), m.encode(price))
-            await bus.publish(topics.announce(bad.auction), m.encode(bad))
+            await bus.publish(topics.oracle(bad.asset), wire(price))
+            await bus.publish(topics.announce(bad.auction), wire(bad))
             await until_logged(tmp_path / "victim.log", "message skipped: the agent cannot handle it", keeper)
             for topic in (topics.house_status(), topics.clock(), topics.oracle(bad.asset)):
                 await bus.publish(topic, b"", retain=True)

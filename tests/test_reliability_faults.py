@@ -21,6 +21,7 @@ from auction import units
 from auction.designs import REGISTRY
 from auction.designs.dutch import DutchTerms
 from auction.net.keeper_proc import HouseClock, KeeperOptions, KeeperProcess
+from auction.net.protocol_examples import house_fields, wire
 from auction.net.selftest.faults import broker_restart, house_sigkill, keeper_sigkill, slow_and_silent
 from broker import messages as m
 from broker import topics
@@ -125,7 +126,7 @@ async def test_a_restarted_keeper_publishes_its_nonces_in_increasing_order() -> 
             for msg in msgs:
                 topic = {m.State: topics.state(1), m.OraclePrice: topics.oracle("ETH"), m.Block: topics.clock(),
                          m.HouseStatus: topics.house_status()}[type(msg)]
-                await house.publish(topics.state(msg.auction) if isinstance(msg, m.State) else topic, m.encode(msg))
+                await house.publish(topics.state(msg.auction) if isinstance(msg, m.State) else topic, wire(msg))
             await asyncio.sleep(0.05)  # the keeper's tasks run
 
         def block(t: float) -> m.Block:
@@ -139,12 +140,14 @@ async def test_a_restarted_keeper_publishes_its_nonces_in_increasing_order() -> 
                                house_clock=HouseClock(600.0, clock=lambda: 0.0), bus=MemoryBus(hub, "alice"))
         task = asyncio.create_task(keeper.run())
         await asyncio.sleep(0.05)
-        # Restarted: it finds the market and an open auction before it hears that the house is online.
+        # Restarted: it finds the house offline (its signed Last Will), the market and an open auction before it
+        # hears that the house is online.
+        await send(m.HouseStatus(online=False, ts_ms=600_000, **house_fields()))
         await send(m.OraclePrice(asset="ETH", price_q=units.price_q(100.0), ts_ms=600_000), block(600), state(1))
         await send(block(636))  # state 1 delivered (latency 30 s): take #1 numbered, leaves at 666
         await send(block(672), state(2))  # take #1 published
         await send(block(708))  # state 2 delivered: take #2 numbered, leaves at 738
-        await send(m.HouseStatus(online=True, ts_ms=708_000))  # the house's status: the keeper registers
+        await send(m.HouseStatus(online=True, ts_ms=708_000, **house_fields()))  # house online: the keeper registers
         await send(block(744))  # take #2 published
         keeper.stop()
         await asyncio.wait_for(task, 5)

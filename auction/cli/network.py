@@ -70,6 +70,12 @@ def add_house(sub: SubParsers) -> None:
                    help="actions per wall second per keeper before 'rate-limited' (0: none; default: %(default)s)")
     p.add_argument("--out", default="out", metavar="DIR", help="directory for the reports (default: %(default)s)")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="also write the JSON report to FILE")
+    p.add_argument("--key", metavar="FILE", help="the house's Ed25519 key, created on first use: it signs everything "
+                   "the house publishes (default: JOURNAL.key with --journal, else ~/.liqnet/keys/house.key or "
+                   "under $LIQNET_HOME)")
+    p.add_argument("--print-key", action="store_true",
+                   help="print the house's public key (what keepers pin with --house-key), creating the key file "
+                   "if needed, and exit")
     p.set_defaults(func=run_house)
 
 
@@ -84,6 +90,7 @@ def run_house(args: argparse.Namespace) -> int:
         args.broker, args.scenario, design=args.design, seed=args.seed, speed=args.speed, journal=args.journal,
         journal_sync=args.journal_sync, accounts=args.accounts, funding=funding, wait_keepers=args.wait_keepers,
         wait_timeout=args.wait_timeout, rate=args.rate_limit, out=args.out, json_path=args.json_path,
+        key=args.key, print_key=args.print_key,
     )
 
 
@@ -124,6 +131,9 @@ def add_keeper(sub: SubParsers) -> None:
     p.add_argument("--seed", type=int, metavar="N", help="seed of the keeper's random streams and market")
     p.add_argument("--gas-policy", default="market", metavar="POLICY",
                    help="market, or fixed:GWEI to send nothing while gas is above GWEI (default: %(default)s)")
+    p.add_argument("--house-key", metavar="HEX|FILE",
+                   help="the house's public key (`liqnet house --print-key`): house messages not signed by it are "
+                   "dropped (default: trust the first house key seen, recorded in KEY.house and warned about)")
     p.set_defaults(func=run_keeper)
 
 
@@ -133,7 +143,7 @@ def run_keeper(args: argparse.Namespace) -> int:
     return keeper_command(
         args.broker, args.strategy, print_key=args.print_key, keeper_id=args.keeper_id, key=args.key,
         capital=args.capital, config=args.config, latency=args.latency, speed=args.speed, scenario=args.scenario,
-        seed=args.seed, gas_policy=args.gas_policy,
+        seed=args.seed, gas_policy=args.gas_policy, house_key=args.house_key,
     )
 
 
@@ -226,7 +236,7 @@ def run_broker(args: argparse.Namespace) -> int:
 
 # --- selftest -------------------------------------------------------------------------------------------
 
-SELFTEST_FAMILIES = "faults,attacks,access,inputs,journal,broker"
+SELFTEST_FAMILIES = "faults,attacks,access,inputs,journal,broker,forgery"
 
 
 def add_selftest(sub: SubParsers) -> None:

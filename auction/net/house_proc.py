@@ -53,6 +53,8 @@ from auction.net.runspec import load_run
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus, BusError
+from broker.house_signing import Signer
+from broker.signing import KeyPair, load_or_create
 from broker.transport import connect
 
 log = structlog.get_logger()
@@ -97,10 +99,14 @@ class HouseProcess:
     """Runs a ``HouseCore`` on a bus in wall time; ``run()`` returns the exit code."""
 
     def __init__(self, core: HouseCore, options: HouseOptions, *, clock: Callable[[], float] = time.monotonic,
-                 bus: Bus | None = None) -> None:
+                 bus: Bus | None = None, key: KeyPair | None = None) -> None:
         if not options.speed > 0 or not math.isfinite(options.speed):
             raise ConfigError(f"--speed must be a positive number, got {options.speed}")
         self.core, self.opt, self.clock = core, options, clock
+        # Everything the house publishes is signed for its run (keepers drop what does not verify); without a
+        # key file (tests) the key lives as long as the process.
+        self.signer = Signer(key or KeyPair.generate(), core.spec.run_id)
+        self.started_ms = time.time_ns() // 1_000_000  # orders this house's lives for keepers (HouseStatus)
         self._bus = bus
         self._inbox: asyncio.Queue[tuple[str | None, bytes]] = asyncio.Queue()  # (keeper of the topic, payload)
         self._wake = asyncio.Event()
@@ -125,7 +131,7 @@ class HouseProcess:
         if journal is not None and journal.last_batch:
             journal.mark_published()  # the last batch goes out again below: marked first, as every batch is
         client_id = self.opt.client_id or f"house-{self.core.spec.run_id[:12]}"
-        will = (topics.house_status(), m.encode(self._house_status(online=False)))
+        will = (topics.house_status(), self.signer(m.encode(self._house_status(online=False))))
         bus = self._bus or connect(self.opt.broker, client_id, will)
         async with bus:
             for pattern in topics.house_subscriptions():
@@ -279,11 +285,11 @@ class HouseProcess:
 
     async def _publish(self, bus: Bus, out: Sequence[m.Message]) -> None:
         """Publish in order, pipelined; the clock and oracle are current state, so only the last of each goes out."""
-        await bus.publish_many(sends(out))
+        await bus.publish_many(self.signer.items(sends(out)))
 
     async def _republish(self, bus: Bus, pending: list[m.Message]) -> None:
         """After a restart: the current state (retained) and the events of the last batch again."""
-        await bus.publish_many((topic, payload, True) for topic, payload in list(self.core.retained.items()))
+        await self._retained(bus)
         events = (m.Announce, m.Result, m.Rejection, m.Ack)
         await self._publish(bus, [msg for msg in pending if isinstance(msg, events)])
 
@@ -294,13 +300,19 @@ class HouseProcess:
             if self._connections:
                 log.warning("reconnected to the broker; publishing the current state again")
                 await self._status(bus, online=True)
-                await bus.publish_many((topic, payload, True) for topic, payload in list(self.core.retained.items()))
+                await self._retained(bus)
             self._connections = connections
+
+    async def _retained(self, bus: Bus) -> None:
+        """Every retained message of the current state again, signed."""
+        await bus.publish_many(self.signer.items((topic, payload, True)
+                                                 for topic, payload in list(self.core.retained.items())))
 
     async def _status(self, bus: Bus, *, online: bool) -> None:
         """The retained house status (pipelined behind whatever went before it)."""
         self._status_at = self.clock()
-        await bus.publish_many([(topics.house_status(), m.encode(self._house_status(online=online)), True)])
+        status = self.signer(m.encode(self._house_status(online=online)))
+        await bus.publish_many([(topics.house_status(), status, True)])
 
     def _house_status(self, *, online: bool) -> m.HouseStatus:
         core = self.core
@@ -308,7 +320,8 @@ class HouseProcess:
                              block_ms=units.ms(core.kernel.block_time), end_ms=units.ms(core.end), speed=self.opt.speed,
                              lag_ms=units.ms(self.lag), max_lag_ms=units.ms(self.max_lag),
                              late_blocks=self.late_blocks, native=core.world.native,
-                             gas=dict(core.house.gas_units), ts_ms=units.ms(core.now))
+                             gas=dict(core.house.gas_units), pubkey=self.signer.pubkey, run=self.signer.run,
+                             started_ms=self.started_ms, ts_ms=units.ms(core.now))
 
     def _report(self) -> list[Path]:
         from auction.compare.files import write_reports
@@ -346,6 +359,19 @@ def sends(out: Sequence[m.Message]) -> list[tuple[str, bytes, bool | None]]:
     return items
 
 
+def house_key_path(key: str | None, journal: str | None) -> Path:
+    """``--key``, else beside the journal (a resumed run keeps the key its keepers trust), else the house's
+    key under ``$LIQNET_HOME/keys``."""
+    from auction.net.keeper_command import default_key_file
+
+    path = Path(key) if key else Path(f"{journal}.key") if journal else default_key_file("house")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the key directory {path.parent}: {exc.strerror}") from None
+    return path
+
+
 def _nonce_of(payload: bytes) -> int:
     try:
         msg = m.decode(payload, allowed=topics.ACTION_TAGS)
@@ -373,10 +399,17 @@ def house_command(
     rate: float = 500.0,
     out: str | None = "out",
     json_path: str | None = None,
+    key: str | None = None,
+    print_key: bool = False,
 ) -> int:
-    """``liqnet house``: build the world, replay the journal if any, run to the end, write the report."""
+    """``liqnet house``: build the world, replay the journal if any, run to the end, write the report
+    (``print_key``: print the public key keepers pin with ``--house-key``, and exit)."""
     from auction.scenario.build import build_world
 
+    pair = load_or_create(house_key_path(key, journal))
+    if print_key:
+        print(pair.pubkey, flush=True)
+        return 0
     jr = Journal(journal, sync=journal_sync, access="write") if journal else None  # a second house: refused
     try:
         spec, loaded = load_run(scenario, design, seed, accounts, funding, jr)
@@ -385,7 +418,8 @@ def house_command(
         # Burst: two seconds' worth (the default 500/s keeps its 1000), so --rate-limit also bounds a sudden flood.
         options = HouseOptions(broker, speed=speed, rate=rate, burst=max(1.0, 2 * rate), wait_keepers=wait_keepers,
                                wait_timeout=wait_timeout, out=out, json_path=json_path)
-        process = HouseProcess(core, options)
+        process = HouseProcess(core, options, key=pair)
+        log.info("house key", pubkey=pair.pubkey, run=spec.run_id)
         try:
             code = asyncio.run(process.run())
         except BusError as exc:

@@ -28,6 +28,7 @@ from auction.scenario.load import load_scenario
 from auction.scenario.population import gas_cap, slug
 from broker import topics
 from broker.bus import BusError
+from broker.house_signing import HouseTrust, parse_house_key
 from broker.signing import load_or_create
 from keepers.agent import KeeperAgent, Policy
 from keepers.deadline import DeadlineStrategy
@@ -100,6 +101,7 @@ def keeper_command(
     scenario: str | None = None,
     seed: int | None = None,
     gas_policy: str = "market",
+    house_key: str | None = None,
 ) -> int:
     """``liqnet keeper``: run one live keeper until SIGINT/SIGTERM (``print_key``: print its keyring line)."""
     if strategy is None and (not print_key or keeper_id is None):
@@ -118,7 +120,10 @@ def keeper_command(
     if latency < 0 or not math.isfinite(latency):
         raise ConfigError(f"--latency must be >= 0 seconds, got {latency}")
     cfg = _parse_config(config)
-    pair = load_or_create(_key_path(key, kid))
+    key_path = _key_path(key, kid)
+    pair = load_or_create(key_path)
+    # The house's key: pinned, or learnt from the first signed house status and recorded beside the keeper's key.
+    trust = HouseTrust(parse_house_key(house_key) if house_key else None, Path(f"{key_path}.house"))
     clock = HouseClock(speed)
     oracle_market: OracleMarket | None = None
     market: Any
@@ -133,7 +138,7 @@ def keeper_command(
                        speed=speed)
     agent.nonce = time.time_ns() // 1000  # above any nonce a previous run with this key used
     process = KeeperProcess(agent, pair, KeeperOptions(broker, kid, speed=speed, latency=latency),
-                            house_clock=clock, oracle_market=oracle_market)
+                            house_clock=clock, oracle_market=oracle_market, trust=trust)
     log.info("keeper starting", keeper=kid, strategy=strategy, pubkey=pair.pubkey, broker=_safe_url(broker))
     try:
         return asyncio.run(process.run())

@@ -13,6 +13,9 @@ handed to the agent ``latency`` scenario seconds after it arrives (in arrival or
 released when the clock reaches ``max(not_before, decision time)``, and the released action, signed with the
 keeper's Ed25519 key, leaves ``latency`` seconds later on ``liq/v1/keepers/<id>/actions``.
 
+Only the house is believed: every message on its topics must carry the house's signature (``house_feed``,
+``broker.house_signing``), by the key pinned with ``--house-key`` or learnt on first use; the rest is dropped.
+
 Late joiners catch up from retained state: an auction seen first through its retained ``State`` is shown to
 the agent as an announce built from that state and the current oracle price, then the state itself.
 
@@ -46,10 +49,12 @@ import structlog
 from auction import units
 from auction.errors import Rejected
 from auction.net import signals
+from auction.net.house_feed import HouseFeed
 from auction.run.kernel import AGENT_MESSAGES
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus
+from broker.house_signing import HouseTrust
 from broker.signing import KeyPair
 from broker.transport import connect
 from keepers.agent import KeeperAgent, Order
@@ -173,8 +178,10 @@ class KeeperProcess:
 
     def __init__(self, agent: KeeperAgent, key: KeyPair, options: KeeperOptions, *,
                  clock: Callable[[], float] = time.monotonic, bus: Bus | None = None,
-                 house_clock: HouseClock | None = None, oracle_market: OracleMarket | None = None) -> None:
+                 house_clock: HouseClock | None = None, oracle_market: OracleMarket | None = None,
+                 trust: HouseTrust | None = None) -> None:
         self.agent, self.key, self.opt = agent, key, options
+        self.feed = HouseFeed(trust or HouseTrust())  # only what the trusted house signed reaches the agent
         self.house_clock = house_clock or HouseClock(options.speed, clock)
         self.oracle_market = oracle_market
         self.wall = clock
@@ -226,6 +233,7 @@ class KeeperProcess:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
                 self.agent.stop(self.house_clock.now())
+                log.info("keeper stopped", keeper=kid, house_messages_dropped=self.feed.dropped)
                 with contextlib.suppress(Exception):  # a broker that is gone must not hold the exit up
                     offline = bus.publish(topics.keeper_status(kid), m.encode(self._status(online=False)))
                     await asyncio.wait_for(offline, STOP_PUBLISH_S)
@@ -245,7 +253,8 @@ class KeeperProcess:
             except Rejected as exc:
                 log.warning("bad message ignored", topic=env.topic, code=exc.code, reason=exc.message)
                 continue
-            await self.receive(bus, msg)
+            for _, believed in self.feed.admit(env.payload, msg):
+                await self.receive(bus, believed)
 
     async def receive(self, bus: Bus, msg: m.Message) -> None:
         """Handle one decoded message from the house."""

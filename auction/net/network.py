@@ -17,10 +17,11 @@ ACL of ``broker/mosquitto/acl.template`` (a keeper can publish only under ``liq/
 client ids bound to user names (nobody can take over another's session). Credentials reach the children in
 the ``LIQNET_BROKER`` environment variable, never on a command line.
 
-Keys: it makes every keeper's Ed25519 key itself (``keys/<id>.key`` in the run's directory) and gives the
-house the keyring, so each keeper's capital is bound to its key (``auction.net.funding``). Every child is
-started tied to this process (``broker.server.popen_tied``): if ``liqnet network`` dies, even by SIGKILL,
-the kernel stops them.
+Keys: it makes every keeper's Ed25519 key itself (``keys/<id>.key`` in the run's directory) and the house's
+(``keys/house.key``, whose public key every keeper pins with ``--house-key``), and gives the house the
+keyring, so each keeper's capital is bound to its key (``auction.net.funding``). Every child is started
+tied to this process (``broker.server.popen_tied``): if ``liqnet network`` dies, even by SIGKILL, the kernel
+stops them.
 """
 
 from __future__ import annotations
@@ -248,13 +249,14 @@ class Network:
         return [*self._cli(), "keeper", "--strategy", plan.strategy, "--id", plan.keeper_id,
                 "--capital", repr(plan.capital), "--config", json.dumps(plan.config), "--latency", repr(plan.latency_s),
                 "--gas-policy", plan.gas_policy, "--speed", repr(self.speed), "--scenario", self.scenario_arg,
-                "--seed", str(self.seed), "--key", str(self.workdir / "keys" / f"{plan.keeper_id}.key")]
+                "--seed", str(self.seed), "--key", str(self.workdir / "keys" / f"{plan.keeper_id}.key"),
+                "--house-key", house_key_file(self.workdir)[1]]
 
     def _house_argv(self) -> list[str]:
         argv = [*self._cli(), "house", "--scenario", self.scenario_arg, "--design", self.design, "--seed",
                 str(self.seed), "--speed", repr(self.speed), "--journal", str(self.workdir / "house.journal"),
                 "--wait-keepers", str(len(self.plans)), "--wait-timeout", repr(WAIT_KEEPERS_S), "--out", self.out,
-                "--keyring", str(self.workdir / "keyring")]
+                "--keyring", str(self.workdir / "keyring"), "--key", str(house_key_file(self.workdir)[0])]
         if self.accounts is not None:
             argv += ["--accounts", str(self.accounts)]
         for plan in self.plans:
@@ -378,6 +380,16 @@ def write_keyring(workdir: Path, keepers: Sequence[str]) -> Path:
     path = workdir / "keyring"
     path.write_text("".join(f"{k} {load_or_create(keys / f'{k}.key').pubkey}\n" for k in keepers))
     return path
+
+
+def house_key_file(workdir: Path) -> tuple[Path, str]:
+    """The house's key file under ``workdir/keys`` (made on first use) and its public key, which every keeper
+    is given with ``--house-key``: they believe nothing the house did not sign."""
+    from broker.signing import load_or_create
+
+    path = workdir / "keys" / "house.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, load_or_create(path).pubkey
 
 
 def _safe(url: str) -> str:

@@ -20,7 +20,16 @@ from msgspec import inspect
 
 from auction import designs
 from auction.errors import CODES
-from auction.net.protocol_examples import TEST_KEEPER, TEST_SALT, TEST_SEED, examples
+from auction.net.protocol_examples import (
+    TEST_HOUSE_SEED,
+    TEST_KEEPER,
+    TEST_RUN,
+    TEST_SALT,
+    TEST_SEED,
+    examples,
+    house_signer,
+    wire,
+)
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics
@@ -89,7 +98,10 @@ _FIELD_NOTES: dict[str, str] = {
     "native": "the token gas is paid in (its price: `native_q` of every block)",
     "gas": "gas units per action type, from the scenario",
     "type": "message tag",
+    "run": "the run the house signs its messages for (section 5, House signatures)",
+    "started_ms": "Unix time in ms this house process started: a later one may change the run",
 }
+_HOUSE_SIG = "the house's Ed25519 signature over the payload as sent, 128 hex digits (section 5, House signatures)"
 
 
 # --- sections ---------------------------------------------------------------------------------------------
@@ -126,7 +138,7 @@ def render_messages() -> str:
         topic, msg = by_type[tag]
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         out += [f"### `{tag}`", "", doc, "", _field_table(cls), "", f"Example, on `{topic}`:", "", "```json"]
-        out += [msgspec.json.format(m.encode(msg), indent=2).decode(), "```", ""]
+        out += [msgspec.json.format(wire(msg), indent=2).decode(), "```", ""]
     out += ["### Auction terms (`terms`)", "", "An object tagged by its own `type`:", ""]
     for terms in _terms_types():
         doc = (terms.__doc__ or "").strip().splitlines()[0]
@@ -159,6 +171,34 @@ def render_signing() -> str:
             "",
             "```",
             take.sig,
+            "```",
+        ]
+    )
+
+
+def render_house_signing() -> str:
+    signer = house_signer()
+    block = next(msg for _, msg in examples() if isinstance(msg, m.Block))
+    unsigned = m.encode(block)
+    signed = wire(block)
+    return "\n".join(
+        [
+            f"- house private key (RFC 8032 seed): `{TEST_HOUSE_SEED.hex()}`",
+            f"- house public key (`pubkey` of its `house-status`): `{signer.pubkey}`",
+            f"- run (`run` of its `house-status`): `{TEST_RUN}`",
+            "",
+            "The block of the examples above, as received:",
+            "",
+            "```json",
+            signed.decode(),
+            "```",
+            "",
+            "The bytes the signature covers: `liqnet-house-v1|`, the run, a newline (0x0a), then the payload with "
+            "the 128 digits of `sig` removed:",
+            "",
+            "```",
+            f"liqnet-house-v1|{TEST_RUN}",
+            unsigned.decode(),
             "```",
         ]
     )
@@ -205,6 +245,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "topics": render_topics,
     "messages": render_messages,
     "signing": render_signing,
+    "house-signing": render_house_signing,
     "commit": render_commit,
     "codes": render_codes,
     "limits": render_limits,
@@ -231,7 +272,8 @@ def _field_table(cls: type[Any]) -> str:
         rows.append(f'| `type` | `"{tag}"` | message tag |')
     for f in info.fields:
         default = "" if f.required else f" (default `{msgspec.json.encode(_default(f)).decode()}`)"
-        rows.append(f"| `{f.name}` | {_type_name(f.type)}{default} | {_FIELD_NOTES.get(f.name, '')} |")
+        note = _HOUSE_SIG if f.name == "sig" and cls in m.HOUSE_MESSAGES else _FIELD_NOTES.get(f.name, "")
+        rows.append(f"| `{f.name}` | {_type_name(f.type)}{default} | {note} |")
     return "\n".join(rows)
 
 

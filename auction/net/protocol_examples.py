@@ -1,6 +1,7 @@
 """One example of every wire message, for PROTOCOL.md (``auction.net.protocol_doc``) and the wire tests.
 
-The actions are signed by a fixed test key, public on purpose: never use it for anything real.
+The actions are signed by a fixed test key, the house's messages by a fixed test house key (``wire``), both
+public on purpose: never use them for anything real.
 """
 
 from __future__ import annotations
@@ -14,11 +15,29 @@ from auction.designs.sealed import SealedTerms
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics
+from broker.house_signing import Signer
 from broker.signing import KeyPair
 
 TEST_SEED = bytes(range(32))  # the worked example's key
+TEST_HOUSE_SEED = bytes(range(32, 64))  # the worked example's house key
+TEST_RUN = "5f0e8c2a9b7d4e61a3c2b1d0f9e8d7c6"  # the worked example's run id
 TEST_KEEPER = "alice"
 TEST_SALT = bytes.fromhex("5a17" * 8)  # 16 bytes
+
+
+def house_signer() -> Signer:
+    return Signer(KeyPair.from_seed(TEST_HOUSE_SEED), TEST_RUN)
+
+
+def house_fields() -> dict[str, str]:
+    """What a ``house-status`` of the test house names: its key and its run (a test's fake house uses them)."""
+    return {"pubkey": KeyPair.from_seed(TEST_HOUSE_SEED).pubkey, "run": TEST_RUN}
+
+
+def wire(msg: m.Message) -> bytes:
+    """The bytes of one example as they travel: a house message signed by the test house key for TEST_RUN."""
+    payload = m.encode(msg)
+    return house_signer()(payload) if isinstance(msg, m.HOUSE_MESSAGES) else payload
 
 
 def examples() -> list[tuple[str, m.Message]]:
@@ -71,6 +90,9 @@ def examples() -> list[tuple[str, m.Message]]:
                 late_blocks=0,
                 native="ETH",
                 gas={"take": 180_000, "redo": 120_000},
+                pubkey=KeyPair.from_seed(TEST_HOUSE_SEED).pubkey,
+                run=TEST_RUN,
+                started_ms=1_764_500_000_000,
                 ts_ms=600_000,
             ),
         ),

@@ -12,6 +12,9 @@ until acknowledged, then act on auctions as they come:
 - english: bid half the tab on even ids; on odd ids, after the house restarted the auction, bid it then;
 - fixed: liquidate ``max_repay`` once per state that offers one.
 
+It believes only what the house signed (section 5, House signatures): the house's key is given (pinned) or
+learnt from the first house status; whatever does not verify is kept apart in ``dropped``, never acted on.
+
 ``probe_retained`` reads the broker's retained store with a fresh connection: MQTT delivers the retain flag
 as published only to a new subscription, so this is how a client sees which topics the house retains.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -28,11 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as paho
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 REGISTER_RETRY_S = 1.0
 DEADLINE_MS = 600_000  # an action's deadline: this much scenario time after the latest block seen
+HOUSE_DOMAIN = b"liqnet-house-v1|"
+HOUSE_SIG = re.compile(rb'\A\{"type":"[a-z][a-z-]*","v":[0-9]+,"sig":"([0-9a-f]{128})"')
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,27 @@ def commit_digest(auction: int, keeper: str, price_q: int, qty: int, salt: bytes
     return hashlib.sha256(b"liqnet-commit-v1|" + f"{auction}|{keeper}|{price_q}|{qty}|".encode() + salt).hexdigest()
 
 
+def house_signed(payload: bytes, pubkey: str, run: str) -> bool:
+    """Section 5, House signatures: sig is the third key; it covers the domain, the run, a newline and the payload
+    as received with its 128 digits removed."""
+    found = HOUSE_SIG.match(payload)
+    if found is None:
+        return False
+    unsigned = payload[:found.start(1)] + payload[found.end(1):]
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(pubkey)).verify(
+            bytes.fromhex(found.group(1).decode()), HOUSE_DOMAIN + run.encode() + b"\n" + unsigned)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def from_house(topic: str) -> bool:
+    """Every topic but the keepers' own status and actions carries the house's messages."""
+    levels = topic.split("/")
+    return not (len(levels) == 5 and levels[2] == "keepers" and levels[4] in ("status", "actions"))
+
+
 @dataclass
 class Plan:
     """What the keeper did or intends about one auction."""
@@ -74,8 +102,11 @@ class Plan:
 
 
 class WireKeeper:
-    def __init__(self, host: str, port: int, keeper: str, seed: bytes) -> None:
+    def __init__(self, host: str, port: int, keeper: str, seed: bytes, house_key: str | None = None) -> None:
         self.keeper = keeper
+        self.house_key = house_key  # pinned; else learnt from the first house status (trust on first use)
+        self.run: str | None = None
+        self.dropped: list[Rec] = []  # house messages that did not verify
         self.key = Ed25519PrivateKey.from_private_bytes(seed)
         self.pubkey = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
         self.log: list[Rec] = []
@@ -114,6 +145,9 @@ class WireKeeper:
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         rec = Rec(time.monotonic(), msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain))
         with self._lock:
+            if rec.payload and from_house(rec.topic) and not self._believed(rec):
+                self.dropped.append(rec)
+                return
             self.log.append(rec)
             if rec.retain or not rec.payload:
                 return  # retained copies are from before this run; empty payloads clear state
@@ -121,6 +155,19 @@ class WireKeeper:
                 self._react(rec.topic.split("/")[2:], rec.json())
             except Exception as exc:  # a failed reaction is a finding, not a crash of the client thread
                 self.errors.append(f"{rec.topic}: {type(exc).__name__}: {exc}")
+
+    def _believed(self, rec: Rec) -> bool:
+        """A house status signed by the key it names, that key the trusted one; anything else of the house signed by
+        that key for the status's run."""
+        if rec.topic == "liq/v1/house/status":
+            status = rec.json()
+            key, run = status.get("pubkey", ""), status.get("run", "")
+            if self.house_key not in (None, key) or not house_signed(rec.payload, key, run):
+                return False
+            self.house_key, self.run = key, run
+            return True
+        return self.house_key is not None and self.run is not None and house_signed(rec.payload, self.house_key,
+                                                                                     self.run)
 
     def _react(self, levels: list[str], msg: dict[str, Any]) -> None:
         kind = msg.get("type")

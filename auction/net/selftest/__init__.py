@@ -16,6 +16,12 @@ Families, each counted for real by the run:
   publishes away from the house and everyone else; so does compose.yaml's ACL;
 - ``bad inputs`` (``fuzz.py``): seeded fuzzing of every decoder, of a keeper's receive path, of the house's
   admission (nothing mutated is accepted) and of its rules on boundary numbers (invariants after every block).
+- ``journal`` (``journal_faults.py``): a second house on one journal, a WAL deleted or cut, damaged copies:
+  each refused in one line with exit 2;
+- ``broker`` (``broker_faults.py``): one stranger against the embedded broker's limits, and no orphaned broker;
+- ``forgery`` (``forgery.py``): a stranger publishing as the house (results, a 10x oracle price, statuses,
+  tampered and replayed prices): every keeper drops every one, keeps buying, and pays nothing above the real
+  price.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 
 from broker.server import Prefer
 
-FAMILIES = ("faults", "attacks", "access", "inputs", "journal", "broker")
+FAMILIES = ("faults", "attacks", "access", "inputs", "journal", "broker", "forgery")
 # --quick against a full run: house kills and the multiplier of fuzz inputs (auction.net.selftest.fuzz.run_fuzz).
 HOUSE_KILLS = {"quick": 1, "full": 3}
 FUZZ_SCALE = {"quick": 1, "full": 5}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+
 from auction.net.house_core import HouseCore, ledger_snapshot
 from auction.net.journal import Entry, Journal
 from auction.net.runspec import load_run
@@ -133,7 +135,7 @@ def audit(cluster: Cluster, replay: Replay | None = None) -> Audit:
     out.double_settled = sorted({a for a, payloads in seen.results.items() if len(payloads) > 1}
                                 | (set(seen.results) - set(sales)))
     for a, msg in seen.result_msgs.items():  # what was published is what the ledger holds
-        if a in core.results and m.encode(msg) != m.encode(core.results[a]):
+        if a in core.results and m.encode(msgspec.structs.replace(msg, sig="")) != m.encode(core.results[a]):
             out.double_settled.append(a)
             out.problems.append(f"auction {a}: the published result differs from the journal's")
     out.unseen_results = sorted(set(core.results) - set(seen.results))

@@ -190,5 +190,29 @@ def broker_line(report: Any) -> str:
             f"{net.get('processes', '?')} processes left")
 
 
+def _forgery(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    from auction.net.selftest.forgery import forged_house
+
+    try:
+        report = asyncio.run(forged_house(workdir, prefer=broker))
+    except Exception as exc:
+        return Family("forgery", f"forgery: the run failed: {exc}".splitlines()[0], False, [str(exc)])
+    return Family("forgery", forgery_line(report), report.ok, [] if report.ok else [report.describe()])
+
+
+def forgery_line(report: Any) -> str:
+    f = report.figures
+    dropped = f.get("dropped_by_each_keeper", {})
+    a = report.audit
+    lost = "?" if a is None else len(a.lost)
+    conserved = a is not None and a.conserved
+    return (f"forgery: {f.get('forged_sent', 0)} forged house messages ({len(report.sent)} kinds: results, 10x "
+            f"oracle prices, statuses, a tampered and a replayed price); dropped by each of {len(dropped)} keepers: "
+            f"{min(dropped.values(), default=0)} at least; {f.get('of_which_bought_by_keepers', 0)}/"
+            f"{f.get('auctions_forged_settled', 0)} auctions forged as settled still bought by keepers; "
+            f"{f.get('usd_paid_above_the_real_oracle', '?')} USD paid above the real oracle price; {lost} auctions "
+            f"lost, value {'conserved' if conserved else 'NOT conserved'}")
+
+
 RUNNERS = {"faults": _faults, "attacks": _attacks, "access": _access, "inputs": _inputs, "journal": _journal,
-           "broker": _broker}
+           "broker": _broker, "forgery": _forgery}

@@ -28,11 +28,13 @@ from typing import IO, Any
 
 import structlog
 
-from auction.net.network import KeeperPlan, population, write_keyring
+from auction.net.house_feed import HouseFeed
+from auction.net.network import KeeperPlan, house_key_file, population, write_keyring
 from auction.net.selftest.logs import log_events, log_time
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus
+from broker.house_signing import HouseTrust
 from broker.server import BrokerHandle, Prefer, popen_tied, start_broker
 from broker.signing import KeyPair, load_or_create
 from broker.transport import connect
@@ -183,7 +185,10 @@ class Child:
 
 @dataclass(slots=True)
 class Watcher:
-    """What the house published, as one subscriber saw it (arrival times: ``time.time``, as in the logs)."""
+    """What the house published, as one subscriber saw it (arrival times: ``time.time``, as in the logs).
+
+    With ``feed`` (the house's key pinned), it believes only what the house signed, as keepers do: anything
+    else on the house's topics lands in ``dropped`` (and ``raw``), never among the results, blocks or prices."""
 
     announced: dict[int, float] = field(default_factory=dict)
     announces: dict[int, m.Announce] = field(default_factory=dict)
@@ -198,6 +203,8 @@ class Watcher:
     oracle: dict[str, list[tuple[float, m.OraclePrice]]] = field(default_factory=lambda: defaultdict(list))
     actions: list[tuple[float, str, bytes]] = field(default_factory=list)  # (wall, topic keeper, payload)
     undecodable: list[tuple[str, str]] = field(default_factory=list)  # house messages that failed to decode
+    house: HouseFeed | None = None  # what the watcher believes of the house's topics (None: everything)
+    dropped: list[tuple[float, str, bytes]] = field(default_factory=list)  # house topics, not signed by the house
 
     def feed(self, topic: str, payload: bytes, wall: float) -> None:
         self.raw.append((wall, topic, payload))
@@ -212,6 +219,16 @@ class Watcher:
         except Exception as exc:  # anything the house sends must decode: record what does not
             self.undecodable.append((topic, str(exc)))
             return
+        if self.house is None or isinstance(msg, m.KeeperStatus):  # keepers' own statuses are theirs, unsigned
+            self._record(msg, payload, wall)
+            return
+        before = self.house.dropped
+        for believed_payload, believed in self.house.admit(payload, msg):
+            self._record(believed, believed_payload, wall)
+        if self.house.dropped > before:
+            self.dropped.append((wall, topic, payload))
+
+    def _record(self, msg: m.Message, payload: bytes, wall: float) -> None:
         if isinstance(msg, m.Announce):
             self.announced.setdefault(msg.auction, wall)
             self.announces.setdefault(msg.auction, msg)
@@ -272,11 +289,13 @@ class Cluster:
         house_log_level: str = "info",
         prefer: Prefer = "auto",
         bind_client_ids: bool = False,
+        oracle_keepers: bool = False,
     ) -> None:
         self.workdir = workdir
         self.design, self.speed, self.rate_limit = design, speed, rate_limit
         self.open_funding, self.funds = open_funding, dict(funds or {})
         self.house_log_level = house_log_level
+        self.oracle_keepers = oracle_keepers  # keepers value collateral at the oracle price (no --scenario)
         self.prefer: Prefer = prefer  # which broker: "auto" (Mosquitto when installed), "mosquitto", "embedded"
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "logs").mkdir(exist_ok=True)
@@ -296,7 +315,8 @@ class Cluster:
         self.house: Child | None = None
         self.house_lives: list[Child] = []
         self._house_starts = 0
-        self.watcher = Watcher()
+        # The watcher believes only the house, as the keepers do (they are given its key with --house-key).
+        self.watcher = Watcher(house=HouseFeed(HouseTrust(pinned=house_key_file(workdir)[1])))
         self._watch_bus: Bus | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self.faults: list[str] = []  # every fault injected, in order ("keeper SIGKILL", ...)
@@ -359,10 +379,11 @@ class Cluster:
         return {**os.environ, BROKER_ENV: self.url(user), "PYTHONUNBUFFERED": "1"}
 
     def keeper_argv(self, plan: KeeperPlan, *, strategy: str | None = None) -> list[str]:
+        market = [] if self.oracle_keepers else ["--scenario", str(self.scenario_path)]
         return [*self._cli(), "keeper", "--strategy", strategy or plan.strategy, "--id", plan.keeper_id,
                 "--capital", repr(plan.capital), "--config", json.dumps(plan.config), "--latency",
-                repr(plan.latency_s), "--gas-policy", plan.gas_policy, "--speed", repr(self.speed), "--scenario",
-                str(self.scenario_path), "--key", str(self.key_file(plan.keeper_id))]
+                repr(plan.latency_s), "--gas-policy", plan.gas_policy, "--speed", repr(self.speed), *market,
+                "--key", str(self.key_file(plan.keeper_id)), "--house-key", house_key_file(self.workdir)[1]]
 
     def key_file(self, keeper: str) -> Path:
         return self.workdir / "keys" / f"{keeper}.key"
@@ -386,7 +407,8 @@ class Cluster:
 
     def house_argv(self, *, resume: bool) -> list[str]:
         argv = [*self._cli(self.house_log_level), "house", "--speed", repr(self.speed), "--journal",
-                str(self.journal_path), "--out", str(self.workdir / "out")]
+                str(self.journal_path), "--out", str(self.workdir / "out"), "--key",
+                str(house_key_file(self.workdir)[0])]
         if self.rate_limit is not None:
             argv += ["--rate-limit", repr(self.rate_limit)]
         if resume:
