@@ -230,10 +230,44 @@ class ZeroBid(Strategy):
         return takes_at(ctx.market_price(lots.asset) * self.dutch_fraction, lots.lot, open_)
 
 
+class PerpTaker(Strategy):
+    """Perp designs: take a position over when the price beats the hedge into the outside market by ``margin``.
+
+    A long is bought at most at ``market * (1 - margin)`` and sold on at once; a short is taken at least at
+    ``market * (1 + margin)`` and bought back at once (the house hedges inside the sale, with the market's
+    impact: ``margin`` must cover it). Capital limit: a long's price is paid before the hedge returns it, so at
+    most ``balance / price`` tokens; margin limit: at most ``max_notional`` USD per position.
+    """
+
+    name = "perp-taker"
+
+    def __init__(self, *, margin: float = 0.02, max_notional: float = 5_000_000.0) -> None:
+        if not 0.0 <= margin < 1.0:
+            raise ValueError(f"margin must be in [0, 1), got {margin}")
+        super().__init__(margin=margin, max_notional=max_notional)
+        self.margin, self.max_notional = margin, max_notional
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if not auction.design.startswith("perp-") or auction.lot <= 0:
+            return None
+        side = int(auction.terms.get("side", 1))
+        value = ctx.market_price(auction.asset)
+        limit = value * (1.0 - self.margin) if side > 0 else value * (1.0 + self.margin)
+        qty = min(auction.lot, self.max_notional / value)
+        if side > 0:
+            qty = min(qty, ctx.balance / limit)
+        if limit <= 0 or qty <= 0:
+            return None
+        if auction.design == "perp-sealed":
+            return Bid(price=limit, qty=qty)
+        return Take(max_price=limit, max_qty=qty)
+
+
 class Universal(Strategy):
     """The default population member: a sensible behaviour for every design.
 
-    dutch -> dutch-threshold, sealed -> sealed-shading, english -> english-proxy, fixed -> fixed-liquidator.
+    dutch -> dutch-threshold, sealed -> sealed-shading, english -> english-proxy, fixed -> fixed-liquidator,
+    perp-dutch, perp-sealed and perp-takeover -> perp-taker.
     """
 
     name = "universal"
@@ -255,6 +289,8 @@ class Universal(Strategy):
             "english": EnglishProxy(margin=margin),
             "fixed": FixedLiquidator(gas_share=gas_share, max_priority_fee=max_priority_fee),
         }
+        perp = PerpTaker(margin=margin)
+        self.by_design.update({name: perp for name in ("perp-dutch", "perp-sealed", "perp-takeover")})
 
     def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
         inner = self.by_design.get(auction.design)
@@ -299,6 +335,7 @@ class Constrained(Universal):
 BUILTINS: dict[str, type[Strategy]] = {
     cls.name: cls
     for cls in (
-        DutchThreshold, SealedTruthful, SealedShading, EnglishProxy, FixedLiquidator, ZeroBid, Universal, Constrained
+        DutchThreshold, SealedTruthful, SealedShading, EnglishProxy, FixedLiquidator, ZeroBid, Universal, Constrained,
+        PerpTaker,
     )
 }

@@ -151,6 +151,12 @@ class Ledger:
         self._move("market", f"keeper:{keeper}", USD, proceeds)
         self.totals.by_keeper[keeper]["proceeds"] += proceeds
 
+    def transfer(self, src: str, dst: str, amount: int, asset: str = USD) -> None:
+        """Move ``amount`` of ``asset`` between two holders (the perp book's margin, keepers, the insurance fund)."""
+        _positive(amount, allow_zero=True)
+        self._need(src, asset, amount, "insufficient-escrow" if src.startswith("keeper:") else "insufficient-balance")
+        self._move(src, dst, asset, amount)
+
     # -- auctions ------------------------------------------------------------------------------------
     def seize(self, auction: int, account: str, asset: str, qty: int, debt: int, tab: int) -> Book:
         """Move ``qty`` collateral and ``debt`` from an account into a new or running auction lot."""

@@ -12,12 +12,25 @@ from contextlib import contextmanager
 from typing import Any
 
 from auction.book.base import Kind
-from auction.designs import dutch, english, fixed, sealed
+from auction.designs import (
+    dutch,
+    english,
+    fixed,
+    perp_backstop,
+    perp_dutch,
+    perp_market,
+    perp_sealed,
+    perp_takeover,
+    sealed,
+)
 from auction.designs.base import Design
 from auction.errors import ConfigError
 from broker import messages as m
 
-BUILTIN: tuple[Design[Any], ...] = (dutch.DESIGN, sealed.FIRST, sealed.SECOND, english.DESIGN, fixed.DESIGN)
+BUILTIN: tuple[Design[Any], ...] = (
+    dutch.DESIGN, sealed.FIRST, sealed.SECOND, english.DESIGN, fixed.DESIGN,
+    perp_market.DESIGN, perp_dutch.DESIGN, perp_sealed.DESIGN, perp_takeover.DESIGN, perp_backstop.DESIGN,
+)
 
 REGISTRY: dict[str, Design[Any]] = {}
 

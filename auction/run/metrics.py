@@ -24,6 +24,7 @@ import numpy as np
 
 from auction import units
 from auction.book.ledger import Ledger
+from auction.book.positions import PositionBook
 from auction.designs.base import Sale
 from auction.house import AuctionHouse
 
@@ -68,9 +69,48 @@ def compute_metrics(house: AuctionHouse, ledger: Ledger, world: Any) -> tuple[di
         "time_to_liquidate_s_p95": float(np.percentile(times, 95)),
     }
     extra: dict[str, float] = {}
+    if isinstance(house.book, PositionBook):
+        metrics = perp_metrics(house, ledger, house.book, times)
     if getattr(world, "ipv_lots", 0):
         extra["revenue_per_lot"] = sum(num(b.raised) for b in books) / world.ipv_lots
     return {k: _clean(v) for k, v in metrics.items()}, exact, extra
+
+
+def perp_metrics(house: AuctionHouse, ledger: Ledger, book: PositionBook, times: np.ndarray) -> dict[str, float]:
+    """A perp run's metrics (USD unless said), from the book's tally and the sales (``auction.book.perp_close``).
+
+    - ``bad_debt``: deficits neither the insurance fund nor socialization covered;
+    - ``insurance_drawdown``: the fund's start less its lowest balance at a block;
+    - ``adl_count`` / ``adl_notional``: positions reduced by ADL, and their notional at the bankruptcy price;
+    - ``slippage_vs_mark``: what fills cost liquidated traders against the mark, over the notional closed;
+    - ``liquidator_profit``: keepers' hedged takeover profit less their gas;
+    - ``trader_loss``: what liquidation took from traders beyond a close at the mark: slippage, fees, the
+      equity ADL and the backstop vault took;
+    - ``time_to_close_s_*``: kick to close per sale.
+    """
+    num = units.num_f
+    t = book.tally
+    start = units.num(house.params.insurance_fund)
+    keepers = sum(getattr(s, "keeper_net", 0) for s in house.sales.values())
+    return {
+        "bad_debt": num(t.bad_debt),
+        "insurance_drawdown": num(max(start - t.insurance_low, 0) if t.insurance_low >= 0 else 0),
+        "insurance_paid": num(t.insurance_paid),
+        "fees_to_insurance": num(t.fees),
+        "socialized_loss": num(t.socialized),
+        "adl_count": float(t.adl_count),
+        "adl_notional": num(t.adl_notional),
+        "liquidated_notional": num(t.closed_notional),
+        "slippage_vs_mark": t.slippage / t.closed_notional if t.closed_notional else 0.0,
+        "liquidator_profit": num(keepers - ledger.totals.gas),
+        "trader_loss": num(t.slippage + t.fees + t.adl_equity + t.vault_equity),
+        "vault_takeovers": float(t.vault_takeovers),
+        "funding_paid": num(book.funding_paid),
+        "gas_spent": num(ledger.totals.gas),
+        "auctions": float(len(house.sales)),
+        "time_to_close_s_median": float(np.median(times)),
+        "time_to_close_s_p95": float(np.percentile(times, 95)),
+    }
 
 
 def _borrower_loss(sale: Sale) -> float:

@@ -18,6 +18,7 @@ from auction.models.market import make_market
 from auction.models.oracle import make_oracle
 from auction.models.prices import YEAR_S, PricePath, ewma_vol, gbm, jump_diffusion, load_csv
 from auction.scenario.load import gas_units, house_params
+from auction.scenario.perp_book import perp_book
 from auction.scenario.tables import (
     AccountsConfig,
     ChainlinkOracleConfig,
@@ -41,8 +42,6 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
     ut, up = oracle.updates(path.times, prices)
     updates = [(float(t), {asset: float(p)}) for t, p in zip(ut, up, strict=True) if t <= end]
     n = accounts if accounts is not None else scenario.accounts.n
-    population = _accounts(scenario.accounts, n, asset, float(prices[0]), seed)
-    margins = _vol_margins(scenario.accounts, population, ut[: len(updates)], up[: len(updates)])
     gas = _gas_model(scenario.gas, path, seed)
     market = make_market(scenario.market.kind, path, **_market_params(scenario.market))
     native = "ETH" if "ETH" in path.prices else asset
@@ -51,6 +50,14 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
 
     def market_price(a: str, t: float) -> float:
         return float(path.prices[a][path.at(t)])
+
+    if scenario.perp is not None:
+        population, margins = None, None
+        book = perp_book(scenario.perp, n, asset, float(prices[0]), market, seed, market_price)
+    else:
+        population = _accounts(scenario.accounts, n, asset, float(prices[0]), seed)
+        margins = _vol_margins(scenario.accounts, population, ut[: len(updates)], up[: len(updates)])
+        book = None
 
     def proceeds(a: str, qty: int, t: float) -> int:
         return units.num(market.proceeds(units.col_f(qty), t))
@@ -68,7 +75,7 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
         gas_gwei=gas.gwei, series_times=[float(x) for x in times if x <= end],
         series_market=[float(p) for x, p in zip(times, prices, strict=True) if x <= end],
         keeper_specs=list(scenario.keepers), t0_unix=path.t0_unix if isinstance(scenario.prices, CsvPrices) else None,
-        native=native, native_price=native_price, gas_units=gas_units(scenario, design),
+        native=native, native_price=native_price, gas_units=gas_units(scenario, design), book=book,
     )
 
 

@@ -2,7 +2,8 @@
 
 ``file_schema()`` is ``ScenarioFile`` plus a [designs] table with one sub-table per design table the registry
 knows (``auction.designs.tables``), so a registered design's table is a valid key without any edit here.
-``to_dict`` is the inverse of decoding: the file-shaped dict (what reports embed), without the derived fields.
+``to_dict`` is the inverse of decoding: the file-shaped dict (what reports embed), without the derived fields;
+its [designs] holds the tables of the designs that can run the scenario (vault or perp), not the others.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def to_dict(scenario: Scenario) -> dict[str, Any]:
     """The scenario as plain data (the same shape as its TOML), for reports and round trips."""
     out = {name: _plain(getattr(scenario, name)) for name in ScenarioFile.__struct_fields__}
     out = {k: v for k, v in out.items() if v is not None}
-    out["designs"] = {name: _plain(params) for name, params in scenario.designs.items()}
+    tables = {d.table for d in registry.REGISTRY.values() if d.book == scenario.book}
+    out["designs"] = {name: _plain(params) for name, params in scenario.designs.items() if name in tables}
     return out
 
 

@@ -196,6 +196,42 @@ class IpvConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     oracle_price: Positive | None = None  # what fixed posts from; default value_scale
 
 
+class TierRow(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One [[perp.tiers]] row: the tier starts at ``floor`` USD of notional; ``mmr``, or ``max_leverage`` for
+    Hyperliquid's rule mmr = 1 / (2 * max_leverage) (``auction.perp.margin.TierTable.from_rows``)."""
+
+    floor: NonNegative = 0.0
+    mmr: Annotated[float, Meta(gt=0, lt=1)] | None = None
+    max_leverage: Annotated[float, Meta(ge=1)] | None = None
+
+
+def _eth_tiers() -> tuple[TierRow, ...]:
+    # Hyperliquid ETH: 25x up to $100M of notional, 15x above (docs "Margin tiers"; tests/test_perp_rules_margin)
+    return (TierRow(floor=0.0, max_leverage=25.0), TierRow(floor=100_000_000.0, max_leverage=15.0))
+
+
+class PerpConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """[perp]: the scenario holds perpetual positions (one market, the [prices] asset), not vaults.
+
+    [accounts] n is the number of traders; each deposits ``collateral_mean`` USD (lognormal, ``collateral_sigma``)
+    and opens one position at the first price, long with probability ``long_share``, at a leverage uniform in
+    [``leverage_low``, ``leverage_high``]. The outside market is the maker on the other side of every trade.
+    """
+
+    tiers: tuple[TierRow, ...] = field(default_factory=_eth_tiers)
+    collateral_mean: Positive = 20_000.0
+    collateral_sigma: NonNegative = 1.0
+    leverage_low: Annotated[float, Meta(ge=1)] = 3.0
+    leverage_high: Annotated[float, Meta(ge=1)] = 20.0
+    long_share: Fraction = 0.8
+    maker_capital: Positive = 1e10  # USD behind the outside market's side of the trades
+    vault_capital: NonNegative = 10_000_000.0  # USD of the backstop vault (perp-backstop)
+    funding_interval_s: Positive = 3600.0  # Hyperliquid pays every hour
+    ema_tau_s: Positive = 150.0  # premium EMA of the mark (Hyperliquid: 150 s)
+    liquidation_fee: Annotated[float, Meta(ge=0, lt=1)] = 0.005  # of the closed notional, to the insurance fund
+    socialize: bool = False  # a deficit the insurance fund cannot cover is socialized over traders in profit
+
+
 # --- the scenario --------------------------------------------------------------------------------------
 
 
@@ -217,6 +253,7 @@ class ScenarioFile(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     house: HouseConfig = field(default_factory=HouseConfig)
     ipv: IpvConfig | None = None
+    perp: PerpConfig | None = None  # perpetual positions instead of vaults
     keepers: tuple[KeeperSpec, ...] = ()
 
 
@@ -237,4 +274,4 @@ class Scenario(ScenarioFile, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     @property
     def book(self) -> Kind:
         """The accounts it holds: ``"vault"`` (collateral and debt) or ``"perp"`` (perpetual positions)."""
-        return "vault"
+        return "vault" if self.perp is None else "perp"

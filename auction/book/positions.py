@@ -1,0 +1,266 @@
+"""``PositionBook``: perpetual-futures accounts behind the house's ``MarginBook`` interface.
+
+Each account holds a numeraire ``quote`` balance and a signed ``size`` per market (long > 0), dYdX v4's model
+(``auction.perp.waterfall``): equity = quote + sum(size * mark). Deposited collateral is the quote plus the cost
+basis ``cost`` (size * entry), kept per position with the funding it paid. The book's own accounts: the outside
+market ``MAKER`` (the counterparty of the traders' opening trades and of every hedge, at the market's prices
+with impact) and the backstop vault ``VAULT``; neither is ever liquidated.
+
+Conservation, exact in integers and checked after every block (``check``): per market the sizes sum to 0
+(every trade has two sides), and the quotes sum to what the ledger's ``perp:margin`` holds (value enters or
+leaves the book only through a ledger move: keepers paying, the insurance fund). Funding and ADL move quote
+between accounts only.
+
+Margin is cross by default: equity and maintenance sum over markets. The tier tables are
+``auction.perp.margin.TierTable`` (per market); a volatility-adjusted rate, when the run hands one in, raises a
+market's maintenance rate to at least it. Detection is vectorized in float64 (ranking and flagging); whether an
+account is liquidatable is then decided exactly (``healthy``) in integers and fractions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from auction.book.base import F64, I64, NOTHING, Kind, Lot
+from auction.book.ledger import USD, Ledger
+from auction.book.perp_marks import Marks
+from auction.perp import prices
+from auction.perp.margin import TierTable
+from auction.units import COL
+
+MARGIN = "perp:margin"  # the ledger holder of everything the position book holds
+MAKER, VAULT = "maker", "vault"
+Trade = Callable[[str, int, float], int]  # (market, base units, t) -> numeraire base units (impact included)
+
+
+@dataclass(slots=True)
+class PerpTally:
+    """What the reports count of liquidations, numeraire base units unless said (``auction.book.perp_close``)."""
+
+    fees: int = 0  # liquidation fees paid to the insurance fund
+    insurance_paid: int = 0  # drawn from the insurance fund to cover bankrupt accounts
+    socialized: int = 0
+    bad_debt: int = 0  # deficits nothing covered
+    adl_count: int = 0  # counterparty positions reduced by ADL
+    adl_notional: int = 0  # at the bankruptcy price
+    closed_notional: int = 0  # liquidated notional at mark (ADL included)
+    slippage: int = 0  # what fills cost the liquidated account against the mark (> 0: below mark for a long)
+    vault_takeovers: int = 0
+    vault_equity: int = 0  # margin the backstop vault took over with the positions
+    adl_equity: int = 0  # equity liquidated accounts still had when ADL closed them at bankruptcy
+    insurance_low: int = -1  # the insurance fund's lowest balance seen at a block (-1: not yet)
+
+
+class PositionBook:
+    """Signed positions with quote balances; ``n`` traders, then the maker and the backstop vault."""
+
+    kind: Kind = "perp"
+
+    def __init__(self, markets: Sequence[str], tiers: Sequence[TierTable], quote: I64, size: I64, cost: I64,
+                 marks: Marks, *, sell: Trade, buy: Trade) -> None:
+        if size.shape != cost.shape or size.shape[0] != quote.shape[0] or size.shape[1] != len(markets):
+            raise ValueError("quote, size and cost disagree in shape")
+        self.markets = tuple(markets)
+        self.tiers = tuple(tiers)
+        self.quote, self.size, self.cost = quote, size, cost
+        self.funded = np.zeros_like(size)  # funding paid (> 0) or received per position, numeraire base units
+        self.marks = marks
+        self.sell, self.buy = sell, buy  # the outside market, where hedges and protocol closes go
+        self.n = quote.shape[0] - 2
+        self.maker, self.vault = self.n, self.n + 1
+        self.watched = np.ones(quote.shape[0], dtype=bool)
+        self.watched[self.n:] = False  # the book's own accounts are never liquidated
+        self.vol_mm: F64 | None = None
+        self.floors = [np.array(t.floors, dtype=np.float64) for t in tiers]
+        self.mmr = [np.array([float(r) for r in t.mmr]) for t in tiers]
+        self.cum = [np.array([float(c) for c in t.cum]) for t in tiers]
+        self.ledger: Ledger | None = None
+        self.funding_paid = 0  # total paid by the paying side over the run
+        self.tally = PerpTally()
+        self.fee_rate = 0.0  # liquidation fee, share of the closed notional at mark, to the insurance fund
+        self.socialize = False  # a deficit the fund cannot cover is socialized over the traders in profit
+        self.history: list[tuple[float, float, float, int]] = []  # (t, open interest, insurance USD, ADL count)
+
+    # -- MarginBook --------------------------------------------------------------------------------------
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return self.markets
+
+    def attach(self, ledger: Ledger) -> None:
+        """The traders' deposits, the maker's and the vault's enter the ledger as ``perp:margin``."""
+        if self.ledger is not None:
+            raise ValueError("the position book is attached to a ledger already")
+        self.ledger = ledger
+        ledger.mint(MARGIN, USD, int(self.quote.sum()))
+
+    def on_prices(self, oracle: F64, mm: F64 | None) -> tuple[I64, F64]:
+        self.vol_mm = mm
+        self.marks.on_index(oracle)
+        return self._detect()
+
+    def on_block(self, now: float) -> tuple[I64, F64]:
+        self.check()  # what the last block left: conservation holds after every block
+        self._sample(now)
+        self.marks.on_block(now)
+        if self.marks.funding_due(now):
+            pay = self.marks.pay_funding(self.size, now)
+            self.quote -= pay.sum(axis=1)
+            self.funded += pay
+            self.funding_paid += int(pay[pay > 0].sum())
+        return self._detect() if self.marks.priced else NOTHING
+
+    def health(self, i: int) -> float:
+        return prices.health(self.equity(i), self.maintenance(i))
+
+    def healthy(self, i: int) -> bool:
+        return not prices.is_liquidatable(self.equity(i), self.maintenance(i))
+
+    def reindex(self, i: int) -> None:
+        if i < self.n:
+            self.watched[i] = True
+
+    def lots(self, i: int, *, seize: bool) -> list[Lot]:
+        """One sale per market the account holds a position in; nothing is seized (the position stays put)."""
+        row = self.size[i]
+        return [Lot(k, abs(int(row[k])), side=1 if row[k] > 0 else -1) for k in range(len(self.markets)) if row[k]]
+
+    # -- detection ---------------------------------------------------------------------------------------
+    def _detect(self) -> tuple[I64, F64]:
+        eq, mm = self.equity_all(), self.maintenance_all()
+        breached = self.watched & (mm > 0) & (eq < mm)
+        idx = np.flatnonzero(breached)
+        if not idx.size:
+            return NOTHING
+        self.watched[idx] = False  # served once; a sale's end (or a recovery) watches it again
+        return idx.astype(np.int64), (mm - eq)[idx]
+
+    def equity_all(self) -> F64:
+        """Every account's equity at the mark, float64 numeraire base units (vectorized)."""
+        mark = np.array(self.marks.mark_q, dtype=np.float64)
+        return self.quote.astype(np.float64) + (self.size.astype(np.float64) * mark).sum(axis=1) / COL
+
+    def maintenance_all(self) -> F64:
+        """Every account's maintenance requirement, float64: per market ``notional * mmr - cum`` of its tier."""
+        out = np.zeros(self.quote.shape[0])
+        for k in range(len(self.markets)):
+            notional = np.abs(self.size[:, k].astype(np.float64)) * self.marks.mark_q[k] / COL
+            tier = np.searchsorted(self.floors[k], notional, side="right") - 1
+            rate = self.mmr[k][tier]
+            if self.vol_mm is not None:
+                rate = np.maximum(rate, float(self.vol_mm[k]))
+            out += np.where(notional > 0, notional * rate - self.cum[k][tier], 0.0)
+        return out
+
+    # -- exact, per account --------------------------------------------------------------------------------
+    def equity(self, i: int) -> Fraction:
+        """quote + sum(size * mark), exact."""
+        upnl = sum(int(self.size[i, k]) * self.marks.mark_q[k] for k in range(len(self.markets)))
+        return int(self.quote[i]) + Fraction(upnl, COL)
+
+    def notional(self, i: int, k: int) -> int:
+        return abs(int(self.size[i, k])) * self.marks.mark_q[k] // COL
+
+    def maintenance(self, i: int, k: int | None = None) -> int:
+        """The tiered maintenance requirement (``TierTable.maintenance_margin``), of market ``k`` or of all."""
+        ks = range(len(self.markets)) if k is None else (k,)
+        total = 0
+        for j in ks:
+            n = self.notional(i, j)
+            if n:
+                mm = self.tiers[j].maintenance_margin(n)
+                if self.vol_mm is not None:
+                    mm = max(mm, -(-n * Fraction(repr(float(self.vol_mm[j]))).limit_denominator(10**9) // 1))
+                total += mm
+        return total
+
+    def entry_q(self, i: int, k: int) -> Fraction:
+        """Average entry price (numeraire base units per token): the cost basis over the size."""
+        s = int(self.size[i, k])
+        return Fraction(int(self.cost[i, k]) * COL, s) if s else Fraction(0)
+
+    def bankruptcy_q(self, i: int, k: int) -> Fraction | None:
+        """The mark of market ``k`` at which the account's equity is 0 (other markets at their marks)."""
+        other = self.equity(i) - int(self.quote[i]) - Fraction(int(self.size[i, k]) * self.marks.mark_q[k], COL)
+        return prices.bankruptcy_price(int(self.size[i, k]), 0, int(self.quote[i]), other_upnl=other)
+
+    def liquidation_q(self, i: int, k: int) -> Fraction | None:
+        """The mark at which equity meets maintenance, the tier taken at that price (Binance's rule)."""
+        s = int(self.size[i, k])
+        other = self.equity(i) - int(self.quote[i]) - Fraction(s * self.marks.mark_q[k], COL)
+        other_mm = self.maintenance(i) - self.maintenance(i, k)
+        return prices.liquidation_price_tiered(s, 0, int(self.quote[i]), self.tiers[k], other_upnl=other,
+                                               other_mm=other_mm)
+
+    # -- moves ---------------------------------------------------------------------------------------------
+    def trade(self, seller: int, buyer: int, k: int, qty: int, value: int) -> None:
+        """``seller`` sells ``qty`` of market ``k`` to ``buyer`` for ``value`` numeraire: a transfer both ways."""
+        if qty < 0 or value < 0:
+            raise ValueError(f"a trade needs qty >= 0 and value >= 0, got {qty}, {value}")
+        self._rebase(seller, k, -qty, value)
+        self._rebase(buyer, k, qty, value)
+        self.size[seller, k] -= qty
+        self.size[buyer, k] += qty
+        self.quote[seller] += value
+        self.quote[buyer] -= value
+
+    def pay_in(self, i: int, src: str, amount: int) -> None:
+        """``amount`` from ledger holder ``src`` into account ``i``'s quote."""
+        assert self.ledger is not None
+        self.ledger.transfer(src, MARGIN, amount)
+        self.quote[i] += amount
+
+    def pay_out(self, i: int, dst: str, amount: int) -> None:
+        """``amount`` out of account ``i``'s quote to ledger holder ``dst``."""
+        assert self.ledger is not None
+        self.ledger.transfer(MARGIN, dst, amount)
+        self.quote[i] -= amount
+
+    def move_quote(self, src: int, dst: int, amount: int) -> None:
+        self.quote[src] -= amount
+        self.quote[dst] += amount
+
+    def _rebase(self, i: int, k: int, delta: int, value: int) -> None:
+        """Cost basis after a size change of ``delta`` worth ``value``: an increase adds its value, a decrease
+        releases the basis pro rata (rounded toward zero), a flip starts the new side at the trade's price."""
+        s, c = int(self.size[i, k]), int(self.cost[i, k])
+        new = s + delta
+        signed_value = value if delta > 0 else -value
+        if s == 0 or (s > 0) == (delta > 0):
+            self.cost[i, k] = c + signed_value
+        elif (new > 0) == (s > 0) and new != 0:
+            kept = abs(c) * abs(new) // abs(s)
+            self.cost[i, k] = kept if c >= 0 else -kept
+        else:
+            self.cost[i, k] = 0 if new == 0 else signed_value * new // delta
+
+    # -- audit ---------------------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Sizes sum to 0 per market; quotes sum to the ledger's ``perp:margin``."""
+        sums = self.size.sum(axis=0)
+        if np.any(sums != 0):
+            raise AssertionError(f"position sizes do not net to zero: {sums.tolist()}")
+        if self.ledger is not None:
+            held = self.ledger.balance(MARGIN)
+            total = int(self.quote.sum())
+            if held != total:
+                raise AssertionError(f"perp quote not conserved: accounts hold {total}, the ledger {held}")
+
+    def _sample(self, now: float) -> None:
+        assert self.ledger is not None
+        fund = self.ledger.balance("insurance")
+        t = self.tally
+        t.insurance_low = fund if t.insurance_low < 0 else min(t.insurance_low, fund)
+        if not self.history or now - self.history[-1][0] >= 600.0 or self.history[-1][3] != t.adl_count:
+            self.history.append((now, self.open_interest(), fund / 1e6, t.adl_count))
+
+    def open_interest(self) -> float:
+        """Long open interest of the traders (tokens, market 0), for reports."""
+        s = self.size[: self.n, 0]
+        return float(s[s > 0].sum()) / COL
+
+    def holder(self, i: int) -> str:
+        return f"acct:{i}" if i < self.n else (MAKER if i == self.maker else VAULT)

@@ -1,0 +1,67 @@
+"""The position book a [perp] scenario describes: traders, the maker and the backstop vault, from the seed.
+
+Every trader deposits collateral and opens one position at the first price of the path against the outside
+market (the maker), so the sizes net to zero from the start and entry = the first price. Leverage is drawn
+below the tier's maximum (``TierTable.max_leverage``), so nobody starts liquidatable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from auction import units
+from auction.book.perp_marks import Marks
+from auction.book.positions import PositionBook
+from auction.errors import ConfigError, Rejected
+from auction.models.market import PathMarket
+from auction.perp.margin import TierTable
+from auction.scenario.tables import PerpConfig
+
+
+def tier_table(cfg: PerpConfig) -> TierTable:
+    rows = [{k: v for k, v in (("floor", r.floor), ("mmr", r.mmr), ("max_leverage", r.max_leverage))
+             if v is not None} for r in cfg.tiers]
+    return TierTable.from_rows(rows)
+
+
+def perp_book(cfg: PerpConfig, n: int, asset: str, p0: float, market: PathMarket, seed: int,
+              perp_price: Callable[[str, float], float]) -> PositionBook:
+    """``n`` traders with one position each, then the maker and the vault (``PositionBook`` layout)."""
+    table = tier_table(cfg)
+    if cfg.leverage_low > cfg.leverage_high:
+        raise ConfigError(f"[perp] leverage_low: must be <= leverage_high ({cfg.leverage_high}), got "
+                          f"{cfg.leverage_low}")
+    top = float(1 / table.mmr[0])
+    if cfg.leverage_high >= top:
+        raise ConfigError(f"[perp] leverage_high: must be below 1 / mmr of the first tier ({top:g}), got "
+                          f"{cfg.leverage_high}: positions would start liquidatable")
+    rng = np.random.default_rng([seed, 0x9E12])
+    collateral = rng.lognormal(np.log(cfg.collateral_mean) - cfg.collateral_sigma**2 / 2, cfg.collateral_sigma, n)
+    leverage = rng.uniform(cfg.leverage_low, cfg.leverage_high, n)
+    side = np.where(rng.random(n) < cfg.long_share, 1, -1)
+    price_q = units.price_q(p0)
+    coll = np.array([units.num(float(c)) for c in collateral], dtype=np.int64)
+    size_t = np.array([units.col(float(c * lev / p0)) for c, lev in zip(collateral, leverage, strict=True)],
+                      dtype=np.int64) * side
+    cost = np.array([(int(s) * price_q) // units.COL for s in size_t.tolist()], dtype=np.int64)
+    quote = np.concatenate([coll - cost, [units.num(cfg.maker_capital) + int(cost.sum()),
+                                          units.num(cfg.vault_capital)]]).astype(np.int64)
+    size = np.concatenate([size_t, [-int(size_t.sum()), 0]]).astype(np.int64)[:, None]
+    costs = np.concatenate([cost, [-int(cost.sum()), 0]]).astype(np.int64)[:, None]
+    marks = Marks((asset,), perp_price, interval_s=cfg.funding_interval_s, tau_s=cfg.ema_tau_s)
+
+    def sell(a: str, qty: int, t: float) -> int:
+        return units.num(market.pool(t).sell(units.col_f(qty)))
+
+    def buy(a: str, qty: int, t: float) -> int:
+        paid = market.pool(t).buy(units.col_f(qty))
+        if not math.isfinite(paid):
+            raise Rejected("insufficient-balance", f"the market cannot sell {units.col_f(qty)} {a}")
+        return math.ceil(paid * units.NUM)
+
+    book = PositionBook((asset,), (table,), quote, size, costs, marks, sell=sell, buy=buy)
+    book.fee_rate, book.socialize = cfg.liquidation_fee, cfg.socialize
+    return book

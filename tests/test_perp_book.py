@@ -1,0 +1,149 @@
+"""The position book: funding zero-sum, tiered maintenance, both sides liquidated, ADL ranking, conservation."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from auction import designs, units
+from auction.book.ledger import USD, Ledger
+from auction.book.perp_close import adl_candidates, adl_rest, keeper_fill, settle
+from auction.book.perp_marks import Marks
+from auction.book.positions import PositionBook
+from auction.house import AuctionHouse
+from auction.params import HouseParams
+from auction.perp.adl import hyperliquid_score
+from auction.perp.margin import TierTable
+from broker import messages as m
+
+ETH = "ETH"
+P0 = 2000.0
+ETH_TIERS = TierTable.hyperliquid([0, units.num(100_000_000)], [25, 15])  # Hyperliquid ETH tiers
+
+
+def pool_sell(a: str, qty: int, t: float) -> int:  # a constant-product pool of 10,000 ETH at $2,000
+    x, y = 10_000.0, 10_000.0 * P0
+    return units.num(y * units.col_f(qty) / (x + units.col_f(qty)))
+
+
+def pool_buy(a: str, qty: int, t: float) -> int:
+    x, y = 10_000.0, 10_000.0 * P0
+    return -(-round(y * units.col_f(qty) / (x - units.col_f(qty)) * 1e6))
+
+
+def make_book(collateral: list[float], tokens: list[float], price: float = P0, *, perp_price: float | None = None,
+              tiers: TierTable = ETH_TIERS, attach: bool = True) -> tuple[PositionBook, Ledger]:
+    """Traders with ``collateral`` USD and ``tokens`` (signed) opened at ``price`` against the maker."""
+    pq = units.price_q(price)
+    size = np.array([units.col(x) for x in tokens], dtype=np.int64)
+    cost = np.array([int(s) * pq // units.COL for s in size.tolist()], dtype=np.int64)
+    coll = np.array([units.num(c) for c in collateral], dtype=np.int64)
+    quote = np.concatenate([coll - cost, [units.num(1e9) + int(cost.sum()), units.num(1e6)]]).astype(np.int64)
+    sizes = np.concatenate([size, [-int(size.sum()), 0]]).astype(np.int64)[:, None]
+    costs = np.concatenate([cost, [-int(cost.sum()), 0]]).astype(np.int64)[:, None]
+    marks = Marks((ETH,), lambda a, t: perp_price if perp_price is not None else price)
+    book = PositionBook((ETH,), (tiers,), quote, sizes, costs, marks, sell=pool_sell, buy=pool_buy)
+    ledger = Ledger()
+    ledger.mint("keeper:k", USD, units.num(10_000_000))
+    if attach:  # else the auction house attaches it
+        book.attach(ledger)
+        ledger.mint("insurance", USD, units.num(10_000))
+        book.on_prices(np.array([price]), None)
+    return book, ledger
+
+
+def test_funding_is_zero_sum_and_longs_pay_a_positive_premium() -> None:
+    book, ledger = make_book([1000, 2000, 3000], [1.0, -2.5, 0.7], perp_price=P0 * 1.01)
+    before = book.quote.copy()
+    book.on_block(1800.0)
+    book.on_block(3600.0)  # the first funding interval
+    paid = before - book.quote
+    assert paid.sum() == 0 and book.funded.sum() == 0
+    assert paid[0] > 0 and paid[2] > 0 and paid[1] < 0  # a premium: longs pay, the short receives
+    assert book.funding_paid > 0
+    book.check()
+    ledger.check()
+
+
+def test_maintenance_follows_the_tier_table_across_a_floor() -> None:
+    # $150M of ETH: 100M at the 25x tier, the rest at 15x, Hyperliquid's maintenance = half the initial margin.
+    book, _ = make_book([20_000_000], [75_000.0])
+    notional = book.notional(0, 0)
+    assert notional == units.num(150_000_000)
+    want = ETH_TIERS.maintenance_margin(notional)
+    assert want == units.num(150_000_000 / 30 - 100_000_000 * (Fraction(1, 30) - Fraction(1, 50)))
+    assert book.maintenance(0) == want
+    assert book.maintenance_all()[0] == pytest.approx(want, rel=1e-12)
+
+
+def test_a_fall_breaches_the_long_and_a_rise_the_short() -> None:
+    book, _ = make_book([1000, 1000], [10.0, -10.0])  # 20x each at $2,000: maintenance 2% of notional
+    flagged, _ = book.on_prices(np.array([P0 * 0.96]), None)
+    assert flagged.tolist() == [0] and not book.healthy(0) and book.healthy(1)
+    assert book.liquidation_q(0, 0) == pytest.approx(units.price_q(P0) * (1 - 0.05) / (1 - 0.02), rel=1e-9)
+    book.reindex(0)
+    flagged, _ = book.on_prices(np.array([P0 * 1.04]), None)
+    assert flagged.tolist() == [1] and book.healthy(0) and not book.healthy(1)
+
+
+def test_adl_ranks_profitable_opposite_positions_by_hyperliquid_score() -> None:
+    # A bankrupt long; three shorts: two in profit after the fall, with different leverage, one opened lower.
+    book, _ = make_book([500, 1000, 5000, 1000], [10.0, -5.0, -5.0, 0.0])
+    book.size[3, 0], book.cost[3, 0] = -units.col(2.0), -units.num(2.0 * 1500)  # a short entered at $1,500
+    book.size[book.maker, 0] += units.col(2.0)
+    book.on_prices(np.array([1700.0]), None)
+    queue = adl_candidates(book, 0, 0, 1).tolist()
+    assert 3 not in queue and 0 not in queue  # the short in loss and the bankrupt account itself
+    mark = 1700.0
+    score = {j: float(hyperliquid_score(np.array([mark]), np.array([P0]), np.array([5 * mark]),
+                                        np.array([book.equity_all()[j] / 1e6]))[0] * 1e6) for j in (1, 2)}
+    assert score[1] > score[2]  # same profit, less collateral: higher leverage, deleveraged first
+    assert queue.index(1) < queue.index(2)
+
+
+def test_adl_and_waterfall_conserve_value_and_leave_the_account_at_zero() -> None:
+    book, ledger = make_book([500, 1000, 5000], [10.0, -5.0, -5.0])
+    book.on_prices(np.array([1940.0]), None)  # the long is under water: equity 500 - 600 < 0
+    assert book.equity(0) < 0
+    unfilled = adl_rest(book, 0, 0)
+    assert unfilled == 0 and book.size[0, 0] == 0 and book.tally.adl_count == 2
+    out = settle(book, 0, 0, socialize=False)
+    assert out.insurance_paid == 0 and book.quote[0] >= 0  # closed at bankruptcy: no deficit left
+    book.check()
+    ledger.check()
+
+
+def test_a_hedged_takeover_below_bankruptcy_is_covered_by_the_insurance_fund() -> None:
+    book, ledger = make_book([500], [10.0])
+    book.on_prices(np.array([1955.0]), None)
+    net = keeper_fill(book, 0, 0, "k", units.col(10.0), units.price_q(1900.0), 0.0)
+    assert net == pool_sell(ETH, units.col(10.0), 0.0) - units.num(19_000)
+    assert book.quote[0] == units.num(500 - 1000)
+    out = settle(book, 0, 0, socialize=False)
+    assert out.insurance_paid == units.num(500) and book.quote[0] == 0
+    assert ledger.balance("insurance") == units.num(9_500)
+    book.check()
+    ledger.check()
+
+
+def test_perp_dutch_sells_only_what_restores_the_margin() -> None:
+    book, ledger = make_book([1000, 0], [20.0, 0.0], perp_price=1985.0, attach=False)  # 40x
+    design = designs.get("perp-dutch")
+    house = AuctionHouse(design, design.params(), book, ledger, house=HouseParams(),
+                         market_price=lambda a, t: 1985.0, proceeds=lambda a, q, t: 0, gas_cost=lambda g, w, t: 0)
+    house.on_oracle(0.0, {ETH: 1985.0})
+    house.on_block(12.0, 0.0)
+    assert not book.healthy(0) and len(house.open) == 1
+    sale = next(iter(house.open.values()))
+    take = m.Take(auction=sale.id, keeper="k", amount=units.col(20.0), max_price_q=units.price_q(1985.0), nonce=1,
+                  deadline_ms=0)
+    house.submit(take, 13.0)
+    house.on_block(24.0, 0.0)
+    left = int(book.size[0, 0])
+    assert 0 < left < units.col(20.0)  # a part of the position went, not all of it
+    assert book.healthy(0) and book.equity(0) >= Fraction(115, 100) * book.maintenance(0)
+    assert sale.closed
+    book.check()
+    ledger.check()
