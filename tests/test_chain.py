@@ -84,7 +84,9 @@ def test_each_design_lists_the_gas_of_the_actions_it_takes() -> None:
     gas = {name: dict(d.gas) for name, d in REGISTRY.items()}
     assert gas == {"dutch": {"take": 180_000, "redo": 120_000}, "sealed-first": {"commit": 60_000, "reveal": 80_000},
                    "sealed-second": {"commit": 60_000, "reveal": 80_000}, "english": {"english-bid": 90_000},
-                   "fixed": {"liquidate": 300_000}}
+                   "fixed": {"liquidate": 300_000}, "perp-market": {}, "perp-backstop": {},
+                   "perp-dutch": {"take": 180_000}, "perp-takeover": {"take": 180_000},
+                   "perp-sealed": {"commit": 60_000, "reveal": 80_000}}
 
 
 def test_synthetic_gas_with_returns_and_seeded_noise() -> None:

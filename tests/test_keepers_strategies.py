@@ -48,7 +48,7 @@ def ctx(price: float = 2000.0, **kw: object) -> Context:
 
 def test_registry_has_every_builtin_and_each_is_a_strategy() -> None:
     assert set(BUILTINS) == {"dutch-threshold", "sealed-truthful", "sealed-shading", "english-proxy",
-                             "fixed-liquidator", "zero-bid", "constrained", "universal"}
+                             "fixed-liquidator", "zero-bid", "constrained", "universal", "perp-taker"}
     for name, cls in BUILTINS.items():
         assert issubclass(cls, Strategy) and cls.name == name and cls.api_version == 1
 

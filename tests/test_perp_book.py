@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -30,7 +31,7 @@ def pool_sell(a: str, qty: int, t: float) -> int:  # a constant-product pool of 
 
 def pool_buy(a: str, qty: int, t: float) -> int:
     x, y = 10_000.0, 10_000.0 * P0
-    return -(-round(y * units.col_f(qty) / (x - units.col_f(qty)) * 1e6))
+    return math.ceil(y * units.col_f(qty) / (x - units.col_f(qty)) * 1e6)
 
 
 def make_book(collateral: list[float], tokens: list[float], price: float = P0, *, perp_price: float | None = None,

@@ -38,6 +38,8 @@ class PerpSealedParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class PerpSealedTerms(PerpTerms, tag="perp-sealed", frozen=True, kw_only=True):
+    """Commit-reveal terms of a position: commits until ``commit_end_ms``, reveals until ``reveal_end_ms``."""
+
     commit_end_ms: m.Amount
     reveal_end_ms: m.Amount
     deposit: m.Amount
