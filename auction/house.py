@@ -253,8 +253,13 @@ class AuctionHouse:
     # -- opening sales ------------------------------------------------------------------------------------
     def _open_sales(self, i: int, now: float) -> list[m.Message]:
         out: list[m.Message] = []
+        split = self.design.split
         for lot in self.book.lots(i, seize=self.design.seizes):
-            out += self._open_sale(i, lot, now)
+            if split is None:
+                out += self._open_sale(i, lot, now)
+                continue
+            for qty, debt in split(lot.qty, lot.debt, self.design_params):
+                out += self._open_sale(i, Lot(lot.k, qty, debt, lot.side), now)
         return out
 
     def _open_sale(self, i: int, lot: Lot, now: float) -> list[m.Message]:

@@ -39,7 +39,9 @@ class Take:
     """Willing to pay up to ``max_price`` USD per token for up to ``max_qty`` tokens.
 
     dutch: the framework takes when the price falls to ``max_price``; english: a proxy bid up to
-    ``max_price`` per token for the lot; fixed: liquidate when that is profitable at ``max_price``.
+    ``max_price`` per token for the lot (raised by the minimum increment when outbid), or with ``at_once``
+    that whole bid at once, as Maker's auction-keeper bid (in the dent phase, ``max_qty`` is then the lot
+    asked for the tab); fixed: liquidate when that is profitable at ``max_price``.
     ``priority_fee`` (gwei) is the tip offered to get into the next block; ``None`` lets the framework
     choose (its default tip). It matters where transactions race: fixed-penalty liquidation.
     """
@@ -47,6 +49,7 @@ class Take:
     max_price: float
     max_qty: float
     priority_fee: float | None = None
+    at_once: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,11 @@ from typing import Any, Protocol
 
 from auction.errors import ConfigError
 from keepers.api import Strategy
-from keepers.strategies import BUILTINS
+from keepers.maker import MakerKeeper
+from keepers.strategies import BUILTINS as STRATEGIES
+
+# keepers.strategies' built-ins and keepers.maker's (which builds on them)
+BUILTINS: dict[str, type[Strategy]] = {**STRATEGIES, MakerKeeper.name: MakerKeeper}
 
 ENTRY_POINT_GROUP = "liqnet.strategies"
 FORMS = "a built-in name, an installed name, module:Class, path/to/file.py:Class or exec:COMMAND"

@@ -151,6 +151,40 @@ class EnglishProxy(Strategy):
         return Take(max_price=limit, max_qty=auction.lot) if limit > 0 else None
 
 
+class EnglishModel(Strategy):
+    """English (Flipper) as Maker's auction-keeper bid (auction_keeper/strategy.py ``FlipperStrategy.bid``):
+    its model price ``value * (1 - margin)`` per token, all at once.
+
+    tend: ``our_bid = min(lot * price, tab)``, when ``our_bid >= bid * beg`` or ``our_bid == tab``, and
+    ``our_bid > bid``; dent (the bid reached the tab): ``our_lot = tab / price``, when ``our_lot * beg <= lot``
+    and ``our_lot < lot``. A lone bidder pays its own price, not a proxy's minimum: the textbook English
+    auction is ``english-proxy``.
+    """
+
+    name = "english-model"
+
+    def __init__(self, *, margin: float = 0.0) -> None:
+        super().__init__(margin=margin)
+        self.margin = margin
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        if auction.design != "english" or auction.lot <= 0 or auction.terms.get("guy", "") == ctx.keeper_id:
+            return None
+        price = ctx.market_price(auction.asset) * (1.0 - self.margin)
+        bid, beg = float(auction.terms.get("bid", 0.0)), float(auction.terms.get("beg", 1.0))
+        if price <= 0:
+            return None
+        if bid >= auction.tab:  # dent: the full tab for the lot our price buys
+            our_lot = auction.tab / price
+            if not (our_lot * beg <= auction.lot and our_lot < auction.lot):
+                return None
+            return Take(max_price=price, max_qty=our_lot, at_once=True)
+        our_bid = min(auction.lot * price, auction.tab)
+        if not ((our_bid >= bid * beg or our_bid == auction.tab) and our_bid > bid):
+            return None
+        return Take(max_price=our_bid / auction.lot, max_qty=auction.lot, at_once=True)
+
+
 class FixedLiquidator(Strategy):
     """Fixed-penalty: liquidate when the bonus, resold at market, beats the gas; bid gas for the race.
 
@@ -266,7 +300,8 @@ class PerpTaker(Strategy):
 class Universal(Strategy):
     """The default population member: a sensible behaviour for every design.
 
-    dutch -> dutch-threshold, sealed -> sealed-shading, english -> english-proxy, fixed -> fixed-liquidator,
+    dutch -> dutch-threshold, sealed -> sealed-shading, english -> english-model (Maker's auction-keeper;
+    ``english="proxy"``: english-proxy, the textbook bidder), fixed -> fixed-liquidator,
     perp-dutch, perp-sealed and perp-takeover -> perp-taker.
     """
 
@@ -280,13 +315,17 @@ class Universal(Strategy):
         n: int | None = None,
         gas_share: float = 0.5,
         max_priority_fee: float = 500.0,
+        english: str = "model",
     ) -> None:
-        super().__init__(margin=margin, shade=shade, n=n, gas_share=gas_share, max_priority_fee=max_priority_fee)
+        if english not in ("model", "proxy"):
+            raise ValueError(f"english must be 'model' or 'proxy', got {english!r}")
+        super().__init__(margin=margin, shade=shade, n=n, gas_share=gas_share, max_priority_fee=max_priority_fee,
+                         english=english)
         self.by_design: dict[str, Strategy] = {
             "dutch": DutchThreshold(margin=margin, shade=shade, n=n),
             "sealed-first": SealedShading(n=n, margin=margin),
             "sealed-second": SealedShading(n=n, margin=margin),
-            "english": EnglishProxy(margin=margin),
+            "english": EnglishModel(margin=margin) if english == "model" else EnglishProxy(margin=margin),
             "fixed": FixedLiquidator(gas_share=gas_share, max_priority_fee=max_priority_fee),
         }
         perp = PerpTaker(margin=margin)
@@ -335,7 +374,7 @@ class Constrained(Universal):
 BUILTINS: dict[str, type[Strategy]] = {
     cls.name: cls
     for cls in (
-        DutchThreshold, SealedTruthful, SealedShading, EnglishProxy, FixedLiquidator, ZeroBid, Universal, Constrained,
-        PerpTaker,
+        DutchThreshold, SealedTruthful, SealedShading, EnglishProxy, EnglishModel, FixedLiquidator, ZeroBid,
+        Universal, Constrained, PerpTaker,
     )
 }

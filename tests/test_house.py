@@ -13,7 +13,7 @@ from auction.book.accounts import Accounts, mm_from_ratio
 from auction.book.ledger import USD, Ledger
 from auction.designs import defaults
 from auction.designs.dutch import DutchParams, DutchTerms
-from auction.designs.english import EnglishParams
+from auction.designs.english import EnglishParams, cat_lots
 from auction.designs.fixed import FixedParams
 from auction.designs.sealed import SealedParams
 from auction.house import AuctionHouse
@@ -164,3 +164,22 @@ def test_finish_closes_every_book(design: str) -> None:
 def test_digest_helper_is_sha256() -> None:
     d = commitment(1, "ali", 5, 6, b"x" * 16)
     assert d == hashlib.sha256(b"liqnet-commit-v1|1|ali|5|6|" + b"x" * 16).digest()
+
+
+def test_cat_lump_splits_a_vault_as_cat_bite_does() -> None:
+    # cat.sol bite: lot = min(ink, lump), art = min(art, lot * art / ink) rounded down, again until empty
+    lots = cat_lots(ETH(120), DAI(10_000), EnglishParams(lump=50.0))
+    assert lots == [(ETH(50), 4_166_666_666), (ETH(50), 4_166_666_667), (ETH(20), 1_666_666_667)]
+    assert sum(q for q, _ in lots) == ETH(120) and sum(d for _, d in lots) == DAI(10_000)
+    assert cat_lots(ETH(120), DAI(10_000), EnglishParams()) == [(ETH(120), DAI(10_000))]  # lump 0: one lot
+
+
+def test_english_lump_opens_one_sale_per_lot_of_a_vault() -> None:
+    house = make_house("english", english=EnglishParams(beg=1.03, ttl_s=600, tau_s=3600, lump=4.0))
+    house.on_oracle(0.0, {"ETH": 95.0})
+    out = house.on_block(12.0, 10.0)
+    mine = [x for x in out if isinstance(x, m.Announce) and x.owner == "acct:2"]
+    assert [x.lot for x in mine] == [ETH(4), ETH(4), ETH(2)]  # 10 ETH in lots of at most 4
+    assert sum(house.ledger.books[x.auction].debt for x in mine) == DAI(700)
+    house.finish(24.0)
+    house.ledger.check()

@@ -48,7 +48,7 @@ def ctx(price: float = 2000.0, **kw: object) -> Context:
 
 def test_registry_has_every_builtin_and_each_is_a_strategy() -> None:
     assert set(BUILTINS) == {"dutch-threshold", "sealed-truthful", "sealed-shading", "english-proxy",
-                             "fixed-liquidator", "zero-bid", "constrained", "universal", "perp-taker"}
+                             "english-model", "fixed-liquidator", "zero-bid", "constrained", "universal", "perp-taker"}
     for name, cls in BUILTINS.items():
         assert issubclass(cls, Strategy) and cls.name == name and cls.api_version == 1
 
@@ -155,7 +155,8 @@ def test_universal_dispatches_by_design() -> None:
     assert u.on_auction(view("dutch"), ctx(2000.0)) == T(1900.0, 10.0)
     assert u.on_auction(view("sealed-first"), ctx(100.0)) == B(71.25, 10.0)  # 95 * 3/4
     assert u.on_auction(view("sealed-second"), ctx(100.0)) == B(95.0, 10.0)
-    assert u.on_auction(view("english"), ctx(2000.0)) == T(1900.0, 10.0)
+    # english-model: 10 ETH at 1900 is over the 15_000 tab: the tab at once (1500 per token)
+    assert u.on_auction(view("english"), ctx(2000.0)) == Take(pytest.approx(1500.0), 10.0, at_once=True)  # type: ignore[arg-type]
     assert isinstance(u.on_auction(fixed_view(), ctx(2000.0)), Take)
 
 

@@ -212,6 +212,8 @@ class Design(Generic[P]):
     book: Kind = "vault"  # the accounts it liquidates: vault collateral, or perp positions
     resells: bool = True  # the house resells won collateral for the keeper (perp sales hedge inside the sale)
     source: str = ""  # the venue or contract whose rules it implements (README's table of designs)
+    # (qty, debt, params) -> the (qty, debt) of each sale one seized lot opens (the Flipper's Cat lump); None: one
+    split: Callable[[int, int, P], list[tuple[int, int]]] | None = None
 
     def params_in(self, tables: Mapping[str, object]) -> P:
         """This design's parameters among a scenario's design tables (its defaults when the table is absent)."""

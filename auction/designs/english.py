@@ -18,7 +18,7 @@ from auction.designs.base import Design, Desk, Opening, Sale, Shown, sale_fields
 from auction.english import WAD, EnglishAuction
 from auction.fills import Fill
 from auction.models.chain import GAS_TEND
-from auction.params import Multiplier, Positive
+from auction.params import Multiplier, NonNegative, Positive
 from broker import messages as m
 from keepers.agent import KeeperAgent, Order, Tracked
 from keepers.api import Take
@@ -31,6 +31,21 @@ class EnglishParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     ttl_s: Positive = 600.0  # bid lifetime
     tau_s: Positive = 21_600.0  # auction length
     chop: Multiplier = 1.13
+    lump: NonNegative = 0.0  # tokens: Cat's lot size, a vault is sold in lots of at most this (0: one lot)
+
+
+def cat_lots(qty: int, debt: int, p: EnglishParams) -> list[tuple[int, int]]:
+    """The (lot, debt) of each Flipper sale one vault's liquidation opens: Cat ``bite`` (dss ``src/cat.sol``,
+    Liquidations 1.0 as run in March 2020) takes ``lot = min(ink, lump)`` and ``art = min(art, lot * art / ink)``
+    (rounded down) per bite, and keepers bite an unsafe vault again until it is empty."""
+    lump = units.col(p.lump)
+    out: list[tuple[int, int]] = []
+    while qty > 0:
+        lot = min(qty, lump) if lump > 0 else qty
+        art = min(debt, lot * debt // qty)
+        out.append((lot, art))
+        qty, debt = qty - lot, debt - art
+    return out
 
 
 class EnglishTerms(m.WireTerms, tag="english", frozen=True, kw_only=True):
@@ -121,7 +136,9 @@ def view_terms(msg: m.Announce | m.State) -> dict[str, Any]:
 
 def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
     """A ``Take`` is a proxy: tend the minimum increment (``beg``) above the standing bid up to
-    ``max_price * lot``, opening at ``policy.english_open`` of it; dent by ``beg`` once the tab is reached."""
+    ``max_price * lot``, opening at ``policy.english_open`` of it; dent by ``beg`` once the tab is reached.
+    A ``Take`` with ``at_once`` bids ``max_price * lot`` (capped at the tab) at once, and dents straight to
+    ``max_qty``: Maker's auction-keeper (auction_keeper/strategy.py FlipperStrategy.bid)."""
     msg = tracked.msg
     if isinstance(msg, m.State) and msg.guy == agent.keeper_id:
         agent.wallet.set_committed(msg.auction, max(msg.bid, agent.wallet.committed.get(msg.auction, 0)))
@@ -144,8 +161,14 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         new_bid = min(max(step, bid + 1), msg.tab)
         if new_bid > most:
             return agent.drop(tracked, None)
+        if decision.at_once:
+            new_bid = most  # at least the increment above: checked just above
     else:  # dent: the full tab for a smaller lot (flip.sol dent)
-        lot = min(lot * WAD // beg_wad, lot - 1, units.col(decision.max_qty))
+        want = units.col(decision.max_qty)
+        if decision.at_once:  # the lot its price buys for the tab, in whole base units (rounded up: the tab is met)
+            want = min(math.ceil(msg.tab * units.COL / (decision.max_price * units.NUM)), math.ceil(
+                decision.max_qty * units.COL))
+        lot = min(lot * WAD // beg_wad, lot - 1, want)
         if lot <= 0 or decision.max_price * units.col_f(lot) * units.NUM + 1e-6 < msg.tab:
             return agent.drop(tracked, None)
         new_bid = msg.tab
@@ -163,7 +186,7 @@ def revenue_equivalence(bidders: int, value: float, oracle: float, params: Any) 
 
 DESIGN = Design(
     name="english", table="english", params=EnglishParams, terms=EnglishTerms, open=open_sale,
-    gas={"english-bid": GAS_TEND}, plan=plan, view_terms=view_terms, theory=revenue_equivalence,
+    gas={"english-bid": GAS_TEND}, plan=plan, view_terms=view_terms, theory=revenue_equivalence, split=cat_lots,
     summary="MakerDAO Liquidations 1.2 (Flipper): rising bids (tend), then a falling lot (dent)",
     relative_cost=4.0,  # measured 2-7x a Dutch run on the bundled scenarios: every increment is one action
 )
