@@ -76,14 +76,19 @@ def test_black_thursday_is_maker_like() -> None:
     assert (d.buf, d.curve, d.cut, d.step, d.tail, d.cusp, d.chip, d.tip, d.chop) == (
         1.30, "stairstep", 0.99, 90.0, 8400.0, 0.40, 0.001, 300.0, 1.13)
     e = s.designs["english"]
-    assert (e.beg, e.ttl_s, e.tau_s, e.chop) == (1.03, 600.0, 21600.0, 1.13)
+    # the Flipper in force on 12 March 2020: spells-mainnet archive/2020-03-12-DssSpell ("Existing ttl: 10
+    # minutes", "Existing tau: 3 days"), beg and chop from the launch configuration
+    assert (e.beg, e.ttl_s, e.tau_s, e.chop) == (1.03, 600.0, 3 * 86_400.0, 1.13)
     assert any(k.strategy == "zero-bid" for k in s.keepers)
-    assert any(k.config.get("gas_limit") for k in s.keepers)
+    assert any(k.strategy == "maker" and k.config.get("max_gwei") for k in s.keepers)
 
 
 def test_may_2021_uses_uniswap_reserves() -> None:
     s = load_scenario("may-2021")
     assert s.market.kind == "reserves" and s.gas.source == "data"
+    d = s.designs["dutch"]  # ETH-A Clipper on 19 May 2021: spells-mainnet 2021-04-30 (tip 0), dust 5,000 * chop
+    assert (d.buf, d.cut, d.step, d.tail, d.cusp, d.chip, d.tip, d.chop, d.chost) == (
+        1.30, 0.99, 90.0, 8400.0, 0.40, 0.001, 0.0, 1.13, 5650.0)
 
 
 def test_textbook_ipv() -> None:
