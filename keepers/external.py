@@ -10,7 +10,8 @@ stderr is left to the terminal for the child's own logging):
 - the child answers every request with exactly one line, echoing ``"seq"`` (a reply without ``seq`` is
   taken for the current request, but then a late reply after a timeout cannot be told apart).
   To an ``auction``: ``{"seq": 2, "take": {"max_price": 1700.0, "max_qty": 3.5}}`` (``priority_fee``
-  optional, gwei), ``{"seq": 2, "bid": {"price": 1650.0, "qty": 3.5}}``, or ``{"seq": 2}`` to abstain.
+  optional, gwei; ``at_once`` optional, English: bid it all at once), ``{"seq": 2, "bid": {"price": 1650.0,
+  "qty": 3.5}}``, or ``{"seq": 2}`` to abstain.
   To the others: ``{"seq": N}``.
 - ``auction`` is the ``AuctionView`` as JSON (``id, design, asset, lot, tab, oracle_price, start, terms``,
   plus ``price_now`` for dutch); ``ctx`` is ``{keeper_id, now, balance, inventory, gas_price,
@@ -177,7 +178,8 @@ def _decision(reply: dict[str, Any], label: str) -> Take | Bid | None:
         if reply.get("take") is not None:
             t = reply["take"]
             fee = t.get("priority_fee")
-            return Take(float(t["max_price"]), float(t["max_qty"]), None if fee is None else float(fee))
+            return Take(float(t["max_price"]), float(t["max_qty"]), None if fee is None else float(fee),
+                        at_once=t.get("at_once") is True)
         if reply.get("bid") is not None:
             b = reply["bid"]
             return Bid(float(b["price"]), float(b["qty"]))

@@ -128,3 +128,11 @@ def test_maker_is_a_builtin_with_checked_config() -> None:
     k = load_strategy("maker", {"max_gwei": 25.0, "margin": 0.05})
     assert isinstance(k, MakerKeeper) and k.config["max_gwei"] == 25.0 and k.gas.max_gwei == 25.0
     assert math.isinf(MakerKeeper().gas.max_gwei)
+
+
+def test_an_external_strategy_can_bid_at_once() -> None:
+    from keepers.external import _decision
+
+    assert _decision({"take": {"max_price": 1800.0, "max_qty": 10.0, "at_once": True}}, "x") == Take(
+        1800.0, 10.0, at_once=True)
+    assert _decision({"take": {"max_price": 1800.0, "max_qty": 10.0}}, "x") == Take(1800.0, 10.0)
