@@ -59,6 +59,10 @@ class Bus(Protocol):
 
     async def subscribe(self, pattern: str) -> None: ...
 
+    async def unsubscribe(self, pattern: str) -> None:
+        """Stop receiving what ``pattern`` matches (from now on, and after every reconnect)."""
+        ...
+
     def messages(self) -> AsyncIterator[Envelope]: ...
 
     async def __aenter__(self) -> Self: ...
@@ -176,6 +180,11 @@ class MemoryBus:
         for topic, payload in list(self.hub.retained.items()):
             if topics.matches(pattern, topic):
                 self.deliver(Envelope(topic, payload, retained=True))
+
+    async def unsubscribe(self, pattern: str) -> None:
+        self._require_open()
+        if pattern in self.patterns:
+            self.patterns.remove(pattern)
 
     def deliver(self, env: Envelope) -> None:
         self._queue.put_nowait(env)

@@ -261,6 +261,7 @@ class HouseStatus(_HouseMsg, tag="house-status", frozen=True, kw_only=True):
     lag_ms: Amount = 0  # scenario ms the latest block was applied after its time
     max_lag_ms: Amount = 0  # the largest lag_ms of the run so far
     late_blocks: Amount = 0  # blocks applied more than one block after their time, so far
+    held_ms: Amount = 0  # scenario ms the house held its clock back after falling behind (no catch-up burst)
     native: Annotated[str, Meta(pattern=r"\A[A-Za-z0-9_.-]{0,32}\Z")] = ""  # the token gas is paid in
     gas: Annotated[dict[Annotated[str, Meta(pattern=r"\A[a-z][a-z-]{0,31}\Z")], Amount], Meta(max_length=32)] = {}
     pubkey: MaybeDigest = ""  # the house's Ed25519 key: this status, and every house message, is signed by it

@@ -285,6 +285,13 @@ class MqttBus:
             self._patterns.append(pattern)
         await self._with_client(f"subscribe to {pattern}", lambda c: c.subscribe(pattern, qos=1))
 
+    async def unsubscribe(self, pattern: str) -> None:
+        """Unsubscribe now; not subscribed again after a reconnect."""
+        check_pattern(pattern)
+        if pattern in self._patterns:
+            self._patterns.remove(pattern)
+        await self._with_client(f"unsubscribe from {pattern}", lambda c: c.unsubscribe(pattern))
+
     async def messages(self) -> AsyncIterator[Envelope]:
         """Every delivered message across reconnects, until the bus is closed."""
         while (env := await self._queue.get()) is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -176,9 +177,17 @@ def keeper_subscriptions(keeper: str) -> tuple[str, ...]:
     )
 
 
-def house_subscriptions() -> tuple[str, ...]:
-    """What the auction house subscribes to: every keeper's actions and status."""
-    return (POLICY["actions"].pattern, POLICY["keeper-status"].pattern)
+MAX_KEEPER_TOPICS = 1000  # a house that knows more keeper ids than this subscribes to the wildcard instead
+
+
+def house_subscriptions(keepers: Collection[str] | None = None) -> tuple[str, ...]:
+    """What the auction house subscribes to: the actions of the keeper ids that may act at all (``keepers``: the
+    ids its configuration names), so that the broker never even delivers a stranger's actions (a flood from ids
+    it does not know costs the house nothing); every keeper's actions when any id may register (``None``) or
+    when there are too many ids for one subscription each."""
+    if keepers is None or len(keepers) > MAX_KEEPER_TOPICS:
+        return (POLICY["actions"].pattern,)
+    return tuple(actions(k) for k in sorted(keepers))
 
 
 # --- parsing ----------------------------------------------------------------------------------------------

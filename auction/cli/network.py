@@ -67,7 +67,11 @@ def add_house(sub: SubParsers) -> None:
     p.add_argument("--wait-timeout", type=non_negative_float, default=60.0, metavar="S",
                    help="... but no longer than S wall seconds (default: %(default)s)")
     p.add_argument("--rate-limit", type=non_negative_float, default=500.0, metavar="N",
-                   help="actions per wall second per keeper before 'rate-limited' (0: none; default: %(default)s)")
+                   help="actions per wall second per keeper before 'rate-limited' (answered once a second per keeper, "
+                   "the rest dropped; 0: none; default: %(default)s)")
+    p.add_argument("--global-rate-limit", type=non_negative_float, default=5000.0, metavar="N",
+                   help="actions per wall second admitted from all keepers together; more are dropped (0: none; "
+                   "default: %(default)s)")
     p.add_argument("--out", default="out", metavar="DIR", help="directory for the reports (default: %(default)s)")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="also write the JSON report to FILE")
     p.add_argument("--key", metavar="FILE", help="the house's Ed25519 key, created on first use: it signs everything "
@@ -81,7 +85,7 @@ def add_house(sub: SubParsers) -> None:
 
 def run_house(args: argparse.Namespace) -> int:
     from auction.net.funding import OPEN_IDS, Funding
-    from auction.net.house_proc import house_command
+    from auction.net.house_command import house_command
     from broker.signing import load_keyring
 
     keys = load_keyring(args.keyring) if args.keyring else {}
@@ -89,7 +93,8 @@ def run_house(args: argparse.Namespace) -> int:
     return house_command(
         args.broker, args.scenario, design=args.design, seed=args.seed, speed=args.speed, journal=args.journal,
         journal_sync=args.journal_sync, accounts=args.accounts, funding=funding, wait_keepers=args.wait_keepers,
-        wait_timeout=args.wait_timeout, rate=args.rate_limit, out=args.out, json_path=args.json_path,
+        wait_timeout=args.wait_timeout, rate=args.rate_limit, global_rate=args.global_rate_limit, out=args.out,
+        json_path=args.json_path,
         key=args.key, print_key=args.print_key,
     )
 
@@ -236,7 +241,7 @@ def run_broker(args: argparse.Namespace) -> int:
 
 # --- selftest -------------------------------------------------------------------------------------------
 
-SELFTEST_FAMILIES = "faults,attacks,access,inputs,journal,broker,forgery"
+SELFTEST_FAMILIES = "faults,attacks,access,inputs,journal,broker,forgery,floods"
 
 
 def add_selftest(sub: SubParsers) -> None:

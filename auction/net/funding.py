@@ -62,6 +62,14 @@ class Funding:
             raise Rejected("unknown-key", f"no key for keeper {keeper!r} in the house's keyring: its operator adds "
                                           "it with --keyring (or runs with --tofu)")
 
+    def names(self) -> set[str]:
+        """The ids the configuration names (funded or given a key)."""
+        return (set(self.funds) | set(self.keys)) - RESERVED_IDS
+
+    def named(self) -> set[str] | None:
+        """Every id that may ever act at this house (None: any id may register, funding is open)."""
+        return None if self.open_funding > 0 else self.names()
+
     def header(self) -> dict[str, Any]:
         return {"funds": self.funds, "open_funding": self.open_funding, "open_ids": self.open_ids,
                 "keys": self.keys, "tofu": self.tofu}

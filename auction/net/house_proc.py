@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -46,40 +45,30 @@ import structlog
 from auction import units
 from auction.errors import ConfigError, Rejected
 from auction.net import signals
-from auction.net.funding import Funding
+from auction.net.flood_gate import FloodGate, StrangerDoor, Verdict
 from auction.net.house_core import BATCHES_IN_FLIGHT, HouseCore, compare_result, rejection
-from auction.net.journal import Entry, Journal, Sync
-from auction.net.runspec import load_run
+from auction.net.journal import Entry
 from broker import messages as m
 from broker import topics
 from broker.bus import Bus, BusError
 from broker.house_signing import Signer
-from broker.signing import KeyPair, load_or_create
+from broker.signing import KeyPair
 from broker.transport import connect
 
 log = structlog.get_logger()
 
 VERSION = "liqnet-house/1"
 STOP_GRACE_S = 2.0  # on SIGINT/SIGTERM the iteration under way may finish within this long
-STATUS_EVERY_S = 1.0  # wall seconds between house-status updates (lag) while running
+STATUS_EVERY_S = 0.25  # wall seconds between house-status updates (lag; QoS 1: a paused broker shows at once)
+GLOBAL_RATE = 5000.0  # default: actions per wall second admitted from all keepers together
+ADMIT_PER_BLOCK = 1000  # actions admitted per loop iteration at most (a block's worth of work stays bounded)
+INBOX_KEPT = 20_000  # actions waiting for admission at most; more are dropped (counted)
+FLUSH_WAIT_S = 10.0  # wall seconds between "still waiting" lines while the broker does not acknowledge
+UNACKED_S = 0.25  # a batch's outputs unacknowledged this long (a paused broker): no new batch until they are
+HOLD_AFTER_BLOCKS = 1.0  # the clock runs at most this many blocks past the last input applied: no catch-up burst
 
 
 # --- the process ----------------------------------------------------------------------------------------------
-
-
-class TokenBucket:
-    """``rate`` tokens per second up to ``burst``; one token per action (wall clock: it guards the process)."""
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 @dataclass(slots=True)
@@ -88,6 +77,7 @@ class HouseOptions:
     speed: float = 1.0
     rate: float = 500.0  # actions per second per keeper (wall); 0 = no limit
     burst: float = 1000.0
+    global_rate: float = GLOBAL_RATE  # actions per second admitted from everyone together (wall); 0 = no limit
     wait_keepers: int = 0  # hold the clock at its start until this many keepers registered ...
     wait_timeout: float = 60.0  # ... or this many wall seconds passed
     out: str | None = None
@@ -108,14 +98,22 @@ class HouseProcess:
         self.signer = Signer(key or KeyPair.generate(), core.spec.run_id)
         self.started_ms = time.time_ns() // 1_000_000  # orders this house's lives for keepers (HouseStatus)
         self._bus = bus
-        self._inbox: asyncio.Queue[tuple[str | None, bytes]] = asyncio.Queue()  # (keeper of the topic, payload)
+        # What arrived and passed the flood gate: (keeper of the topic, payload, "admit" or "refuse"), bounded.
+        self._inbox: deque[tuple[str, bytes, Verdict]] = deque()
+        names = core.spec.funding.names()  # ids the configuration names: never strangers, even before a register
+        self.gate = FloodGate(options.rate, options.burst, global_rate=options.global_rate, clock=clock,
+                              known=lambda keeper: core.verifier.pubkey(keeper) is not None or keeper in names)
+        self._dropped_logged = 0
+        self.door = StrangerDoor(self.gate, lambda: set(core.verifier.snapshot().keys) | names, clock)
+        self.held = 0.0  # scenario seconds the clock was held back, in total: the house had fallen behind
+        self._held_logged = -math.inf
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._buckets: dict[str, TokenBucket] = {}
         self._wall0 = 0.0
         self._connections = 0  # broker connections seen (MqttBus counts them): more means a reconnect
         self._status_at = -math.inf  # wall time of the last status published
-        self._marks: deque[int] = deque()  # the bus's mark after each journaled batch whose outputs are in flight
+        # (the bus's mark, wall time) after each journaled batch whose outputs are in flight
+        self._marks: deque[tuple[int, float]] = deque()
         self.lag = 0.0  # scenario seconds the latest block was applied after its time
         self.max_lag = 0.0
         self.late_blocks = 0  # blocks applied more than one block after their time
@@ -184,6 +182,7 @@ class HouseProcess:
         self._wall0 = self.clock() - self.core.now / self.opt.speed
         log.info("house clock started", t=self.core.now, end=self.core.end, speed=self.opt.speed)
         while not self._stop.is_set():
+            self._hold()
             now = max(self.scenario_now(), self.core.now)
             scheduled = self.core.due(now, blocks=1)
             batch, rejections = self._merge(scheduled)
@@ -192,19 +191,21 @@ class HouseProcess:
                 self._lagged(scheduled[-1].t)
             await self._after_reconnect(bus)
             if self.core.at_end:
-                await bus.flush()
+                await self._flush(bus)
                 await self._publish(bus, self.core.finish())
                 await self._status(bus, online=True)
-                await bus.flush()
+                await self._flush(bus)
                 log.info("house finished", t=self.core.end, auctions=len(self.core.house.sales),
                          max_lag_s=round(self.max_lag, 3))
                 return
             if self.clock() - self._status_at >= STATUS_EVERY_S:
                 await self._status(bus, online=True)
+                self._log_drops()
+                await self.door.reopen_if_due(bus)
             delay = (self.core.next_time() - self.scenario_now()) / self.opt.speed
             if delay > 0:
                 self._wake.clear()
-                if self._inbox.empty():
+                if not self._inbox:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), delay)
             else:
@@ -214,14 +215,58 @@ class HouseProcess:
         """Journal and apply a batch, then publish its outputs (after ``rejections``, admission's) pipelined.
 
         At most ``BATCHES_IN_FLIGHT`` batches' outputs are in flight: a restarted house publishes again the
-        events of that many last journaled batches, so none older may still be unacknowledged."""
+        events of that many last journaled batches, so none older may still be unacknowledged. Nor any older than
+        ``UNACKED_S``: a broker that stops acknowledging (paused) stops the house too, so that the blocks it
+        would make meanwhile do not wait in the socket to reach everyone in one burst once the broker resumes."""
         if not batch:
             await self._publish(bus, rejections)
             return
-        while len(self._marks) >= BATCHES_IN_FLIGHT:
-            await bus.flush(upto=self._marks.popleft())
+        while self._marks and (len(self._marks) >= BATCHES_IN_FLIGHT or self.clock() - self._marks[0][1] > UNACKED_S):
+            await self._flush(bus, upto=self._marks.popleft()[0])
         await self._publish(bus, rejections + self.core.apply(batch))
-        self._marks.append(bus.mark())
+        self._marks.append((bus.mark(), self.clock()))
+
+    def _log_drops(self) -> None:
+        """One line now and then for what the flood gate dropped since (never one line per action)."""
+        total = sum(self.gate.dropped.values())
+        if total > self._dropped_logged:
+            log.warning("actions dropped by flood control", since=total - self._dropped_logged, total=total,
+                        by_reason=dict(self.gate.dropped), answered_rate_limited=self.gate.refused,
+                        ids_tracked=self.gate.tracked)
+            self._dropped_logged = total
+
+    async def _flush(self, bus: Bus, *, upto: int | None = None) -> None:
+        """Wait for the broker's acknowledgements however long it takes (a paused or restarting broker): the house
+        keeps waiting, says so now and then, and goes on by itself once the broker answers; only a stop ends it."""
+        waited = 0.0
+        while True:
+            try:
+                await bus.flush(FLUSH_WAIT_S, upto=upto)
+                return
+            except BusError as exc:
+                if self._stop.is_set():
+                    raise
+                waited += FLUSH_WAIT_S
+                log.warning("broker not acknowledging; still waiting", waited_s=waited, error=str(exc))
+
+    def _hold(self) -> None:
+        """A house that fell behind (a flood, a paused broker, a stalled machine) does not replay the wall time it
+        lost in a burst of blocks: its clock is held back so that the next input is at most ``HOLD_AFTER_BLOCKS``
+        blocks overdue, and the run goes on at its own pace from there, as a stalled chain resumes. How late the
+        input was counts as lag; the scenario time held back is reported (``held_ms`` in the status)."""
+        block = self.core.kernel.block_time
+        overdue = self.scenario_now() - self.core.next_time()
+        excess = overdue - HOLD_AFTER_BLOCKS * block
+        if excess <= 0 or not math.isfinite(excess):
+            return
+        self._wall0 += excess / self.opt.speed
+        self.held += excess
+        self.max_lag = max(self.max_lag, overdue)
+        self.late_blocks += int(overdue // block)
+        if self.clock() - self._held_logged >= STATUS_EVERY_S * 4:  # one line a second at most
+            self._held_logged = self.clock()
+            log.warning("house behind its clock: clock held, no catch-up burst", t=self.core.now,
+                        behind_s=round(overdue, 3), held_s=round(self.held, 3))
 
     def _lagged(self, t: float) -> None:
         """The input due at scenario time ``t`` is applied and its outputs handed to the bus: how late?"""
@@ -242,22 +287,17 @@ class HouseProcess:
         at = self.core.now
         batch: list[Entry] = []
         rejections: list[m.Message] = []
-        while not self._inbox.empty():
-            sender, payload = self._inbox.get_nowait()
-            entry, refused = self._admit(sender, payload, at)
+        for _ in range(min(len(self._inbox), ADMIT_PER_BLOCK)):  # bounded work per block; the rest waits
+            sender, payload, verdict = self._inbox.popleft()
+            if verdict == "refuse":
+                exc = Rejected("rate-limited", f"more than {self.opt.rate:g} actions/s from {sender}")
+                rejections += rejection(sender, _nonce_of(payload), exc, at)
+                continue
+            entry, refused = self.core.admit(payload, sender, at)
             rejections += refused
             if entry is not None:
                 batch.append(entry)
         return batch + scheduled, rejections
-
-    def _admit(self, sender: str | None, payload: bytes, now: float) -> tuple[Entry | None, list[m.Message]]:
-        if sender is not None and self.opt.rate > 0:
-            wall = self.clock()
-            bucket = self._buckets.setdefault(sender, TokenBucket(self.opt.rate, self.opt.burst, wall))
-            if not bucket.take(wall):
-                exc = Rejected("rate-limited", f"more than {self.opt.rate:g} actions/s from {sender}")
-                return None, rejection(sender, _nonce_of(payload), exc, now)
-        return self.core.admit(payload, sender, now)
 
     async def _wait_for_keepers(self, bus: Bus) -> None:
         """Start gate: registrations are applied at the resume time while the clock waits."""
@@ -278,9 +318,17 @@ class HouseProcess:
     async def _read(self, bus: Bus) -> None:
         async for env in bus.messages():
             parsed = topics.parse(env.topic)
-            if parsed is None or parsed.kind != "actions":
+            if parsed is None or parsed.kind != "actions" or parsed.keeper is None:
                 continue  # keeper statuses are for watchers; the house needs only actions
-            self._inbox.put_nowait((parsed.keeper, env.payload))
+            verdict = self.gate.offer(parsed.keeper, env.payload)
+            if self.door.open and self.gate.flooded():
+                await self.door.shut(bus)  # now: the reader would not yield to another task
+            if verdict == "drop":
+                continue
+            if len(self._inbox) >= INBOX_KEPT:
+                self.gate.dropped["the house's inbox full"] += 1
+                continue
+            self._inbox.append((parsed.keeper, env.payload, verdict))
             self._wake.set()
 
     async def _publish(self, bus: Bus, out: Sequence[m.Message]) -> None:
@@ -318,7 +366,7 @@ class HouseProcess:
         core = self.core
         return m.HouseStatus(online=online, version=VERSION, design=core.spec.design,
                              block_ms=units.ms(core.kernel.block_time), end_ms=units.ms(core.end), speed=self.opt.speed,
-                             lag_ms=units.ms(self.lag), max_lag_ms=units.ms(self.max_lag),
+                             lag_ms=units.ms(self.lag), max_lag_ms=units.ms(self.max_lag), held_ms=units.ms(self.held),
                              late_blocks=self.late_blocks, native=core.world.native,
                              gas=dict(core.house.gas_units), pubkey=self.signer.pubkey, run=self.signer.run,
                              started_ms=self.started_ms, ts_ms=units.ms(core.now))
@@ -359,78 +407,9 @@ def sends(out: Sequence[m.Message]) -> list[tuple[str, bytes, bool | None]]:
     return items
 
 
-def house_key_path(key: str | None, journal: str | None) -> Path:
-    """``--key``, else beside the journal (a resumed run keeps the key its keepers trust), else the house's
-    key under ``$LIQNET_HOME/keys``."""
-    from auction.net.keeper_command import default_key_file
-
-    path = Path(key) if key else Path(f"{journal}.key") if journal else default_key_file("house")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the key directory {path.parent}: {exc.strerror}") from None
-    return path
-
-
 def _nonce_of(payload: bytes) -> int:
     try:
         msg = m.decode(payload, allowed=topics.ACTION_TAGS)
     except Rejected:
         return 0
     return int(getattr(msg, "nonce", 0))
-
-
-# --- the command ----------------------------------------------------------------------------------------------
-
-
-def house_command(
-    broker: str,
-    scenario: str | None,
-    *,
-    design: str | None = None,
-    seed: int | None = None,
-    speed: float = 1.0,
-    journal: str | None = None,
-    journal_sync: Sync = "normal",
-    accounts: int | None = None,
-    funding: Funding | None = None,
-    wait_keepers: int = 0,
-    wait_timeout: float = 60.0,
-    rate: float = 500.0,
-    out: str | None = "out",
-    json_path: str | None = None,
-    key: str | None = None,
-    print_key: bool = False,
-) -> int:
-    """``liqnet house``: build the world, replay the journal if any, run to the end, write the report
-    (``print_key``: print the public key keepers pin with ``--house-key``, and exit)."""
-    from auction.scenario.build import build_world
-
-    pair = load_or_create(house_key_path(key, journal))
-    if print_key:
-        print(pair.pubkey, flush=True)
-        return 0
-    jr = Journal(journal, sync=journal_sync, access="write") if journal else None  # a second house: refused
-    try:
-        spec, loaded = load_run(scenario, design, seed, accounts, funding, jr)
-        world = build_world(loaded, spec.design, spec.seed)
-        core = HouseCore(world, spec, jr)
-        # Burst: two seconds' worth (the default 500/s keeps its 1000), so --rate-limit also bounds a sudden flood.
-        options = HouseOptions(broker, speed=speed, rate=rate, burst=max(1.0, 2 * rate), wait_keepers=wait_keepers,
-                               wait_timeout=wait_timeout, out=out, json_path=json_path)
-        process = HouseProcess(core, options, key=pair)
-        log.info("house key", pubkey=pair.pubkey, run=spec.run_id)
-        try:
-            code = asyncio.run(process.run())
-        except BusError as exc:
-            resume = f"; run the same command again to resume from {journal}" if journal else ""
-            print(f"liqnet: error: {exc}{resume}", file=sys.stderr)
-            return 1
-    finally:
-        if jr is not None:
-            jr.close()
-    for path in process.paths:
-        print(f"wrote {path}", flush=True)
-    for problem in process.problems:
-        print(f"liqnet: warning: ledger identity broken: {problem}", file=sys.stderr)
-    return 1 if code == 0 and process.problems else code

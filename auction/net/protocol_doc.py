@@ -95,6 +95,7 @@ _FIELD_NOTES: dict[str, str] = {
     "lag_ms": "scenario ms the latest block was applied after its time",
     "max_lag_ms": "largest `lag_ms` of the run so far",
     "late_blocks": "blocks applied more than one block after their time, so far",
+    "held_ms": "scenario ms the house held its clock back after falling behind, so far (blocks never burst)",
     "native": "the token gas is paid in (its price: `native_q` of every block)",
     "gas": "gas units per action type, from the scenario",
     "type": "message tag",

@@ -180,6 +180,7 @@ async def named_attacks(workdir: Path, *, prefer: Prefer = "auto") -> AttackRepo
             flood_at = time.time()
             for start in range(0, FLOOD, 10):  # aiomqtt warns above 10 publishes in flight
                 await asyncio.gather(*(atk.raw("mallory", b'{"flood": %d}' % i) for i in range(start, start + 10)))
+            flood_s = time.time() - flood_at
             attacks.append(Attack("flood from one keeper", "rate-limited", "mallory", 0))
             await cluster.until(lambda: a in w.results and b in w.results, 60, "auctions A and B to settle")
             await cluster.until(lambda: any(at > flood_at + 0.5 for at, _ in w.blocks), 30,
@@ -191,7 +192,7 @@ async def named_attacks(workdir: Path, *, prefer: Prefer = "auto") -> AttackRepo
         assert house is not None
         house.signal(signal.SIGTERM)  # enough: the rest of the run holds no attack
         stopped = house.wait(10)
-    report = AttackReport(attacks, crashes, {}, {})
+    report = AttackReport(attacks, crashes, {}, {"flood_seconds": round(flood_s, 2)})
     _judge(cluster, report, a, b, good_a, good_b, stopped)
     _judge_identities(cluster, report, identity_at)
     report.checks["an exact copy of an accepted action is ignored, not applied twice"] = copy_ignored
@@ -311,12 +312,20 @@ def _judge(cluster: Cluster, report: AttackReport, a: int, b: int, good_a: m.Act
     report.checks["ledger conserved"] = _check(factual.core)
     # Identical refusals (same ref 0, code, text and time) are one message to a QoS 1 deduplicating receiver:
     # count the flood's refusals in the house's log, where each is one line.
-    report.figures = {"flood": FLOOD, "flood_rate_limited": logged[("mallory", "rate-limited")],
-                      "flood_malformed": logged[("mallory", "malformed")], "auctions_attacked": [a, b],
+    # Over its rate, a keeper is answered once a second (auction.net.flood_gate); the rest is dropped, counted in
+    # the house's "actions dropped by flood control" lines (the last one holds the totals).
+    dropped = [ev.get("by_reason", {}) for house in cluster.house_lives for ev in house.events()
+               if ev.get("event") == "actions dropped by flood control"]
+    flood_dropped = int(dropped[-1].get("over its rate, already answered", 0)) if dropped else 0
+    limited, malformed = logged[("mallory", "rate-limited")], logged[("mallory", "malformed")]
+    flood_s = float(report.figures.get("flood_seconds", 0.0))
+    report.figures = {"flood": FLOOD, "flood_seconds": flood_s, "flood_rate_limited": limited,
+                      "flood_malformed": malformed, "flood_dropped": flood_dropped, "auctions_attacked": [a, b],
                       "refusals_logged": sum(logged.values())}
-    report.checks["the flood was refused: rate-limited or malformed, every message"] = (
-        logged[("mallory", "rate-limited")] > 0
-        and logged[("mallory", "rate-limited")] + logged[("mallory", "malformed")] >= FLOOD)
+    report.checks["the flood was refused (rate-limited or malformed) or dropped, every message"] = (
+        limited > 0 and limited + malformed + flood_dropped >= FLOOD)
+    # Reading the flood may end a second after its sending did: one more window.
+    report.checks["the flood was answered rate-limited at most once a second"] = limited <= 2 + int(flood_s)
 
 
 def _ledger_effect(cluster: Cluster, core: Any, entry: Entry, attack: Attack) -> tuple[str, bool]:

@@ -92,7 +92,8 @@ def attacks_line(report: Any) -> str:
     return (f"attacks: {n} named, {refused} refused with their reason code to the sender and {ignored} redelivery "
             f"ignored, {logged} logged, {clean} cost the ledger only the attacker's gas ({forfeits} deposit "
             f"forfeited), {len(report.crashes)} crashes; flood of {f.get('flood', 0)}: "
-            f"{f.get('flood_rate_limited', 0)} rate-limited; farm of {f.get('farm', 0)} fresh ids: "
+            f"{f.get('flood_rate_limited', 0)} answered rate-limited, {f.get('flood_malformed', 0)} malformed, "
+            f"{f.get('flood_dropped', 0)} dropped unread; farm of {f.get('farm', 0)} fresh ids: "
             f"{f.get('farm_refused', 0)} refused, {f.get('minted_for_strangers_usd', 0):,.0f} USD minted for ids the "
             f"house does not fund")
 
@@ -214,5 +215,42 @@ def forgery_line(report: Any) -> str:
             f"lost, value {'conserved' if conserved else 'NOT conserved'}")
 
 
+def _floods(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
+    from auction.net.selftest.floods import broker_paused, flood_one_id, flood_rotating_ids
+
+    async def run() -> list[Any]:
+        out = [await flood_one_id(workdir / "one-id", prefer=broker),
+               await flood_rotating_ids(workdir / "rotating", prefer=broker)]
+        for seconds in (10.0,) if quick else (10.0, 35.0):
+            out.append(await broker_paused(workdir / f"paused-{seconds:g}", seconds=seconds, prefer=broker))
+        return out
+
+    try:
+        reports = asyncio.run(run())
+    except Exception as exc:
+        return Family("floods", f"floods: the run failed: {exc}".splitlines()[0], False, [str(exc)])
+    ok = all(r.ok for r in reports)
+    return Family("floods", floods_line(reports), ok, [r.describe() for r in reports if not r.ok])
+
+
+def floods_line(reports: list[Any]) -> str:
+    parts = []
+    for r in reports:
+        f = r.figures
+        if "sent" in f:
+            parts.append(f"{r.name}, {f['sent'] / max(f['seconds'], 1e-9):,.0f}/s for {f['seconds']:g} s: "
+                         f"{f['blocks_during']}/{f['blocks_owed']} blocks owed came, at most "
+                         f"{f['max_blocks_in_a_second_after']} in a second after ({f['blocks_per_second_asked']:g} "
+                         f"asked), {f['rejections_to_flooders']} rejections to {f['flooding_ids_answered']} ids, "
+                         f"house {f['house_rss_growth_mib']:+g} MiB, honest actions {f['honest_actions_accepted']}/"
+                         f"{f['honest_actions_sent']} accepted")
+        else:
+            parts.append(f"{r.name}: at most {f['max_blocks_in_a_second_after']} blocks in a second after "
+                         f"({f['blocks_per_second_asked']:g} asked), house "
+                         f"{'resumed by itself' if r.ok else 'did NOT resume'}")
+    held = sum(1 for r in reports if r.ok)
+    return f"floods: {held}/{len(reports)} held; " + "; ".join(parts)
+
+
 RUNNERS = {"faults": _faults, "attacks": _attacks, "access": _access, "inputs": _inputs, "journal": _journal,
-           "broker": _broker, "forgery": _forgery}
+           "broker": _broker, "forgery": _forgery, "floods": _floods}
