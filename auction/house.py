@@ -107,6 +107,10 @@ class AuctionHouse:
         self._next_id = 1
         self._seq = 0
         self._shown: dict[int, int] = {}  # sale id -> seq of the last state published
+        # dog.sol Dirt: the tab still to raise in open sales (numeraire units), counted when a hole is set
+        self.hole = units.num(house.hole) if design.seizes else 0
+        self.dirt = 0
+        self._dirt: dict[int, int] = {}  # sale id -> its part of dirt
         ledger.mint("insurance", USD, units.num(house.insurance_fund))
         ledger.mint("protocol", USD, units.num(house.surplus_buffer))
         self.book.attach(ledger)
@@ -240,8 +244,10 @@ class AuctionHouse:
     def _kick(self, now: float) -> list[m.Message]:
         out: list[m.Message] = []
         budget = self.params.max_kicks_per_block
-        while budget > 0 and len(self.queue):
-            for i in self.queue.pop(budget):
+        while budget > 0 and len(self.queue) and not (self.hole and self.dirt >= self.hole):
+            # dog.sol bark requires Hole > Dirt: with a hole, one vault at a time (the last one kicked may pass
+            # the hole by its tab, where dss would bark it in part)
+            for i in self.queue.pop(1 if self.hole else budget):
                 i = int(i)
                 if self.healthy(i):
                     self.book.reindex(i)  # recovered before its turn: watch it again
@@ -273,6 +279,7 @@ class AuctionHouse:
         self.sales[sid] = sale
         self.open[sid] = sale
         self.by_account.setdefault(i, []).append(sid)
+        self._dig(sale)
         self._schedule(sale)
         state = self._shown_state(sale, now)
         return [self._announce(sale, state), state]
@@ -293,7 +300,19 @@ class AuctionHouse:
         self.tally.keeper_resale += proceeds
         self.tally.keeper_cost += fill.cost
 
+    def _dig(self, sale: Sale) -> None:
+        """Keep ``dirt`` = the open sales' tab still to raise (clip.sol take calls dog.digs with what it raised,
+        and with the rest of the tab when the auction ends)."""
+        if not self.hole:
+            return
+        b = sale.book
+        left = 0 if sale.closed else max(0, b.tab - b.raised)
+        self.dirt += left - self._dirt.pop(sale.id, 0)
+        if left:
+            self._dirt[sale.id] = left
+
     def _after_change(self, sale: Sale, now: float) -> list[m.Message]:
+        self._dig(sale)
         out: list[m.Message] = [self._shown_state(sale, now)]
         if sale.closed:
             self.open.pop(sale.id, None)

@@ -30,3 +30,6 @@ class HouseParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     surplus_buffer: NonNegative = 0.0  # USD the protocol starts with (pays incentives first)
     drain_s: NonNegative = 21600.0  # after the price path ends, auctions run this long before the books close
     zero_bid_fraction: Fraction = 0.01  # a fill below this fraction of the market price is a "zero bid"
+    # USD: the most tab in auction at once (Maker's Dog hole/Hole, dss dog.sol bark): no kick while the open sales'
+    # outstanding tabs reach it; 0: no limit. Seizing designs only (fixed-penalty opens no auction).
+    hole: NonNegative = 0.0

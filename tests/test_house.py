@@ -24,7 +24,7 @@ from broker import messages as m
 ETH, DAI = units.col, units.num
 
 
-def make_house(design: str, *, price: float = 100.0, n: int = 3, **designs: object) -> AuctionHouse:
+def make_house(design: str, *, price: float = 100.0, n: int = 3, hole: float = 0.0, **designs: object) -> AuctionHouse:
     # n vaults of 10 ETH; debts 600, 650, 700 DAI: at a 150% ratio they break below 90, 97.5, 105.
     debt = np.array([DAI(600 + 50 * i) for i in range(n)], dtype=np.int64)
     qty = np.full((n, 1), ETH(10), dtype=np.int64)
@@ -36,7 +36,7 @@ def make_house(design: str, *, price: float = 100.0, n: int = 3, **designs: obje
     chosen = registry.get(design)
     return AuctionHouse(
         chosen, chosen.params_in(defaults(**designs)), accounts, ledger,
-        house=HouseParams(max_kicks_per_block=10, insurance_fund=50.0),
+        house=HouseParams(max_kicks_per_block=10, insurance_fund=50.0, hole=hole),
         market_price=lambda asset, t: price, proceeds=lambda asset, qty, t: units.cost(qty, units.price_q(price)),
         gas_cost=lambda gas, gwei, t: 0,
     )
@@ -182,4 +182,22 @@ def test_english_lump_opens_one_sale_per_lot_of_a_vault() -> None:
     assert [x.lot for x in mine] == [ETH(4), ETH(4), ETH(2)]  # 10 ETH in lots of at most 4
     assert sum(house.ledger.books[x.auction].debt for x in mine) == DAI(700)
     house.finish(24.0)
+    house.ledger.check()
+
+
+def test_the_hole_holds_kicks_while_open_tabs_reach_it() -> None:
+    # dog.sol bark: no kick while Dirt >= hole; clip.sol take digs what it raised (and the rest when it ends)
+    house = make_house("dutch", hole=500.0)
+    house.on_oracle(0.0, {"ETH": 95.0})  # vaults 1 and 2 break
+    out = house.on_block(12.0, 10.0)
+    (first,) = [x for x in out if isinstance(x, m.Announce)]  # one kick: its tab 791 passes the hole of 500
+    assert first.owner == "acct:2" and house.dirt == DAI(700 * 1.13)
+    assert not [x for x in house.on_block(24.0, 10.0) if isinstance(x, m.Announce)]  # held: Dirt >= hole
+    house.submit(m.Take(auction=first.auction, keeper="ali", amount=ETH(10), max_price_q=units.price_q(200),
+                        nonce=1, deadline_ms=0), 30.0)
+    out = house.on_block(36.0, 10.0)  # the take raises the tab and closes the sale: room again, the next kick
+    assert [x.owner for x in out if isinstance(x, m.Announce)] == ["acct:1"] and house.dirt == DAI(650 * 1.13)
+    free = make_house("dutch")
+    free.on_oracle(0.0, {"ETH": 95.0})
+    assert len([x for x in free.on_block(12.0, 10.0) if isinstance(x, m.Announce)]) == 2 and free.dirt == 0
     house.ledger.check()

@@ -168,6 +168,7 @@ class HouseConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     surplus_buffer: NonNegative = 0.0  # USD the protocol starts with (pays incentives first)
     drain_s: NonNegative = 21_600.0  # after the price path ends, auctions run this long
     zero_bid_fraction: Fraction = 0.01  # a fill under this fraction of market is a zero bid
+    hole: NonNegative = 0.0  # USD: the most tab in auction at once (Maker's Dog hole, dss dog.sol); 0: no limit
 
 
 class KeeperSpec(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
