@@ -50,7 +50,7 @@ def add_house(sub: SubParsers) -> None:
     p.add_argument("--accounts", type=positive_int, metavar="N", help="override the number of accounts")
     p.add_argument("--fund", type=fund, action="append", default=[], metavar="ID=USD",
                    help="capital the house gives keeper ID at its registration (repeatable; the scenario's "
-                   "population is funded as in the simulator); other ids are refused")
+                   "population is funded as in the simulator); the house does not listen to other ids")
     p.add_argument("--keyring", metavar="FILE",
                    help="the key of each funded keeper id, one '<id> <public key hex>' per line (`liqnet keeper "
                    "--id ID --print-key` prints it): only that key can register the id and take its capital")

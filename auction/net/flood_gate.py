@@ -25,6 +25,7 @@ drops the strangers' actions itself, before they cost the house anything.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import Final, Literal
@@ -156,13 +157,24 @@ class FloodGate:
 
 class StrangerDoor:
     """The house's subscriptions: every keeper's actions (open), or, after a flood from strangers, only those of
-    the ids it knows (``known()``: keys bound and ids its configuration names) for ``SHUT_OUT_S``."""
+    the ids it knows (``known()``: keys bound and ids its configuration names) for ``SHUT_OUT_S``.
 
-    def __init__(self, gate: FloodGate, known: Callable[[], set[str]], clock: Callable[[], float]) -> None:
+    ``only``: the configuration names every id that may ever act (funding is not open): the door is shut for
+    good, the house listens to those ids' topics from the start, and a stranger's action never reaches it (the
+    broker drops it: no flood from strangers costs the house anything, not even the first messages)."""
+
+    def __init__(self, gate: FloodGate, known: Callable[[], set[str]], clock: Callable[[], float], *,
+                 only: set[str] | None = None) -> None:
         self.gate, self.known, self.clock = gate, known, clock
         self.topics: tuple[str, ...] | None = None  # while shut: the keeper topics listened to
         self.reopen_at = 0.0
         self.shut_times = 0
+        if only is not None and len(only) <= topics.MAX_KEEPER_TOPICS:
+            self.topics, self.reopen_at, gate.shut = topics.house_subscriptions(only), math.inf, True
+
+    def subscriptions(self) -> tuple[str, ...]:
+        """What the house subscribes to now."""
+        return topics.house_subscriptions() if self.topics is None else self.topics
 
     @property
     def open(self) -> bool:

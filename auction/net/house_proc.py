@@ -104,7 +104,8 @@ class HouseProcess:
         self.gate = FloodGate(options.rate, options.burst, global_rate=options.global_rate, clock=clock,
                               known=lambda keeper: core.verifier.pubkey(keeper) is not None or keeper in names)
         self._dropped_logged = 0
-        self.door = StrangerDoor(self.gate, lambda: set(core.verifier.snapshot().keys) | names, clock)
+        self.door = StrangerDoor(self.gate, lambda: set(core.verifier.snapshot().keys) | names, clock,
+                                 only=core.spec.funding.named())
         self.held = 0.0  # scenario seconds the clock was held back, in total: the house had fallen behind
         self._held_logged = -math.inf
         self._wake = asyncio.Event()
@@ -132,7 +133,7 @@ class HouseProcess:
         will = (topics.house_status(), self.signer(m.encode(self._house_status(online=False))))
         bus = self._bus or connect(self.opt.broker, client_id, will)
         async with bus:
-            for pattern in topics.house_subscriptions():
+            for pattern in self.door.subscriptions():
                 await bus.subscribe(pattern)
             reader = asyncio.create_task(self._read(bus), name="house-reader")
             signals.install(self.stop)

@@ -49,7 +49,9 @@ async def forbidden_publishes(workdir: Path) -> AccessReport:
                                                           *[p.keeper_id for p in probe.plans], "mallory")}
     pw_file, acl_file = write_secure_files(workdir / "secure", users, house="house", readers=("watcher",))
     urls = {u: f"mqtt://{quote(u, safe='')}:{quote(p, safe='')}@HOSTPORT" for u, p in users.items()}
-    cluster = Cluster(workdir, acl_file=acl_file, password_file=pw_file, urls=urls, bind_client_ids=True)
+    # mallory is funded: the house listens only to ids it names, and mallory's own-topic action must reach it.
+    cluster = Cluster(workdir, acl_file=acl_file, password_file=pw_file, urls=urls, bind_client_ids=True,
+                      funds={"mallory": 100.0})
     forbidden: dict[str, bool] = {}
     async with cluster:
         w = cluster.watcher  # subscribed as "watcher", a reader of everything: it reads all the house reads

@@ -8,7 +8,9 @@ reveal, oversized payload, a flood from one keeper, and the identity attacks: re
 (``kicker``, where the house books its incentives), a farm of fresh ids asking for capital, a squatter
 registering a funded id (``late``) before its owner, an action carrying a key twice, and an old accepted action
 of a keeper replayed much later. Each must come back to the sender's rejection topic with the expected reason
-code (the old action: no answer at all, it is a redelivery), appear in the house's log, and change the ledger
+code (the old action: no answer at all, it is a redelivery; an id the house's configuration does not name, eve,
+kicker and the farm: no answer and no line in the house's log, since the house does not even listen to such
+ids), appear in the house's log, and change the ledger
 by nothing but the gas the attacker paid for a refused transaction (a commit without reveal: that gas and its
 deposit, to the protocol). Ledger effects are measured against a counterfactual: the same journal replayed
 without the attack. The farm and the squatter mint nothing: counted on the replayed ledger.
@@ -51,7 +53,8 @@ class Attack:
     """One named attack: what was sent, the refusal expected, and what came back."""
 
     name: str
-    expect: str  # reason code; "forfeit": the deposit goes at settlement; "ignored": no refusal, no second effect
+    expect: str  # reason code; "forfeit": the deposit goes at settlement; "ignored": no refusal, no second effect;
+    # "unheard": an id the house's configuration does not name: the house does not listen, nothing reaches it
     keeper: str  # whose rejection topic the refusal goes to (the sender's)
     nonce: int  # the refused action's nonce (0 for what cannot be decoded)
     payload: bytes = b""  # what was sent (to find it in the journal if it got there)
@@ -63,7 +66,7 @@ class Attack:
     @property
     def refused(self) -> bool:
         """Refused with its code; an "ignored" redelivery: no refusal (at most its original receipt again)."""
-        return not self.got if self.expect == "ignored" else self.expect in self.got
+        return not self.got if self.expect in ("ignored", "unheard") else self.expect in self.got
 
     @property
     def ok(self) -> bool:
@@ -149,7 +152,7 @@ async def named_attacks(workdir: Path, *, prefer: Prefer = "auto") -> AttackRepo
             await atk.raw("mallory", m.encode(good_a))  # an exact copy: a redelivery, ignored
             n = atk.next("eve")
             sent = await atk.send("eve", commit(a, "eve", n))
-            attacks.append(Attack("unknown key", "unknown-key", "eve", n, m.encode(sent)))
+            attacks.append(Attack("unknown key", "unheard", "eve", n, m.encode(sent)))
             n = atk.next("mallory")
             sent = await atk.send("mallory", commit(a, victim, n), key="mallory")  # victim's id, mallory's key+topic
             attacks.append(Attack("bid as another keeper", "wrong-keeper", "mallory", n, m.encode(sent)))
@@ -205,11 +208,11 @@ async def _identity_attacks(cluster: Cluster, atk: Attacker, victim: str) -> lis
     out: list[Attack] = []
     forger = atk.keys["forger"]
     sent = await atk.send("kicker", forger.register("kicker", 1), key="forger")
-    out.append(Attack("register a reserved id (kicker)", "reserved-id", "kicker", 1, m.encode(sent)))
+    out.append(Attack("register a reserved id (kicker)", "unheard", "kicker", 1, m.encode(sent)))
     for i in range(FARM):
         who = f"farm-{i:03d}"
         await atk.raw(who, m.encode(KeyPair.from_seed(secrets.token_bytes(32)).register(who, 1)))
-    out.append(Attack(f"a farm of {FARM} fresh ids asking for capital", "unknown-keeper", "farm-000", 1))
+    out.append(Attack(f"a farm of {FARM} fresh ids asking for capital", "unheard", "farm-000", 1))
     sent = await atk.send("late", forger.register("late", 1), key="forger")  # before the owner
     out.append(Attack("squat a funded id before its owner", "wrong-keeper", "late", 1, m.encode(sent)))
     await atk.send("late", atk.keys["late"].register("late", 2))  # the owner, with the key the house was given
@@ -263,11 +266,14 @@ def _judge_identities(cluster: Cluster, report: AttackReport, since: float) -> N
             attack.ledger, attack.ledger_ok = f"applied {applied} time(s)", applied == 1
     farm = {f"farm-{i:03d}" for i in range(FARM)}
     farm_refused = {r.keeper for _, r in w.rejections if r.keeper in farm}
+    farm_heard = {str(ev.get("keeper")) for ev in debug if ev.get("keeper") in farm}
     minted = sum(amount for keeper, amount in funded.items() if keeper not in configured)
-    report.figures.update({"farm": FARM, "farm_refused": len(farm_refused), "minted_for_strangers_usd": minted / 1e6,
+    report.figures.update({"farm": FARM, "farm_refused": len(farm_refused), "farm_heard": len(farm_heard),
+                           "minted_for_strangers_usd": minted / 1e6,
                            "late_escrow_usd": factual.core.ledger.escrow("late") / 1e6})
     report.checks["nothing minted for an id the house does not fund"] = minted == 0 and not (farm & set(funded))
-    report.checks["every id of the farm refused"] = farm_refused == farm
+    report.checks["no id of the farm reached the house (it listens only to the ids it names)"] = (
+        not farm_refused and not farm_heard)
     report.checks["the squatter took nothing; the owner got its capital"] = (
         funded.get("late") == round(CAPITAL["late"] * 1e6) and "kicker" not in funded)
 
@@ -302,6 +308,8 @@ def _judge(cluster: Cluster, report: AttackReport, a: int, b: int, good_a: m.Act
                 attack.got = [c for (k, ref), codes in received.items() if k == attack.keeper and ref == 0
                               for c in codes]
             attack.logged = logged[(attack.keeper, attack.expect)] > 0
+            if attack.expect == "unheard":  # judged the other way round: the house never saw it, so no line
+                attack.logged = not any(k in _ids_of(attack) for k, _ in logged)
         entry = journaled.get(attack.payload) if attack.payload else None
         if entry is None:  # never journaled: refused at admission, the ledger cannot have seen it
             attack.ledger = "unchanged (never journaled)"
@@ -326,6 +334,10 @@ def _judge(cluster: Cluster, report: AttackReport, a: int, b: int, good_a: m.Act
         limited > 0 and limited + malformed + flood_dropped >= FLOOD)
     # Reading the flood may end a second after its sending did: one more window.
     report.checks["the flood was answered rate-limited at most once a second"] = limited <= 2 + int(flood_s)
+
+
+def _ids_of(attack: Attack) -> set[str]:
+    return {f"farm-{i:03d}" for i in range(FARM)} if attack.keeper.startswith("farm-") else {attack.keeper}
 
 
 def _ledger_effect(cluster: Cluster, core: Any, entry: Entry, attack: Attack) -> tuple[str, bool]:

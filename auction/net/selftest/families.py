@@ -83,19 +83,21 @@ def _attacks(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
 
 def attacks_line(report: Any) -> str:
     n = len(report.attacks)
-    refused = sum(1 for a in report.attacks if a.refused and a.expect != "ignored")
+    refused = sum(1 for a in report.attacks if a.refused and a.expect not in ("ignored", "unheard"))
     ignored = sum(1 for a in report.attacks if a.refused and a.expect == "ignored")
+    unheard = sum(1 for a in report.attacks if a.refused and a.logged and a.expect == "unheard")
     logged = sum(1 for a in report.attacks if a.logged)
     clean = sum(1 for a in report.attacks if a.ledger_ok)
     forfeits = sum(1 for a in report.attacks if a.expect == "forfeit" and a.ok)
     f = report.figures
-    return (f"attacks: {n} named, {refused} refused with their reason code to the sender and {ignored} redelivery "
-            f"ignored, {logged} logged, {clean} cost the ledger only the attacker's gas ({forfeits} deposit "
-            f"forfeited), {len(report.crashes)} crashes; flood of {f.get('flood', 0)}: "
+    return (f"attacks: {n} named, {refused} refused with their reason code to the sender, {ignored} redelivery "
+            f"ignored, {unheard} from ids the house does not name never reached it, {logged} logged as expected, "
+            f"{clean} cost the ledger only the attacker's gas ({forfeits} deposit forfeited), "
+            f"{len(report.crashes)} crashes; flood of {f.get('flood', 0)}: "
             f"{f.get('flood_rate_limited', 0)} answered rate-limited, {f.get('flood_malformed', 0)} malformed, "
             f"{f.get('flood_dropped', 0)} dropped unread; farm of {f.get('farm', 0)} fresh ids: "
-            f"{f.get('farm_refused', 0)} refused, {f.get('minted_for_strangers_usd', 0):,.0f} USD minted for ids the "
-            f"house does not fund")
+            f"{f.get('farm_heard', 0)} reached the house, {f.get('minted_for_strangers_usd', 0):,.0f} USD minted for "
+            f"ids the house does not fund")
 
 
 def _access(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
