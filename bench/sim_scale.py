@@ -64,8 +64,10 @@ class Row:
         return self.events / self.run_s if self.run_s > 0 else 0.0
 
 
-class OverBudget(Exception):
-    """Raised inside the event loop by the timer once the run exceeds its budget."""
+class OverBudget(BaseException):
+    """Raised inside the event loop by the timer once the run exceeds its budget. A BaseException, as
+    KeyboardInterrupt is: the agent counts a strategy's ``Exception`` as its error and goes on, and would
+    swallow a stop that lands inside a strategy call."""
 
 
 # --- the child: one size, one process ------------------------------------------------------------------
