@@ -64,7 +64,8 @@ CASES: list[Case] = [
         "bench.sweep",
         ["--seeds", "1", "--accounts", "60", "--no-progress"],
         ["5 designs x 1 seeds = 5 runs", "1 worker(s)", "2 worker(s)", "speed-up",
-         "target 2 workers >= 1.8x one worker at 32 seeds", "not checked at 1 seeds"],
+         "target 2 workers >= 1.8x one worker at 32 seeds", "not checked at 1 seeds", "cores busy of 2",
+         "= cores the machine gave"],
         timeout=120.0,
     ),
     Case(
