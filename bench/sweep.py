@@ -1,4 +1,4 @@
-"""Sweep benchmark: the black-thursday comparison, 5 designs x N seeds, with 1 and then 2 workers.
+"""Sweep benchmark: the black-thursday comparison, its designs x N seeds, with 1 and then 2 workers.
 
     python -m bench.sweep [--seeds 32] [--scenario black-thursday] [--workers 1,2] [--accounts N]
 
@@ -36,7 +36,7 @@ def measure(
     out: dict[int, tuple[float, float | None]] = {}
     for n in workers:
         started = time.perf_counter()
-        result = compare(s, designs or design_names(), seeds, workers=n, runner=runner or timed_run,
+        result = compare(s, designs or design_names(s.book), seeds, workers=n, runner=runner or timed_run,
                          progress=progress, accounts=accounts)
         wall = time.perf_counter() - started
         out[n] = (wall, None if runner else cpu_seconds(r.result for r in result.runs))
@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(machine_line())
     measured = measure(args.seeds, scenario=args.scenario, workers=workers, progress=args.progress,
                        accounts=args.accounts)
-    print("\n".join(report_lines(measured, args.seeds, args.scenario, design_names())))
+    designs = design_names(load_scenario(args.scenario).book)  # the designs for the scenario's kind of book
+    print("\n".join(report_lines(measured, args.seeds, args.scenario, designs)))
     return 0
 
 
