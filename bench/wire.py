@@ -82,6 +82,7 @@ class DcState:
     tic_ms: int = 0
     phase: str = ""
     v: int = 1
+    sig: str = ""  # the house's signature (broker.house_signing), as the msgspec State carries it
 
 
 TAGS: dict[type, str] = {DcTake: "take", DcState: "state", DcDutchTerms: "dutch"}
