@@ -147,10 +147,24 @@ def _delete_wal(path: Path) -> None:
 
 
 def _cut_wal(path: Path) -> None:
+    """64 bytes off the end of the WAL's live frames: its last transaction is lost. (After a checkpoint SQLite
+    writes the WAL again from its start and leaves older frames behind them, which no reader uses: cutting the
+    file's own tail would often cut only those, and lose nothing.)"""
     wal = path.with_name(path.name + "-wal")
     data = wal.read_bytes()
-    wal.write_bytes(data[:-64])
+    wal.write_bytes(data[:_live_end(data) - 64])
     path.with_name(path.name + "-shm").unlink(missing_ok=True)  # volatile: rebuilt from the WAL
+
+
+def _live_end(wal: bytes) -> int:
+    """Where the WAL's frames of the current generation end: frames carry the salts of the WAL header (sqlite.org
+    fileformat2, 4.1: a 32-byte header, then frames of a 24-byte header and one page; salts at bytes 16-24)."""
+    header, page = 32, int.from_bytes(wal[8:12], "big")
+    salts = wal[16:24]
+    end = header
+    while end + 24 + page <= len(wal) and wal[end + 8:end + 16] == salts:
+        end += 24 + page
+    return end
 
 
 # --- damaged copies of a finished journal ----------------------------------------------------------------------
