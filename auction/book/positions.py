@@ -84,6 +84,7 @@ class PositionBook:
         self.fee_rate = 0.0  # liquidation fee, share of the closed notional at mark, to the insurance fund
         self.socialize = False  # a deficit the fund cannot cover is socialized over the traders in profit
         self.history: list[tuple[float, float, float, int]] = []  # (t, open interest, insurance USD, ADL count)
+        self._tiered: dict[tuple[int, int], int] = {}  # (market, notional) -> tiered maintenance, exact
 
     # -- MarginBook --------------------------------------------------------------------------------------
     @property
@@ -171,11 +172,21 @@ class PositionBook:
         for j in ks:
             n = self.notional(i, j)
             if n:
-                mm = self.tiers[j].maintenance_margin(n)
+                mm = self._tiered_mm(j, n)
                 if self.vol_mm is not None:
                     mm = max(mm, -(-n * Fraction(repr(float(self.vol_mm[j]))).limit_denominator(10**9) // 1))
                 total += mm
         return total
+
+    def _tiered_mm(self, k: int, notional: int) -> int:
+        """``TierTable.maintenance_margin``, remembered: a sale asks it of one notional ~10 times a block."""
+        key = (k, notional)
+        mm = self._tiered.get(key)
+        if mm is None:
+            if len(self._tiered) >= 4096:
+                self._tiered.clear()
+            mm = self._tiered[key] = self.tiers[k].maintenance_margin(notional)
+        return mm
 
     def entry_q(self, i: int, k: int) -> Fraction:
         """Average entry price (numeraire base units per token): the cost basis over the size."""

@@ -58,12 +58,19 @@ class MarketSale(PerpSale):
         return fillable.fillable_price_q(price, s, units.COL)
 
     def fillable_qty(self, bound_q: int, now: float) -> int:
-        """The largest quantity whose average price in the market is within ``bound_q`` (bisection), capped."""
+        """The largest quantity whose average price in the market is within ``bound_q``, capped.
+
+        Bisection to a billionth of the cap: what it returns is always within the bound (``lo`` only moves
+        to quantities that pass), at most ``cap >> 30`` base units short of the exact largest one.
+        """
         b = self.pbook
         mark = b.marks.mark_q[self.k]
         cap = min(self.size, units.col(self.params.max_notional_per_block / (mark / units.NUM)))
-        lo, hi = 0, cap
-        while lo < hi:
+        if self._within(cap, bound_q, now):
+            return cap  # the cap binds (always so for market orders without a bound): one look, not ~60
+        lo, hi = 0, cap - 1
+        close = max(1, cap >> 30)  # within a billionth of the cap: ~30 market looks, not ~67 to the last wei
+        while hi - lo >= close:
             mid = (lo + hi + 1) // 2
             if self._within(mid, bound_q, now):
                 lo = mid

@@ -16,7 +16,7 @@ from auction import units
 from auction.book.perp_marks import Marks
 from auction.book.positions import PositionBook
 from auction.errors import ConfigError, Rejected
-from auction.models.market import PathMarket
+from auction.models.market import ConstantProductPool, PathMarket
 from auction.perp.margin import TierTable
 from auction.scenario.tables import PerpConfig
 
@@ -52,12 +52,20 @@ def perp_book(cfg: PerpConfig, n: int, asset: str, p0: float, market: PathMarket
     size = np.concatenate([size_t, [-int(size_t.sum()), 0]]).astype(np.int64)[:, None]
     costs = np.concatenate([cost, [-int(cost.sum()), 0]]).astype(np.int64)[:, None]
     marks = Marks((asset,), perp_price, interval_s=cfg.funding_interval_s, tau_s=cfg.ema_tau_s)
+    pools: dict[float, ConstantProductPool] = {}
+
+    def pool(t: float) -> ConstantProductPool:
+        """The market's pool at ``t``, built once per instant (a fillable search asks it dozens of times)."""
+        if t not in pools:
+            pools.clear()
+            pools[t] = market.pool(t)
+        return pools[t]
 
     def sell(a: str, qty: int, t: float) -> int:
-        return units.num(market.pool(t).sell(units.col_f(qty)))
+        return units.num(pool(t).sell(units.col_f(qty)))
 
     def buy(a: str, qty: int, t: float) -> int:
-        paid = market.pool(t).buy(units.col_f(qty))
+        paid = pool(t).buy(units.col_f(qty))
         if not math.isfinite(paid):
             raise Rejected("insufficient-balance", f"the market cannot sell {units.col_f(qty)} {a}")
         return math.ceil(paid * units.NUM)
