@@ -11,13 +11,30 @@ from rich.console import Console
 from auction import units
 from auction.cli import main
 from auction.designs.dutch import DutchTerms
+from auction.net.house_feed import HouseFeed
+from auction.net.protocol_examples import house_fields, wire
 from auction.net.view import Monitor, plain_line, render
 from broker import messages as m
 from broker import topics
+from broker.house_signing import HouseTrust
 
 
 def feed(mon: Monitor, topic: str, msg: m.Message | None) -> None:
     mon.feed(topic, m.encode(msg) if msg is not None else b"")
+
+
+def test_the_view_believes_only_the_house() -> None:
+    """liqnet network's view pins the house key as its keepers do: a stranger's price or result changes nothing."""
+    mon = Monitor(house=HouseFeed(HouseTrust(pinned=house_fields()["pubkey"])))
+    mon.feed(topics.house_status(), wire(m.HouseStatus(online=True, ts_ms=0, **house_fields())))
+    mon.feed(topics.oracle("ETH"), wire(m.OraclePrice(asset="ETH", price_q=units.price_q(100.0), ts_ms=60_000)))
+    forged = m.OraclePrice(asset="ETH", price_q=units.price_q(1000.0), ts_ms=72_000)
+    mon.feed(topics.oracle("ETH"), m.encode(forged))
+    result = m.Result(auction=7, design="dutch", fills=[], returned=0, bad_debt=units.num(1e6), revenue=0, ts_ms=1)
+    mon.feed(topics.result(7), m.encode(result))
+    assert mon.oracle["ETH"] == 100.0 and mon.settled == 0 and mon.bad_debt == 0 and mon.forged == 2
+    mon.feed(topics.result(7), wire(result))  # the house's own: believed
+    assert mon.settled == 1 and mon.bad_debt == units.num(1e6)
 
 
 def test_the_monitor_follows_auctions_keepers_and_bad_debt() -> None:

@@ -49,9 +49,11 @@ from rich.live import Live
 from rich.table import Table
 
 from auction.errors import ConfigError
+from auction.net.house_feed import HouseFeed
 from auction.net.runspec import DEFAULT_SPEED
 from auction.net.view import Monitor, lag_text, plain_line, render
 from broker import topics
+from broker.house_signing import HouseTrust
 from broker.server import popen_tied
 from broker.transport import connect
 
@@ -186,7 +188,9 @@ class Network:
         self.broker_handle: Any = None
         self.urls: dict[str, str] = {}
         self._given = ""
-        self.monitor = Monitor(market=self._market())
+        # The view believes only the house, as its keepers do (they are given its key with --house-key).
+        self.monitor = Monitor(market=self._market(),
+                               house=HouseFeed(HouseTrust(pinned=house_key_file(self.workdir)[1])))
 
     async def run(self, broker: str | None) -> int:
         try:

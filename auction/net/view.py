@@ -18,6 +18,7 @@ from rich.text import Text
 
 from auction import units
 from auction.errors import Rejected
+from auction.net.house_feed import HouseFeed
 from broker import messages as m
 from broker import topics
 
@@ -54,6 +55,8 @@ class Monitor:
     bad_debt: int = 0
     revenue: int = 0
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=6))
+    house: HouseFeed | None = None  # believe only what the house signed (its key pinned), as keepers do
+    forged: int = 0  # house messages dropped: not signed by the house
 
     def feed(self, topic: str, payload: bytes) -> None:
         parsed = topics.parse(topic)
@@ -67,7 +70,13 @@ class Monitor:
             msg = m.decode(payload, allowed=parsed.policy.messages)
         except Rejected:
             return
-        self._apply(msg, parsed)
+        if self.house is None or not isinstance(msg, m.HOUSE_MESSAGES):
+            self._apply(msg, parsed)
+            return
+        before = self.house.dropped
+        for _, believed in self.house.admit(payload, msg):
+            self._apply(believed, parsed)  # (a house message's topic matters only for actions, never these)
+        self.forged += self.house.dropped - before
 
     def _apply(self, msg: m.Message, parsed: topics.Parsed) -> None:
         if isinstance(msg, m.Block):
