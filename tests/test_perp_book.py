@@ -34,6 +34,12 @@ def pool_buy(a: str, qty: int, t: float) -> int:
     return math.ceil(y * units.col_f(qty) / (x - units.col_f(qty)) * 1e6)
 
 
+def pool_depth(a: str, t: float, bound_q: int, side: int) -> int:
+    x, y = 10_000.0, 10_000.0 * P0
+    q = y / (bound_q / 1e6) - x if side > 0 else x - y / (bound_q / 1e6)
+    return max(units.col(q) - 1, 0)
+
+
 def make_book(collateral: list[float], tokens: list[float], price: float = P0, *, perp_price: float | None = None,
               tiers: TierTable = ETH_TIERS, attach: bool = True) -> tuple[PositionBook, Ledger]:
     """Traders with ``collateral`` USD and ``tokens`` (signed) opened at ``price`` against the maker."""
@@ -45,7 +51,7 @@ def make_book(collateral: list[float], tokens: list[float], price: float = P0, *
     sizes = np.concatenate([size, [-int(size.sum()), 0]]).astype(np.int64)[:, None]
     costs = np.concatenate([cost, [-int(cost.sum()), 0]]).astype(np.int64)[:, None]
     marks = Marks((ETH,), lambda a, t: perp_price if perp_price is not None else price)
-    book = PositionBook((ETH,), (tiers,), quote, sizes, costs, marks, sell=pool_sell, buy=pool_buy)
+    book = PositionBook((ETH,), (tiers,), quote, sizes, costs, marks, sell=pool_sell, buy=pool_buy, depth=pool_depth)
     ledger = Ledger()
     ledger.mint("keeper:k", USD, units.num(10_000_000))
     if attach:  # else the auction house attaches it

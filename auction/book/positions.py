@@ -19,6 +19,8 @@ account is liquidatable is then decided exactly (``healthy``) in integers and fr
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,13 +30,15 @@ import numpy as np
 from auction.book.base import F64, I64, NOTHING, Kind, Lot
 from auction.book.ledger import USD, Ledger
 from auction.book.perp_marks import Marks
-from auction.perp import prices
 from auction.perp.margin import TierTable
 from auction.units import COL
 
 MARGIN = "perp:margin"  # the ledger holder of everything the position book holds
 MAKER, VAULT = "maker", "vault"
 Trade = Callable[[str, int, float], int]  # (market, base units, t) -> numeraire base units (impact included)
+# (market, t, average price bound per whole token in numeraire base units, side) -> the most base units a close of
+# that side can trade in the outside market with its average price within the bound (+1 sells, -1 buys)
+Depth = Callable[[str, float, int, int], int]
 
 
 @dataclass(slots=True)
@@ -61,7 +65,7 @@ class PositionBook:
     kind: Kind = "perp"
 
     def __init__(self, markets: Sequence[str], tiers: Sequence[TierTable], quote: I64, size: I64, cost: I64,
-                 marks: Marks, *, sell: Trade, buy: Trade) -> None:
+                 marks: Marks, *, sell: Trade, buy: Trade, depth: Depth) -> None:
         if size.shape != cost.shape or size.shape[0] != quote.shape[0] or size.shape[1] != len(markets):
             raise ValueError("quote, size and cost disagree in shape")
         self.markets = tuple(markets)
@@ -69,7 +73,7 @@ class PositionBook:
         self.quote, self.size, self.cost = quote, size, cost
         self.funded = np.zeros_like(size)  # funding paid (> 0) or received per position, numeraire base units
         self.marks = marks
-        self.sell, self.buy = sell, buy  # the outside market, where hedges and protocol closes go
+        self.sell, self.buy, self.depth = sell, buy, depth  # the outside market: hedges and protocol closes
         self.n = quote.shape[0] - 2
         self.maker, self.vault = self.n, self.n + 1
         self.watched = np.ones(quote.shape[0], dtype=bool)
@@ -79,12 +83,13 @@ class PositionBook:
         self.mmr = [np.array([float(r) for r in t.mmr]) for t in tiers]
         self.cum = [np.array([float(c) for c in t.cum]) for t in tiers]
         self.ledger: Ledger | None = None
+        # each tier's mmr and cum over one common denominator, so maintenance is integer arithmetic (exact)
+        self._tier_ints = [_tier_ints(t) for t in tiers]
         self.funding_paid = 0  # total paid by the paying side over the run
         self.tally = PerpTally()
         self.fee_rate = 0.0  # liquidation fee, share of the closed notional at mark, to the insurance fund
         self.socialize = False  # a deficit the fund cannot cover is socialized over the traders in profit
         self.history: list[tuple[float, float, float, int]] = []  # (t, open interest, insurance USD, ADL count)
-        self._tiered: dict[tuple[int, int], int] = {}  # (market, notional) -> tiered maintenance, exact
 
     # -- MarginBook --------------------------------------------------------------------------------------
     @property
@@ -115,10 +120,13 @@ class PositionBook:
         return self._detect() if self.marks.priced else NOTHING
 
     def health(self, i: int) -> float:
-        return prices.health(self.equity(i), self.maintenance(i))
+        mm = self.maintenance(i)
+        return math.inf if mm == 0 else self.equity_scaled(i) / (mm * COL)
 
     def healthy(self, i: int) -> bool:
-        return not prices.is_liquidatable(self.equity(i), self.maintenance(i))
+        """Not liquidatable (dYdX v4 lib/margin/risk.go IsLiquidatable: maintenance > 0 and above equity)."""
+        mm = self.maintenance(i)
+        return not (mm > 0 and mm * COL > self.equity_scaled(i))
 
     def reindex(self, i: int) -> None:
         if i < self.n:
@@ -159,8 +167,12 @@ class PositionBook:
     # -- exact, per account --------------------------------------------------------------------------------
     def equity(self, i: int) -> Fraction:
         """quote + sum(size * mark), exact."""
-        upnl = sum(int(self.size[i, k]) * self.marks.mark_q[k] for k in range(len(self.markets)))
-        return int(self.quote[i]) + Fraction(upnl, COL)
+        return Fraction(self.equity_scaled(i), COL)
+
+    def equity_scaled(self, i: int) -> int:
+        """``equity * COL``: integers only (the hot path of every health question)."""
+        return int(self.quote[i]) * COL + sum(int(self.size[i, k]) * self.marks.mark_q[k]
+                                              for k in range(len(self.markets)))
 
     def notional(self, i: int, k: int) -> int:
         return abs(int(self.size[i, k])) * self.marks.mark_q[k] // COL
@@ -172,21 +184,17 @@ class PositionBook:
         for j in ks:
             n = self.notional(i, j)
             if n:
-                mm = self._tiered_mm(j, n)
+                mm = self._maintenance_margin(j, n)
                 if self.vol_mm is not None:
                     mm = max(mm, -(-n * Fraction(repr(float(self.vol_mm[j]))).limit_denominator(10**9) // 1))
                 total += mm
         return total
 
-    def _tiered_mm(self, k: int, notional: int) -> int:
-        """``TierTable.maintenance_margin``, remembered: a sale asks it of one notional ~10 times a block."""
-        key = (k, notional)
-        mm = self._tiered.get(key)
-        if mm is None:
-            if len(self._tiered) >= 4096:
-                self._tiered.clear()
-            mm = self._tiered[key] = self.tiers[k].maintenance_margin(notional)
-        return mm
+    def _maintenance_margin(self, k: int, notional: int) -> int:
+        """``TierTable.maintenance_margin`` in integers: ceil((notional * a - c) / d) of the notional's tier."""
+        floors, a, c, d = self._tier_ints[k]
+        t = bisect.bisect_right(floors, notional) - 1
+        return -((c[t] - notional * a[t]) // d)
 
     def entry_q(self, i: int, k: int) -> Fraction:
         """Average entry price (numeraire base units per token): the cost basis over the size."""
@@ -194,17 +202,27 @@ class PositionBook:
         return Fraction(int(self.cost[i, k]) * COL, s) if s else Fraction(0)
 
     def bankruptcy_q(self, i: int, k: int) -> Fraction | None:
-        """The mark of market ``k`` at which the account's equity is 0 (other markets at their marks)."""
-        other = self.equity(i) - int(self.quote[i]) - Fraction(int(self.size[i, k]) * self.marks.mark_q[k], COL)
-        return prices.bankruptcy_price(int(self.size[i, k]), 0, int(self.quote[i]), other_upnl=other)
+        """The mark of market ``k`` at which the account's equity is 0, other markets at their marks
+        (``auction.perp.prices.bankruptcy_price`` with entry 0 and the quote as balance), in integers."""
+        s = int(self.size[i, k])
+        if s == 0:
+            return None
+        rest = self.equity_scaled(i) - s * self.marks.mark_q[k]  # (quote + other markets' value) * COL
+        return Fraction(-rest, s)
 
     def liquidation_q(self, i: int, k: int) -> Fraction | None:
-        """The mark at which equity meets maintenance, the tier taken at that price (Binance's rule)."""
+        """The mark at which equity meets maintenance, at the tier of the notional now: Binance's
+        ``(WB - TMM1 + UPNL1 + cum - side * |s| * EP) / (|s| * MMR - s)`` (``auction.perp.prices``), entry 0."""
         s = int(self.size[i, k])
-        other = self.equity(i) - int(self.quote[i]) - Fraction(s * self.marks.mark_q[k], COL)
+        if s == 0:
+            return None
+        floors, a, c, d = self._tier_ints[k]
+        t = bisect.bisect_right(floors, self.notional(i, k)) - 1
         other_mm = self.maintenance(i) - self.maintenance(i, k)
-        return prices.liquidation_price_tiered(s, 0, int(self.quote[i]), self.tiers[k], other_upnl=other,
-                                               other_mm=other_mm)
+        rest = self.equity_scaled(i) - s * self.marks.mark_q[k]
+        num = rest * d - other_mm * COL * d + c[t] * COL  # all over COL * d
+        den = abs(s) * a[t] - s * d  # (|s| * mmr - s) * d
+        return Fraction(num, den) if den else None
 
     # -- moves ---------------------------------------------------------------------------------------------
     def trade(self, seller: int, buyer: int, k: int, qty: int, value: int) -> None:
@@ -275,3 +293,11 @@ class PositionBook:
 
     def holder(self, i: int) -> str:
         return f"acct:{i}" if i < self.n else (MAKER if i == self.maker else VAULT)
+
+
+def _tier_ints(table: TierTable) -> tuple[tuple[int, ...], list[int], list[int], int]:
+    """(floors, mmr numerators, cum numerators, common denominator) of a tier table."""
+    d = math.lcm(*(r.denominator for r in (*table.mmr, *table.cum)))
+    a = [int(r * d) for r in table.mmr]
+    c = [int(r * d) for r in table.cum]
+    return table.floors, a, c, d

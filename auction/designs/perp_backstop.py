@@ -28,7 +28,7 @@ class BackstopParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """[designs.perp_backstop]: market orders, then the vault below ``backstop_share`` of maintenance."""
 
     backstop_share: Annotated[float, Meta(gt=0, le=1)] = 2 / 3
-    max_notional_per_block: Positive = 1_000_000.0
+    max_notional_per_block: Positive = 100_000_000.0
     smmr: NonNegative = 0.0  # market orders are not bounded by a fillable price here
     step_s: Positive = 12.0
     max_s: NonNegative = 3600.0

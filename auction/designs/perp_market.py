@@ -3,7 +3,7 @@
 Source: dydxprotocol/v4-chain ``protocol/x/clob/keeper/liquidations.go`` (``auction.perp.fillable``). Each block
 the protocol sends an IOC order for the position into the outside market (with its price impact), filled only
 as far as the average price stays within the *fillable price* ``(PNNV - ABR * SMMR * PMMR) / PS``, and at most
-``max_notional_per_block`` of notional (in the spirit of v4's per-block liquidation limits). What cannot be
+``max_notional_per_block`` of notional (v4's per-block subaccount limit). What cannot be
 filled waits for the next block while the account is solvent; once it is bankrupt, or after ``max_s``, the rest
 goes to deleveraging at the bankruptcy price (``PerpSale.done``).
 """
@@ -27,7 +27,9 @@ from keepers.agent import KeeperAgent, Order, Tracked
 class MarketParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """[designs.perp_market]: IOC closes into the outside market, bounded by dYdX's fillable price."""
 
-    max_notional_per_block: Positive = 1_000_000.0  # USD of notional closed per block and position
+    # USD of notional closed per block and account: v4's SubaccountBlockLimits.MaxNotionalLiquidated default,
+    # 100_000_000_000_000 quote quantums (protocol/testutil/constants: SubaccountBlockLimits_Default)
+    max_notional_per_block: Positive = 100_000_000.0
     smmr: NonNegative = 0.1  # spread to maintenance margin ratio (v4 default 10%)
     step_s: Positive = 12.0  # one order per block
     max_s: NonNegative = 3600.0
@@ -43,6 +45,7 @@ class MarketTerms(PerpTerms, tag="perp-market", frozen=True, kw_only=True):
 class MarketSale(PerpSale):
     params: Any  # MarketParams, or BackstopParams
     steps: int = 0
+    bound_q: int = 0  # the fillable price of the last order
 
     def fillable_q(self) -> int:
         """dYdX's fillable price for the whole position now, per whole token."""
@@ -58,47 +61,25 @@ class MarketSale(PerpSale):
         return fillable.fillable_price_q(price, s, units.COL)
 
     def fillable_qty(self, bound_q: int, now: float) -> int:
-        """The largest quantity whose average price in the market is within ``bound_q``, capped.
-
-        Bisection to a billionth of the cap: what it returns is always within the bound (``lo`` only moves
-        to quantities that pass), at most ``cap >> 30`` base units short of the exact largest one.
-        """
-        b = self.pbook
-        mark = b.marks.mark_q[self.k]
+        """The most the market takes with its average price within ``bound_q``, capped per block."""
+        mark = self.pbook.marks.mark_q[self.k]
         cap = min(self.size, units.col(self.params.max_notional_per_block / (mark / units.NUM)))
-        if self._within(cap, bound_q, now):
-            return cap  # the cap binds (always so for market orders without a bound): one look, not ~60
-        lo, hi = 0, cap - 1
-        close = max(1, cap >> 30)  # within a billionth of the cap: ~30 market looks, not ~67 to the last wei
-        while hi - lo >= close:
-            mid = (lo + hi + 1) // 2
-            if self._within(mid, bound_q, now):
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-    def _within(self, qty: int, bound_q: int, now: float) -> bool:
-        b, name = self.pbook, self.asset
-        try:
-            value = b.sell(name, qty, now) if self.side > 0 else b.buy(name, qty, now)
-        except Exception:
-            return False  # the market cannot take that much
-        return value * units.COL >= bound_q * qty if self.side > 0 else value * units.COL <= bound_q * qty
+        return max(min(cap, self.pbook.depth(self.asset, now, bound_q, self.side)), 0)
 
     def advance(self, now: float, oracle: float) -> bool:
         self.steps += 1
         if not self.size or (self.steps > 1 and self.desk.healthy(self.i) and self.stop_when_healthy()):
             self.done(now)
             return True
-        qty = self.fillable_qty(self.fillable_q(), now)
+        self.bound_q = self.fillable_q()
+        qty = self.fillable_qty(self.bound_q, now)
         if qty:
             self.market_close(qty, now)
         if not self.size or now >= self.kicked_at + self.params.max_s or (not qty and self.pbook.equity(self.i) <= 0):
             self.done(now)
-        else:
+        elif qty:
             self.changed()
-        return True
+        return bool(qty) or self.closed  # nothing filled: no new state to show
 
     def stop_when_healthy(self) -> bool:
         return False  # dYdX closes the whole position once it is liquidated
@@ -108,7 +89,7 @@ class MarketSale(PerpSale):
 
     def show(self, now: float) -> Shown:
         return Shown(lot=self.size, tab=0, start=self.kicked_at,
-                     terms=MarketTerms(**self.common(), fillable_q=self.fillable_q() if self.size else 0))
+                     terms=MarketTerms(**self.common(), fillable_q=self.bound_q if self.size else 0))
 
 
 def open_sale(o: Opening, p: MarketParams) -> MarketSale:

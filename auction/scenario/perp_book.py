@@ -70,6 +70,15 @@ def perp_book(cfg: PerpConfig, n: int, asset: str, p0: float, market: PathMarket
             raise Rejected("insufficient-balance", f"the market cannot sell {units.col_f(qty)} {a}")
         return math.ceil(paid * units.NUM)
 
-    book = PositionBook((asset,), (table,), quote, size, costs, marks, sell=sell, buy=buy)
+    def depth(a: str, t: float, bound_q: int, side: int) -> int:
+        """Constant product: selling q averages y / (x + q), buying q averages y / (x - q)."""
+        at = pool(t)
+        bound = bound_q / units.NUM
+        if bound <= 0:
+            return 0
+        q = at.reserve_num / bound - at.reserve_col if side > 0 else at.reserve_col - at.reserve_num / bound
+        return max(units.col(q) - 1, 0) if math.isfinite(q) else 2**62
+
+    book = PositionBook((asset,), (table,), quote, size, costs, marks, sell=sell, buy=buy, depth=depth)
     book.fee_rate, book.socialize = cfg.liquidation_fee, cfg.socialize
     return book
