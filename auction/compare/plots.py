@@ -221,6 +221,31 @@ def ipv_revenue(result: CompareResult) -> bytes | None:
     return _png(fig)
 
 
+def perp_over_time(result: CompareResult) -> bytes | None:
+    """Perp runs: open interest, the insurance fund and cumulative ADL over time per design, first seed."""
+    runs = [r for r in _first_runs(result) if r.result.records.perp]
+    if not runs:
+        return None
+    t0 = _t0(result)
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    panels = (("open_interest", "open interest (tokens long)"), ("insurance_usd", "insurance fund (USD)"),
+              ("adl_count", "ADL fills (cumulative)"))
+    for ax, (column, label) in zip(axes, panels, strict=True):
+        for i, run in enumerate(runs):
+            cols = run.result.records.perp
+            ax.step(_times(t0, cols["time_s"]), cols[column], where="post", color=_COLORS[i % len(_COLORS)],
+                    lw=1.4, label=run.variant.label)
+        ax.set_ylabel(label, fontsize=8)
+        _usd(ax)
+        ax.grid(alpha=0.3)
+        _time_axis(ax, t0, label=ax is axes[-1])
+    axes[0].legend(fontsize=8, loc="upper right", ncols=3)
+    fig.suptitle(f"{result.scenario.name}: open interest, insurance fund and ADL (seed {result.seeds[0]})",
+                 fontsize=10)
+    return _png(fig)
+
+
 ALL = (
     ("Price, oracle and liquidations", price_oracle),
     ("Bad debt over time", bad_debt_over_time),
@@ -228,4 +253,5 @@ ALL = (
     ("Fill discounts", discounts),
     ("Time to liquidate", time_to_liquidate),
     ("Revenue against theory", ipv_revenue),
+    ("Open interest, insurance fund and ADL", perp_over_time),
 )

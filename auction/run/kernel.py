@@ -22,6 +22,7 @@ import numpy as np
 
 from auction import designs, units
 from auction.book.ledger import USD, WRITTEN_OFF, Ledger
+from auction.book.positions import PositionBook
 from auction.designs.base import KICKER
 from auction.errors import Rejected
 from auction.house import AuctionHouse
@@ -190,6 +191,11 @@ class Kernel:
         series.times_to_liquidate = [(s.closed_at or world.end) - s.kicked_at for s in sales][:SERIES_CAP]
         auctions, fills = sale_tables(sales, self.end)
         records = Records(world.t0_unix, auctions, fills, self.timeline.columns)
+        book = house.book
+        if isinstance(book, PositionBook) and book.history:
+            t, oi, fund, adl = zip(*book.history, strict=True)
+            records.perp = {"time_s": list(t), "open_interest": list(oi), "insurance_usd": list(fund),
+                            "adl_count": [float(x) for x in adl]}
         return RunResult(scenario=world.scenario.name, design=self.design.name, seed=world.seed, metrics=metrics,
                          series=series, exact=exact, extra=extra, records=records)
 

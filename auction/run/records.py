@@ -50,6 +50,8 @@ class Records:
     auctions: dict[str, list[Any]] = field(default_factory=dict)
     fills: dict[str, list[Any]] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)
+    # perp runs: time_s, open_interest (tokens long), insurance_usd, adl_count (cumulative), per block sampled
+    perp: dict[str, list[float]] = field(default_factory=dict)
 
 
 def sale_tables(sales: list[Sale], end: float) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
