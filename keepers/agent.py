@@ -189,7 +189,16 @@ class KeeperAgent:
             rng=self.rng,
             log=self.log,
             native_price=native,
+            hedge=None if self.market is None else lambda asset, qty: self._hedge(asset, qty, now),
         )
+
+    def _hedge(self, asset: str, qty: float, now: float) -> float:
+        """Average price of selling ``qty`` (buying ``-qty``) in the keeper's market. A buy mirrors the sale's
+        impact around the market price (a constant-product pool's buy impact is a little larger)."""
+        assert self.market is not None
+        price = self._market_price(asset, now)
+        sold = self.market.proceeds(asset, abs(qty), now) / abs(qty)
+        return sold if qty > 0 else 2 * price - sold
 
     def _price_at(self, now: float, auction: int | None) -> Callable[[str], float]:
         """``ctx.market_price``: a market quotes one price per asset and instant, asked once per context (a

@@ -14,7 +14,11 @@ lists them). ``AuctionView.terms`` holds the design's own parameters (floats, wh
   ``bidders`` (how many keepers may bid, when the house says);
 - english: ``bid`` (USD, standing bid for the lot), ``guy`` (keeper id of the standing bid, "" if none),
   ``beg`` (minimum increment factor, e.g. 1.05), ``end`` and ``tic`` (s, 0 if no bid yet), ``ttl`` (s);
-- fixed: ``bonus`` (e.g. 0.05), ``max_repay`` (USD), ``debt`` (USD), ``collateral`` (tokens), ``health``.
+- fixed: ``bonus`` (e.g. 0.05), ``max_repay`` (USD), ``debt`` (USD), ``collateral`` (tokens), ``health``;
+- perp-*: a position: ``side`` (+1 long: the taker buys it; -1 short: the taker is paid to take it), ``size``
+  (tokens), ``mark``, ``bankruptcy``, ``liquidation`` (USD per token), ``health``; perp-dutch and perp-takeover
+  also ``price`` (now) and ``max_qty`` (tokens one take may close); perp-sealed ``commit_end``, ``reveal_end``,
+  ``deposit``. A ``Take``'s ``max_price`` (a ``Bid``'s ``price``) is for a short the *least* it must be paid.
 """
 
 from __future__ import annotations
@@ -163,7 +167,8 @@ class Context:
     seeded from the run seed and the keeper id, ``log`` a structlog logger bound with ``keeper_id``.
     """
 
-    __slots__ = ("_price", "balance", "gas_price", "inventory", "keeper_id", "log", "native_price", "now", "rng")
+    __slots__ = ("_hedge", "_price", "balance", "gas_price", "inventory", "keeper_id", "log", "native_price", "now",
+                 "rng")
 
     def __init__(
         self,
@@ -177,7 +182,9 @@ class Context:
         rng: np.random.Generator,
         log: Any,
         native_price: float = 0.0,
+        hedge: Callable[[str, float], float] | None = None,
     ) -> None:
+        self._hedge = hedge
         self.keeper_id = keeper_id
         self.now = now
         self._price = price
@@ -191,6 +198,14 @@ class Context:
 
     def market_price(self, asset: str) -> float:
         return self._price(asset)
+
+    def hedge_price(self, asset: str, qty: float) -> float:
+        """Average USD per token of selling ``qty`` tokens into the market now (``qty`` < 0: buying ``-qty``),
+        price impact included: what a perp keeper hedges a takeover at. Without an impact model (a test
+        context), the market price."""
+        if self._hedge is None or qty == 0:
+            return self.market_price(asset)
+        return self._hedge(asset, qty)
 
     def gas_usd(self, gas_units: int, priority_fee: float = 0.0) -> float:
         """USD cost of ``gas_units`` at the going base fee plus ``priority_fee`` gwei (1 gwei = 1e-9 ETH)."""

@@ -265,12 +265,13 @@ class ZeroBid(Strategy):
 
 
 class PerpTaker(Strategy):
-    """Perp designs: take a position over when the price beats the hedge into the outside market by ``margin``.
+    """Perp designs: take a position over when the price beats its hedge into the outside market by ``margin``.
 
-    A long is bought at most at ``market * (1 - margin)`` and sold on at once; a short is taken at least at
-    ``market * (1 + margin)`` and bought back at once (the house hedges inside the sale, with the market's
-    impact: ``margin`` must cover it). Capital limit: a long's price is paid before the hedge returns it, so at
-    most ``balance / price`` tokens; margin limit: at most ``max_notional`` USD per position.
+    The hedge is priced with the market's impact for the quantity taken (``ctx.hedge_price``): a long is bought
+    at most at ``hedge * (1 - margin)`` and sold on at once, a short taken at least at ``hedge * (1 + margin)``
+    and bought back at once (the house hedges inside the sale). Capital limit: a long's price is paid before
+    the hedge returns it, so at most ``balance / price`` tokens; margin limit: at most ``max_notional`` USD per
+    position, and no more than the sale lets one take close (``max_qty``).
     """
 
     name = "perp-taker"
@@ -285,12 +286,16 @@ class PerpTaker(Strategy):
         if not auction.design.startswith("perp-") or auction.lot <= 0:
             return None
         side = int(auction.terms.get("side", 1))
-        value = ctx.market_price(auction.asset)
-        limit = value * (1.0 - self.margin) if side > 0 else value * (1.0 + self.margin)
-        qty = min(auction.lot, self.max_notional / value)
+        price = ctx.market_price(auction.asset)
+        qty = min(auction.lot, float(auction.terms.get("max_qty", auction.lot)) or auction.lot,
+                  self.max_notional / price)
         if side > 0:
-            qty = min(qty, ctx.balance / limit)
-        if limit <= 0 or qty <= 0:
+            qty = min(qty, ctx.balance / price)
+        if qty <= 0:
+            return None
+        value = ctx.hedge_price(auction.asset, side * qty)  # what the hedge of that much really fetches
+        limit = value * (1.0 - self.margin) if side > 0 else value * (1.0 + self.margin)
+        if limit <= 0:
             return None
         if auction.design == "perp-sealed":
             return Bid(price=limit, qty=qty)
