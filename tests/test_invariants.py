@@ -25,7 +25,7 @@ from auction.sealed import commitment
 from broker import messages as m
 
 KEEPERS = ("ali", "bob", "cat")
-DESIGNS = registry.names()
+DESIGNS = registry.names("vault")  # vault accounts (the perp designs: tests/test_perp_book.py)
 
 
 def house_for(design: str) -> AuctionHouse:

@@ -54,7 +54,8 @@ def measure(page: str, tmp_path: Path) -> dict[str, Any]:
 
 
 def test_five_designs_fit_1280_px_and_every_plot_loads(tmp_path: Path) -> None:
-    result = compare(load_scenario("black-thursday"), design_names(), 3, workers=1, runner=fake_run_one, progress=False)
+    result = compare(load_scenario("black-thursday"), design_names("vault"), 3, workers=1, runner=fake_run_one,
+                     progress=False)
     seen = measure(render_html(result), tmp_path)
     assert seen["page"] <= WIDTH and seen["table"] <= 0, seen
     assert len(seen["images"]) == 5 and all(w > 0 for w in seen["images"]), seen
