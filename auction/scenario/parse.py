@@ -16,8 +16,9 @@ import msgspec
 
 from auction.errors import ConfigError
 from auction.scenario.errors import Bad, explain, where
+from auction.scenario.perp_book import tier_table
 from auction.scenario.schema import decode, non_finite
-from auction.scenario.tables import TAGGED_TABLES, CsvPrices, KeeperSpec, PricesConfig, Scenario
+from auction.scenario.tables import TAGGED_TABLES, CsvPrices, KeeperSpec, PerpConfig, PricesConfig, Scenario
 
 DATA_DIR = Path(__file__).parents[1] / "data"
 
@@ -102,6 +103,22 @@ def _check_consistency(s: Scenario) -> None:
         raise Bad(f"[[keepers]]: an IPV scenario needs exactly [ipv] bidders = {s.ipv.bidders} keepers, "
                   f"got {sum(k.count for k in s.keepers)}")
     _check_csv_data(s)
+    if s.perp is not None:
+        _check_perp(s.perp)
+
+
+def _check_perp(p: PerpConfig) -> None:
+    """The tier table is valid and no trader starts liquidatable."""
+    try:
+        table = tier_table(p)
+    except ConfigError as exc:
+        raise Bad(f"[perp] tiers: {exc}") from None
+    if p.leverage_low > p.leverage_high:
+        raise Bad(f"[perp] leverage_low: must be <= leverage_high ({p.leverage_high}), got {p.leverage_low}")
+    top = float(1 / table.mmr[0])
+    if p.leverage_high >= top:
+        raise Bad(f"[perp] leverage_high: must be below 1 / mmr of the first tier ({top:g}), got {p.leverage_high}:"
+                  " positions would start liquidatable")
 
 
 def _check_csv_data(s: Scenario) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from auction import units
 from auction.book.perp_marks import Marks
 from auction.book.positions import PositionBook
-from auction.errors import ConfigError, Rejected
+from auction.errors import Rejected
 from auction.models.market import ConstantProductPool, PathMarket
 from auction.perp.margin import TierTable
 from auction.scenario.tables import PerpConfig
@@ -30,14 +30,7 @@ def tier_table(cfg: PerpConfig) -> TierTable:
 def perp_book(cfg: PerpConfig, n: int, asset: str, p0: float, market: PathMarket, seed: int,
               perp_price: Callable[[str, float], float]) -> PositionBook:
     """``n`` traders with one position each, then the maker and the vault (``PositionBook`` layout)."""
-    table = tier_table(cfg)
-    if cfg.leverage_low > cfg.leverage_high:
-        raise ConfigError(f"[perp] leverage_low: must be <= leverage_high ({cfg.leverage_high}), got "
-                          f"{cfg.leverage_low}")
-    top = float(1 / table.mmr[0])
-    if cfg.leverage_high >= top:
-        raise ConfigError(f"[perp] leverage_high: must be below 1 / mmr of the first tier ({top:g}), got "
-                          f"{cfg.leverage_high}: positions would start liquidatable")
+    table = tier_table(cfg)  # checked with the leverage when the scenario was loaded (auction.scenario.parse)
     rng = np.random.default_rng([seed, 0x9E12])
     collateral = rng.lognormal(np.log(cfg.collateral_mean) - cfg.collateral_sigma**2 / 2, cfg.collateral_sigma, n)
     leverage = rng.uniform(cfg.leverage_low, cfg.leverage_high, n)

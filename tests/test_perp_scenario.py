@@ -1,0 +1,32 @@
+"""A [perp] scenario: bad input is one line naming the key; a perp scenario runs only perp designs."""
+
+from __future__ import annotations
+
+import pytest
+
+from auction.designs import check_book, names
+from auction.errors import ConfigError
+from auction.scenario.load import SCENARIO_DIR, load_scenario, scenario_from_toml
+
+BASE = (SCENARIO_DIR / "perp-squeeze.toml").read_text()
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("leverage_high = 20.0\n", "leverage_high = 60.0\n", "x: [perp] leverage_high: must be below 1 / mmr of the first"),
+    ("leverage_low = 3.0\n", "leverage_low = 30.0\n", "x: [perp] leverage_low: must be <= leverage_high (20.0)"),
+    ("[perp]\n", "[perp]\ntiers = [{floor = 0, mmr = 0.01}, {floor = 0, mmr = 0.02}]\n",
+     "x: [perp] tiers: tier table: floors must rise"),
+    ("[perp]\n", "[perp]\nbogus = 1\n", "x: [perp] bogus: unknown key"),
+])
+def test_bad_perp_tables_are_one_line(old: str, new: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        scenario_from_toml(BASE.replace(old, new), label="x")
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_perp_scenarios_hold_positions_and_take_only_perp_designs() -> None:
+    for name in ("perp-may-2021", "perp-squeeze", "perp-black-thursday"):
+        assert load_scenario(name).book == "perp"
+    assert names("perp") == ("perp-market", "perp-dutch", "perp-sealed", "perp-takeover", "perp-backstop")
+    with pytest.raises(ConfigError, match="liquidates vault accounts, but scenario 'perp-squeeze' holds perpetual"):
+        check_book("dutch", "perp", "perp-squeeze")
