@@ -25,7 +25,7 @@ from auction.house import AuctionHouse
 from auction.net.house_core import HouseCore
 from auction.params import HouseParams
 from auction.scenario.build import build_world
-from auction.scenario.load import load_scenario
+from auction.scenario.load import KeeperSpec, load_scenario
 from auction.sim.engine import Simulation
 from broker import messages as m
 from broker.signing import KeyPair
@@ -55,8 +55,11 @@ class Recorded(Simulation):
 @pytest.fixture(scope="module", params=DESIGNS)
 def run(request: pytest.FixtureRequest) -> Recorded:
     design = registry.get(request.param)
-    world = synthetic_world(n=40) if design.book == "vault" else build_world(load_scenario("perp-may-2021"),
-                                                                             design.name, 0, accounts=60)
+    if design.book == "vault":
+        world = synthetic_world(n=40)
+    else:  # keepers that take over at any profit (a takeover's fee is their whole margin)
+        world = build_world(load_scenario("perp-may-2021"), design.name, 0, accounts=60)
+        world.keeper_specs = [KeeperSpec(strategy="perp-taker", count=3, config={"margin": 0.0})]
     sim = Recorded(world, request.param)
     sim.run()
     assert sim.house.sales, f"{request.param}: no auctions in the synthetic world"
