@@ -30,3 +30,10 @@ def test_perp_scenarios_hold_positions_and_take_only_perp_designs() -> None:
     assert names("perp") == ("perp-market", "perp-dutch", "perp-sealed", "perp-takeover", "perp-backstop")
     with pytest.raises(ConfigError, match="liquidates vault accounts, but scenario 'perp-squeeze' holds perpetual"):
         check_book("dutch", "perp", "perp-squeeze")
+
+
+def test_strategy_test_defaults_to_a_perp_design_keepers_act_in() -> None:
+    from auction.compare.strategy_test import strategy_test
+
+    report = strategy_test("perp-squeeze", "perp-taker", seeds=1, accounts=40)
+    assert report["design"] == "perp-dutch"

@@ -105,7 +105,7 @@ def add_strategy_test(sub: SubParsers) -> None:
     p.add_argument("--scenario", default="black-thursday", metavar="NAME|FILE",
                    help="a bundled scenario or a TOML file (default: %(default)s)")
     p.add_argument("--design", metavar="D", help=f"one of {design_list()} (default: the first design for the "
-                   "scenario's accounts: dutch, or perp-market for perpetual positions)")
+                   "scenario's accounts that keepers act in: dutch, or perp-dutch for perpetual positions)")
     p.add_argument("--seeds", type=positive_int, default=4, metavar="N", help="seeds (default: %(default)s)")
     p.add_argument("--capital", type=positive_float, default=1_000_000.0, metavar="USD",
                    help="your keeper's capital (default: %(default)s)")

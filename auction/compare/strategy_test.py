@@ -88,12 +88,14 @@ def strategy_test(scenario_name: str, spec: str, *, design: str | None = None, s
     """Run the candidate over ``seeds`` seeds; the report (what ``--json`` writes, less ``first_error``: the
     candidate's first strategy failure with its traceback, "" if none, which holds install paths).
 
-    ``design``: by default the first design for the scenario's accounts (dutch, or perp-market for positions).
+    ``design``: by default the first design for the scenario's accounts that keepers act in (dutch, or perp-dutch
+    for positions: perp-market closes positions without keepers).
     """
     if design is not None:
         registry.get(design)
     loaded = load_scenario(scenario_name)
-    design = registry.check_book(design or registry.names(loaded.book)[0], loaded.book, loaded.name).name
+    acted = [n for n in registry.names(loaded.book) if registry.get(n).gas] or list(registry.names(loaded.book))
+    design = registry.check_book(design or acted[0], loaded.book, loaded.name).name
     check_keepers(loaded)
     scenario = with_candidate(loaded, spec, capital, dict(config or {}))
     per_seed = [run_seed(scenario, design, scenario.seed_base + s, accounts) for s in range(seeds)]
