@@ -154,3 +154,22 @@ def test_perp_dutch_sells_only_what_restores_the_margin() -> None:
     assert sale.closed
     book.check()
     ledger.check()
+
+
+def test_a_deficit_beyond_the_insurance_fund_is_socialized_over_traders_in_profit() -> None:
+    book, ledger = make_book([1000, 30_000, 10_000], [100.0, -10.0, 0.0])
+    book.size[2, 0], book.cost[2, 0] = -units.col(5.0), -units.num(5.0 * P0)  # a second short, less collateral
+    book.size[book.maker, 0] += units.col(5.0)
+    book.on_prices(np.array([1950.0]), None)
+    keeper_fill(book, 0, 0, "k", units.col(100.0), units.price_q(1700.0), 0.0)  # far below bankruptcy ($1,990)
+    deficit = -int(book.quote[0])
+    assert deficit == units.num(29_000)
+    eq = book.equity_all()
+    out = settle(book, 0, 0, socialize=True)
+    assert out.insurance_paid == units.num(10_000) and ledger.balance("insurance") == 0
+    assert out.socialized == deficit - units.num(10_000) and out.bad_debt == 0 and book.quote[0] == 0
+    paid = {j: int(eq[j] - book.equity_all()[j]) for j in (1, 2)}
+    assert sum(paid.values()) == out.socialized  # exactly, shared pro rata to the payers' equity
+    assert paid[1] / paid[2] == pytest.approx(eq[1] / eq[2], rel=1e-6)
+    book.check()
+    ledger.check()
