@@ -22,7 +22,9 @@ async def test_liq_topics_read_as_plain_json(own_broker: BrokerHandle) -> None:
     lines = await _subscribe_once(own_broker)
     topic, _, payload = lines.partition(" ")
     assert topic == "liq/v1/oracle/ETH"
-    assert json.loads(payload) == {"type": "oracle", "v": 1, "asset": "ETH", "price_q": 131_500_000, "ts_ms": 3_600_000}
+    # "sig" is the house's signature (PROTOCOL.md, house signing): empty here, since this test is not the house
+    assert json.loads(payload) == {"type": "oracle", "v": 1, "asset": "ETH", "price_q": 131_500_000,
+                                   "ts_ms": 3_600_000, "sig": ""}
 
 
 async def _subscribe_once(broker: BrokerHandle) -> str:

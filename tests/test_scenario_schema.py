@@ -119,7 +119,8 @@ def test_the_design_tables_come_from_the_registry() -> None:
     schema_designs = msgspec.inspect.type_info(file_schema()).fields[-1]  # type: ignore[attr-defined]
     assert schema_designs.name == "designs"
     assert [f.name for f in schema_designs.type.fields] == list(registry.tables()) == [
-        "dutch", "sealed", "english", "fixed"]
+        "dutch", "sealed", "english", "fixed",
+        "perp_market", "perp_dutch", "perp_sealed", "perp_takeover", "perp_backstop"]
     assert list(registry.defaults()) == list(registry.tables())
 
 
