@@ -9,8 +9,10 @@ import shutil
 import aiomqtt
 
 from auction import units
+from auction.net.protocol_examples import house_fields, wire
 from broker import messages as m
 from broker import topics
+from broker.house_signing import verify_payload
 from broker.server import BrokerHandle
 from broker.transport import connect
 
@@ -18,13 +20,14 @@ from broker.transport import connect
 async def test_liq_topics_read_as_plain_json(own_broker: BrokerHandle) -> None:
     price = m.OraclePrice(asset="ETH", price_q=units.price_q(131.5), ts_ms=3_600_000)
     async with connect(own_broker.url, "readable-test") as bus:  # a fresh broker: nothing else is retained
-        await bus.publish(topics.oracle("ETH"), m.encode(price))  # retained: any late subscriber sees it
-    lines = await _subscribe_once(own_broker)
+        await bus.publish(topics.oracle("ETH"), wire(price))  # signed as the house signs; retained: any late
+    lines = await _subscribe_once(own_broker)  # subscriber sees it
     topic, _, payload = lines.partition(" ")
     assert topic == "liq/v1/oracle/ETH"
-    # "sig" is the house's signature (PROTOCOL.md, house signing): empty here, since this test is not the house
-    assert json.loads(payload) == {"type": "oracle", "v": 1, "asset": "ETH", "price_q": 131_500_000,
-                                   "ts_ms": 3_600_000, "sig": ""}
+    sig = json.loads(payload).pop("sig")
+    assert json.loads(payload) == {"type": "oracle", "v": 1, "sig": sig, "asset": "ETH", "price_q": 131_500_000,
+                                   "ts_ms": 3_600_000}
+    assert len(sig) == 128 and verify_payload(payload.encode(), house_fields()["pubkey"], house_fields()["run"])
 
 
 async def _subscribe_once(broker: BrokerHandle) -> str:
