@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from auction.net.flood_gate import MAX_TRACKED, STRANGER_FLOOD, UNKNOWN_RATE, WINDOW_S, FloodGate, StrangerDoor
+from auction.net.flood_gate import (
+    ID_FLOOD,
+    MAX_TRACKED,
+    STRANGER_FLOOD,
+    UNKNOWN_RATE,
+    WINDOW_S,
+    FloodGate,
+    StrangerDoor,
+)
 from broker import topics
 from broker.bus import MemoryBus, MemoryHub
 
@@ -96,5 +104,25 @@ def test_the_door_shuts_strangers_out_and_lets_them_in_again() -> None:
             clock.t += 6.0
             await door.reopen_if_due(house)
             assert door.open and house.patterns == list(topics.house_subscriptions())
+
+    asyncio.run(run())
+
+
+def test_a_known_keeper_flooding_far_over_its_rate_is_not_listened_to_for_a_while() -> None:
+    async def run() -> None:
+        clock = Clock()
+        hub = MemoryHub()
+        g = gate(clock, known=("ali", "bob"))
+        door = StrangerDoor(g, lambda: {"ali", "bob"}, clock, only={"ali", "bob"})
+        async with MemoryBus(hub, "house") as house:
+            for pattern in door.subscriptions():
+                await house.subscribe(pattern)
+            verdicts = [g.offer("ali", REDO) for _ in range(ID_FLOOD + 10)]
+            assert verdicts.count("drop") >= ID_FLOOD and g.flooding("ali") and not g.flooding("bob")
+            await door.mute(house, "ali")
+            assert house.patterns == [topics.actions("bob")]
+            clock.t += 11.0
+            await door.reopen_if_due(house)
+            assert sorted(house.patterns) == [topics.actions("ali"), topics.actions("bob")] and not door.muted
 
     asyncio.run(run())

@@ -45,6 +45,7 @@ STRANGER_FLOOD: Final = 300  # strangers' actions within one window: a flood (``
 PRUNE_EVERY_S: Final = 2.0  # wall seconds between sweeps of the rate-limit state
 MAX_TRACKED: Final = 50_000  # ids with rate-limit state at most; beyond, the oldest state is forgotten
 SHUT_OUT_S: Final = 10.0  # wall seconds the house listens only to known keepers after a flood from strangers
+ID_FLOOD: Final = 300  # one known id's actions dropped over its rate within one window: it floods (``flooding``)
 
 
 class TokenBucket:
@@ -81,6 +82,7 @@ class FloodGate:
         self._pruned = now
         self._strangers = (now, 0)  # (start of the window, strangers' actions in it)
         self.shut = False  # strangers shut out (StrangerDoor): drop whatever still comes from them
+        self._over: dict[str, tuple[float, int]] = {}  # known id -> (window start, actions over its rate in it)
         self.dropped: Counter[str] = Counter()  # reason -> actions dropped
         self.refused = 0  # rate-limited answers let through
 
@@ -103,6 +105,8 @@ class FloodGate:
             if bucket is None:
                 bucket = self._ids[sender] = TokenBucket(self.rate, self.burst, now)
             if not bucket.take(now):
+                start, count = self._over.get(sender, (now, 0))
+                self._over[sender] = (start, count + 1) if now - start < WINDOW_S else (now, 1)
                 if not self._first_in_window(sender, now):
                     return self._drop("over its rate, already answered")
                 self.refused += 1
@@ -132,6 +136,11 @@ class FloodGate:
         start, count = self._strangers
         return count >= STRANGER_FLOOD and self.clock() - start < WINDOW_S
 
+    def flooding(self, sender: str) -> bool:
+        """A known id sent ``ID_FLOOD`` actions or more over its rate in the current window."""
+        start, count = self._over.get(sender, (0.0, 0))
+        return count >= ID_FLOOD and self.clock() - start < WINDOW_S
+
     def reset_flood(self) -> None:
         """Count strangers' drops from zero again (a window starts now)."""
         self._strangers = (self.clock(), 0)
@@ -148,6 +157,7 @@ class FloodGate:
         while len(self._ids) > MAX_TRACKED:
             self._ids.pop(next(iter(self._ids)))
         self._answered = {k: t for k, t in self._answered.items() if now - t < WINDOW_S}
+        self._over = {k: (t, n) for k, (t, n) in self._over.items() if now - t < WINDOW_S}
 
     @property
     def tracked(self) -> int:
@@ -169,6 +179,7 @@ class StrangerDoor:
         self.topics: tuple[str, ...] | None = None  # while shut: the keeper topics listened to
         self.reopen_at = 0.0
         self.shut_times = 0
+        self.muted: dict[str, float] = {}  # keeper -> wall time its topic is listened to again
         if only is not None and len(only) <= topics.MAX_KEEPER_TOPICS:
             self.topics, self.reopen_at, gate.shut = topics.house_subscriptions(only), math.inf, True
 
@@ -197,7 +208,23 @@ class StrangerDoor:
         log.warning("flood from ids the house does not know: listening only to the known keepers",
                     keepers=len(own), seconds=SHUT_OUT_S, dropped=sum(self.gate.dropped.values()))
 
+    async def mute(self, bus: Bus, keeper: str) -> None:
+        """A known keeper flooding far over its rate: stop listening to its topic for ``SHUT_OUT_S`` (only while
+        the house listens to each keeper's topic: under the wildcard the gate alone has to do)."""
+        topic = topics.actions(keeper)
+        if self.topics is None or topic not in self.topics or keeper in self.muted:
+            return
+        await bus.unsubscribe(topic)
+        self.muted[keeper] = self.clock() + SHUT_OUT_S
+        log.warning("a keeper floods far over its rate: not listening to it for a while", keeper=keeper,
+                    seconds=SHUT_OUT_S)
+
     async def reopen_if_due(self, bus: Bus) -> None:
+        now = self.clock()
+        for keeper in [k for k, t in self.muted.items() if now >= t]:
+            del self.muted[keeper]
+            await bus.subscribe(topics.actions(keeper))
+            log.info("listening to the keeper again", keeper=keeper)
         if self.topics is None or self.clock() < self.reopen_at:
             return
         for pattern in topics.house_subscriptions():

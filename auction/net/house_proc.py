@@ -325,6 +325,8 @@ class HouseProcess:
             if self.door.open and self.gate.flooded():
                 await self.door.shut(bus)  # now: the reader would not yield to another task
             if verdict == "drop":
+                if self.gate.flooding(parsed.keeper):
+                    await self.door.mute(bus, parsed.keeper)
                 continue
             if len(self._inbox) >= INBOX_KEPT:
                 self.gate.dropped["the house's inbox full"] += 1

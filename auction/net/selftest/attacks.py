@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from auction.designs.sealed import SealedTerms
+from auction.net.flood_gate import ID_FLOOD
 from auction.net.house_core import ledger_snapshot
 from auction.net.journal import Entry
 from auction.net.selftest.harness import Cluster, action_pairs, log_time, replay_journal
@@ -330,8 +331,13 @@ def _judge(cluster: Cluster, report: AttackReport, a: int, b: int, good_a: m.Act
     report.figures = {"flood": FLOOD, "flood_seconds": flood_s, "flood_rate_limited": limited,
                       "flood_malformed": malformed, "flood_dropped": flood_dropped, "auctions_attacked": [a, b],
                       "refusals_logged": sum(logged.values())}
-    report.checks["the flood was refused (rate-limited or malformed) or dropped, every message"] = (
-        limited > 0 and limited + malformed + flood_dropped >= FLOOD)
+    # Far over its rate a keeper is not listened to for a while (StrangerDoor.mute): the rest of its flood never
+    # reaches the house, the broker drops it.
+    muted = any(ev.get("event") == "a keeper floods far over its rate: not listening to it for a while"
+                and ev.get("keeper") == "mallory" for house in cluster.house_lives for ev in house.events())
+    report.figures["flood_muted"] = muted
+    report.checks["the flood was refused (rate-limited or malformed) or dropped, every message heard"] = (
+        limited > 0 and limited + malformed + flood_dropped >= (ID_FLOOD if muted else FLOOD))
     # Reading the flood may end a second after its sending did: one more window.
     report.checks["the flood was answered rate-limited at most once a second"] = limited <= 2 + int(flood_s)
 

@@ -95,7 +95,8 @@ def attacks_line(report: Any) -> str:
             f"{clean} cost the ledger only the attacker's gas ({forfeits} deposit forfeited), "
             f"{len(report.crashes)} crashes; flood of {f.get('flood', 0)}: "
             f"{f.get('flood_rate_limited', 0)} answered rate-limited, {f.get('flood_malformed', 0)} malformed, "
-            f"{f.get('flood_dropped', 0)} dropped unread; farm of {f.get('farm', 0)} fresh ids: "
+            f"{f.get('flood_dropped', 0)} dropped unread{', the rest unheard' if f.get('flood_muted') else ''}; "
+            f"farm of {f.get('farm', 0)} fresh ids: "
             f"{f.get('farm_heard', 0)} reached the house, {f.get('minted_for_strangers_usd', 0):,.0f} USD minted for "
             f"ids the house does not fund")
 
@@ -218,11 +219,12 @@ def forgery_line(report: Any) -> str:
 
 
 def _floods(workdir: Path, quick: bool, seed: int, broker: Prefer) -> Family:
-    from auction.net.selftest.floods import broker_paused, flood_one_id, flood_rotating_ids
+    from auction.net.selftest.floods import broker_paused, flood_funded_id, flood_one_id, flood_rotating_ids
 
     async def run() -> list[Any]:
         out = [await flood_one_id(workdir / "one-id", prefer=broker),
-               await flood_rotating_ids(workdir / "rotating", prefer=broker)]
+               await flood_rotating_ids(workdir / "rotating", prefer=broker),
+               await flood_funded_id(workdir / "funded", prefer=broker)]
         for seconds in (10.0,) if quick else (10.0, 35.0):
             out.append(await broker_paused(workdir / f"paused-{seconds:g}", seconds=seconds, prefer=broker))
         return out

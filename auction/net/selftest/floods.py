@@ -6,6 +6,8 @@ house's blocks as a subscriber sees them, with wall-clock arrival times:
 - ``flood_one_id``: ``RATE`` actions per second from one keeper id for ``FLOOD_S`` seconds, raw QoS 0 publishes
   (what a hostile client sends, no library pacing it);
 - ``flood_rotating_ids``: the same with a new keeper id for every message (a per-id limit alone does nothing);
+- ``flood_funded_id``: the same from an id the house funds (a compromised keeper): over its rate it is dropped,
+  far over it the house stops listening to it for a while;
 - ``broker_paused``: the broker stopped (SIGSTOP) for ``seconds``, then let go (SIGCONT).
 
 What each must show: the blocks kept coming during a flood (no stall: at least ``KEPT`` of the blocks the clock
@@ -36,6 +38,7 @@ RATE, FLOOD_S = 10_000, 5.0  # actions per second, for this long
 KEPT = 0.8  # of the blocks the clock owed during a flood, at least this share must come
 BURST = 2.0  # no wall second may bring more than BURST x the blocks the speed asks for
 MEMORY_MIB = 64  # the house may grow by at most this much during a flood
+RATE_LIMIT = 500.0  # the house's default --rate-limit (actions a wall second per keeper)
 HONEST = 0.8  # of the honest keepers' actions sent during and after a flood, at least this share accepted
 
 
@@ -93,10 +96,11 @@ def _flood(port: int, ids: Any, rate: int, seconds: float, stop: threading.Event
     return sent
 
 
-async def _flood_run(workdir: Path, name: str, ids: Any, prefer: Prefer) -> FloodReport:
+async def _flood_run(workdir: Path, name: str, ids: Any, prefer: Prefer, *, funded: str | None = None) -> FloodReport:
     t0 = time.time()
     report = FloodReport(name)
-    async with Cluster(workdir, speed=FLOOD_SPEED, prefer=prefer, watch_actions=False) as cluster:
+    funds = {funded: 100.0} if funded else None
+    async with Cluster(workdir, speed=FLOOD_SPEED, prefer=prefer, watch_actions=False, funds=funds) as cluster:
         w = cluster.watcher
         cluster.start_keepers()
         house = cluster.start_house()
@@ -139,7 +143,11 @@ async def _flood_run(workdir: Path, name: str, ids: Any, prefer: Prefer) -> Floo
         f"no burst after it (no second above {BURST:g}x the speed's blocks)": burst(later) <= BURST * per_second,
         f"the house's memory grew by less than {MEMORY_MIB} MiB": rss1 - rss0 < MEMORY_MIB * 1024,
         "the house kept running": alive,
-        "at most one rejection per flooding id per window": most <= 1,
+        # A stranger is answered once a window; an id the house funds gets an answer for each action its rate
+        # admitted (its burst, then RATE_LIMIT a second), and one a window beyond.
+        "at most one rejection per flooding id per window" if funded is None else
+        "answers to the funded id within what its rate admits": most <= 1 if funded is None else
+        rejections <= 2 * RATE_LIMIT + (RATE_LIMIT + 1) * (end - start + 3),
         f"honest keepers' actions accepted (at least {HONEST:.0%} of those sent)": accepted >= HONEST * honest,
     }
     report.seconds = time.time() - t0
@@ -161,6 +169,12 @@ def _honest(cluster: Cluster, start: float, end: float) -> tuple[int, int]:
 
 async def flood_one_id(workdir: Path, *, prefer: Prefer = "auto") -> FloodReport:
     return await _flood_run(workdir, "flood from one id", itertools.repeat("mallory"), prefer)
+
+
+async def flood_funded_id(workdir: Path, *, prefer: Prefer = "auto") -> FloodReport:
+    """A keeper the house funds (a compromised one) floods: dropped over its rate, then not listened to."""
+    return await _flood_run(workdir, "flood from one funded id", itertools.repeat("mallory"), prefer,
+                            funded="mallory")
 
 
 async def flood_rotating_ids(workdir: Path, *, prefer: Prefer = "auto") -> FloodReport:
