@@ -245,6 +245,8 @@ class KeeperAgent:
             self.on_result(msg, now)
         elif isinstance(msg, m.Rejection):
             self.on_rejection(msg, now)
+        elif isinstance(msg, m.Ack):
+            self.on_ack(msg)
         elif isinstance(msg, m.Block):
             return self.on_block(msg, now)
         elif isinstance(msg, m.OraclePrice):
@@ -352,6 +354,21 @@ class KeeperAgent:
         if sent.kind == "commit" and tracked is not None and tracked.sealed is not None:
             tracked.sealed.failed = True
             tracked.plan += 1  # no reveal for a commit that did not land
+
+    def on_ack(self, msg: m.Ack) -> None:
+        """The house included our action. A take in a sale that hedges it inside (a perp design: the house pays
+        the keeper its hedge in the same transaction, ``auction.book.perp_close.keeper_fill``) ties no money up
+        past its inclusion, as a Drift liquidator derisks at once: release what it committed. Other takes hold
+        their commitment until the result settles it."""
+        if msg.keeper != self.keeper_id:
+            return
+        sent = self._sent.get(msg.ref)
+        tracked = self.auctions.get(sent.auction) if sent is not None else None
+        if sent is None or tracked is None or sent.kind != "take":
+            return
+        if not getattr(self.designs[tracked.msg.design], "resells", True):
+            del self._sent[msg.ref]
+            self.wallet.uncommit(sent.auction, sent.amount)
 
     def credit_incentive(self, amount: int) -> None:
         """A keeper reward (Clipper tip + chip) the runtime saw paid to this keeper."""

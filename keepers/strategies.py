@@ -13,11 +13,23 @@ from typing import Any
 
 import numpy as np
 
+from auction.models.chain import GAS_TAKE
 from keepers.api import AuctionView, Bid, Context, Lots, Strategy, Take, Takes
 
 # Gas one liquidationCall burns on Aave v3 (LiquidationLogic.executeLiquidationCall); mainnet receipts show
 # roughly 250k-400k depending on the assets; 300k is what the house charges (auction.house.GAS).
 FIXED_GAS_UNITS = 300_000
+
+# What the built-in perp keepers ask over their hedge (0.25%). Why so little: the hedge they compare with is
+# already priced with the market's impact for the quantity (ctx.hedge_price), and the house hedges inside the
+# sale, so no price risk is left to be paid for; what is left is the transaction and a small safety margin.
+# Real takeover liquidators live on the venue's fee: Drift v2 pays 1% at oracle (perp market liquidator_fee,
+# programs/drift/src/math/liquidation.rs, our perp-takeover base_fee), and Drift's own liquidator bot
+# (drift-labs/keeper-bots-v2 src/config.ts, maxSlippageBps = 50) takes over at that fee and derisks at once with
+# a market order accepting up to 0.5% slippage: it needs fee > slippage, not a margin on top. 0.25% over an
+# impact-priced hedge stays well under the 1% fee, as a liquidator that hedges must; the vault keepers'
+# 2-5% margins are for holding collateral through an auction and its resale, which a hedged takeover avoids.
+PERP_MARGIN = 0.0025
 
 
 def equilibrium_shade(n: int) -> float:
@@ -265,22 +277,26 @@ class ZeroBid(Strategy):
 
 
 class PerpTaker(Strategy):
-    """Perp designs: take a position over when the price beats its hedge into the outside market by ``margin``.
+    """Perp designs: take a position over when the price beats its hedge into the outside market by ``margin``
+    (default ``PERP_MARGIN``, 0.25%: why, above it).
 
     The hedge is priced with the market's impact for the quantity taken (``ctx.hedge_price``): a long is bought
     at most at ``hedge * (1 - margin)`` and sold on at once, a short taken at least at ``hedge * (1 + margin)``
-    and bought back at once (the house hedges inside the sale). Capital limit: a long's price is paid before
-    the hedge returns it, so at most ``balance / price`` tokens; margin limit: at most ``max_notional`` USD per
-    position, and no more than the sale lets one take close (``max_qty``).
+    and bought back at once (the house hedges inside the sale). The transaction's gas (``gas_units`` at the going
+    base fee) comes off the limit per token taken, so a take too small to pay its gas is not sent: the keeper
+    waits until the sale lets it take enough (Drift's freeable share ramps up). Capital limit: a long's price is
+    paid before the hedge returns it, so at most ``balance / price`` tokens; margin limit: at most
+    ``max_notional`` USD per position, and no more than the sale lets one take close (``max_qty``).
     """
 
     name = "perp-taker"
 
-    def __init__(self, *, margin: float = 0.02, max_notional: float = 5_000_000.0) -> None:
+    def __init__(self, *, margin: float = PERP_MARGIN, max_notional: float = 5_000_000.0,
+                 gas_units: int = GAS_TAKE) -> None:
         if not 0.0 <= margin < 1.0:
             raise ValueError(f"margin must be in [0, 1), got {margin}")
-        super().__init__(margin=margin, max_notional=max_notional)
-        self.margin, self.max_notional = margin, max_notional
+        super().__init__(margin=margin, max_notional=max_notional, gas_units=gas_units)
+        self.margin, self.max_notional, self.gas_units = margin, max_notional, gas_units
 
     def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
         if not auction.design.startswith("perp-") or auction.lot <= 0:
@@ -294,7 +310,8 @@ class PerpTaker(Strategy):
         if qty <= 0:
             return None
         value = ctx.hedge_price(auction.asset, side * qty)  # what the hedge of that much really fetches
-        limit = value * (1.0 - self.margin) if side > 0 else value * (1.0 + self.margin)
+        gas = ctx.gas_usd(self.gas_units) / qty  # the transaction's cost per token taken
+        limit = value * (1.0 - self.margin) - gas if side > 0 else value * (1.0 + self.margin) + gas
         if limit <= 0:
             return None
         if auction.design == "perp-sealed":
@@ -307,7 +324,8 @@ class Universal(Strategy):
 
     dutch -> dutch-threshold, sealed -> sealed-shading, english -> english-model (Maker's auction-keeper;
     ``english="proxy"``: english-proxy, the textbook bidder), fixed -> fixed-liquidator,
-    perp-dutch, perp-sealed and perp-takeover -> perp-taker.
+    perp-dutch, perp-sealed and perp-takeover -> perp-taker with its own ``perp_margin`` (a hedged takeover
+    asks far less than a collateral resale: see ``PERP_MARGIN``).
     """
 
     name = "universal"
@@ -321,11 +339,12 @@ class Universal(Strategy):
         gas_share: float = 0.5,
         max_priority_fee: float = 500.0,
         english: str = "model",
+        perp_margin: float = PERP_MARGIN,
     ) -> None:
         if english not in ("model", "proxy"):
             raise ValueError(f"english must be 'model' or 'proxy', got {english!r}")
         super().__init__(margin=margin, shade=shade, n=n, gas_share=gas_share, max_priority_fee=max_priority_fee,
-                         english=english)
+                         english=english, perp_margin=perp_margin)
         self.by_design: dict[str, Strategy] = {
             "dutch": DutchThreshold(margin=margin, shade=shade, n=n),
             "sealed-first": SealedShading(n=n, margin=margin),
@@ -333,7 +352,7 @@ class Universal(Strategy):
             "english": EnglishModel(margin=margin) if english == "model" else EnglishProxy(margin=margin),
             "fixed": FixedLiquidator(gas_share=gas_share, max_priority_fee=max_priority_fee),
         }
-        perp = PerpTaker(margin=margin)
+        perp = PerpTaker(margin=perp_margin)
         self.by_design.update({name: perp for name in ("perp-dutch", "perp-sealed", "perp-takeover")})
 
     def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:

@@ -569,3 +569,31 @@ def test_hanging_strategy_behind_a_deadline_does_not_block_the_keeper() -> None:
 def test_order_is_plain_data() -> None:
     o = Order(1.0, m.Redo(auction=1, keeper="k1", nonce=0, deadline_ms=0))
     assert o.plan == 0 and o.not_before == 1.0
+
+
+# -- receipts: a hedged perp take frees its money once included ---------------------------------------------
+
+
+def takeover_announce(auction: int = 9) -> m.Announce:
+    from auction.designs.perp_takeover import TakeoverTerms
+
+    terms = TakeoverTerms(side=1, size=LOT, mark_q=2000 * USD, bankrupt_q=1900 * USD, liquidation_q=1950 * USD,
+                          health=0.9, price_q=1980 * USD, fee=0.01, max_qty=LOT)
+    return m.Announce(auction=auction, design="perp-takeover", asset="ETH", lot=LOT, tab=0, owner="acct:1",
+                      start_ms=0, oracle_q=2000 * USD, terms=terms)
+
+
+def test_an_ack_frees_a_hedged_perp_take_but_not_a_dutch_take() -> None:
+    a = agent(Universal(margin=0.05, perp_margin=0.0))
+    (perp,) = a.on_message(takeover_announce(), 0.0)
+    sent = a.release(perp, 0.0)
+    assert isinstance(sent, m.Take) and a.wallet.committed[9] == units.cost(sent.amount, sent.max_price_q)
+    (dutch,) = a.on_message(dutch_announce(), 0.0)
+    taken = a.release(dutch, dutch.not_before)
+    assert isinstance(taken, m.Take) and a.wallet.committed[7] > 0
+    for action in (sent, taken):
+        a.on_message(m.Ack(keeper="k1", ref=action.nonce, auction=action.auction, height=1, ts_ms=0), 3000.0)
+    assert 9 not in a.wallet.committed  # the house paid the hedge back in the same transaction
+    assert a.wallet.committed[7] == units.cost(LOT, 1900 * USD)  # a Clipper take holds until the result
+    a.on_message(m.Ack(keeper="other", ref=sent.nonce, auction=9, height=1, ts_ms=0), 3000.0)
+    assert a.wallet.total_committed == units.cost(LOT, 1900 * USD)  # someone else's receipt changes nothing

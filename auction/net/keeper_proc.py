@@ -1,7 +1,7 @@
 """One live keeper process: the simulator's ``KeeperAgent`` on an MQTT bus, in the house's clock.
 
 ``liqnet keeper`` feeds the agent the messages the simulator feeds it (everything the house publishes:
-oracle prices, blocks, announces, auction states, results and its own rejections: ``AGENT_MESSAGES``), with
+oracle prices, blocks, announces, auction states, results and its own receipts: ``AGENT_MESSAGES``), with
 the simulator's timing, so one strategy object decides the same in both runtimes. The gas price comes from
 the house's blocks; the outside market from the scenario (``--scenario``: the same price path and resale
 depth the house uses) or, without one, from the oracle price.
@@ -269,15 +269,14 @@ class KeeperProcess:
             return
         if isinstance(msg, m.Ack | m.Rejection) and msg.keeper == self.keeper_id:
             self._unanswered.pop(msg.ref, None)  # its receipt: no need to send it again
-        if isinstance(msg, m.Ack):
-            return
         if isinstance(msg, m.Block):
             self.house_clock.on_block(msg)
         elif isinstance(msg, m.OraclePrice):
             self.oracle[msg.asset] = msg.price_q
             if self.oracle_market is not None:
                 self.oracle_market.prices[msg.asset] = msg.price_q / units.NUM
-        if isinstance(msg, AGENT_MESSAGES) and not (isinstance(msg, m.Rejection) and msg.keeper != self.keeper_id):
+        receipt = isinstance(msg, m.Rejection | m.Ack)
+        if isinstance(msg, AGENT_MESSAGES) and not (receipt and msg.keeper != self.keeper_id):
             now = self.house_clock.now()
             self._push(now + self.opt.latency, "deliver", msg, now)
         self._wake.set()

@@ -40,8 +40,10 @@ RESERVED_IDS: frozenset[str] = frozenset(
 MARKET_FUNDS = 10**18  # numeraire base units the outside market holds to pay keepers reselling
 SERIES_CAP = 5000  # per-fill and per-auction points kept for plots
 # What a keeper agent is handed (simulator and live keeper alike): every output of the house that a strategy can
-# act on; a rejection only when it is the agent's own (``audience``). Acks and accounts are for outside keepers.
-AGENT_MESSAGES: tuple[type[m.Message], ...] = (m.OraclePrice, m.Block, m.Announce, m.State, m.Result, m.Rejection)
+# act on; a receipt (rejection or ack) only when it is the agent's own (``audience``): an ack frees the money a
+# hedged perp take committed. Accounts are for outside keepers.
+AGENT_MESSAGES: tuple[type[m.Message], ...] = (
+    m.OraclePrice, m.Block, m.Announce, m.State, m.Result, m.Rejection, m.Ack)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,9 @@ class Simulation:
         self.world = world
         self.design = design
         self.kernel = Kernel(world, design)
+        # Acks matter to agents only where a take is hedged inside the sale (keepers.agent.KeeperAgent.on_ack);
+        # elsewhere they are not delivered, so those runs keep their events exactly.
+        self.acks = not self.kernel.design.resells
         self.ledger, self.house = self.kernel.ledger, self.kernel.house
         self.agents = make_agents(world)
         for keeper, agent in self.agents.items():
@@ -133,8 +136,8 @@ class Simulation:
         arrives then (a rejection only for the keeper it refuses)."""
         due: dict[float, list[tuple[tuple[str, ...], m.Message]]] = {}
         for msg in msgs:
-            if not isinstance(msg, AGENT_MESSAGES):
-                continue  # receipts and accounts are for outside keepers; agents keep their own books
+            if not isinstance(msg, AGENT_MESSAGES) or (type(msg) is m.Ack and not self.acks):
+                continue  # accounts are for outside keepers; agents keep their own books
             if type(msg) is m.Block:
                 self._block(msg, now, due)
                 continue
