@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import structlog
 
-from keepers.api import AuctionView, Bid, Context, Take
+from auction.designs.perp_takeover import TakeoverParams
 from auction.models.chain import GAS_TAKE
 from auction.perp import drift
-from auction.designs.perp_takeover import TakeoverParams
+from keepers.api import AuctionView, Bid, Context, Take
 from keepers.strategies import PERP_MARGIN, PerpTaker, Universal
 
 
@@ -41,7 +41,7 @@ def test_a_short_is_taken_above_its_buy_back_and_sealed_bids_are_bids() -> None:
 
 
 def test_the_perp_edge_is_under_drifts_fee_and_not_the_vault_margin() -> None:
-    assert PERP_MARGIN < TakeoverParams().base_fee  # a hedging liquidator lives on the fee: it must ask less
+    assert TakeoverParams().base_fee > PERP_MARGIN  # a hedging liquidator lives on the fee: it must ask less
     keeper = Universal(margin=0.05)  # the vault keepers' resale margin does not reach the perp keeper
     decision = keeper.on_auction(view("perp-takeover", 1, 100.0), ctx(1e9, {1: 2000.0}))
     assert isinstance(decision, Take)

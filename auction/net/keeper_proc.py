@@ -275,8 +275,8 @@ class KeeperProcess:
             self.oracle[msg.asset] = msg.price_q
             if self.oracle_market is not None:
                 self.oracle_market.prices[msg.asset] = msg.price_q / units.NUM
-        receipt = isinstance(msg, m.Rejection | m.Ack)
-        if isinstance(msg, AGENT_MESSAGES) and not (receipt and msg.keeper != self.keeper_id):
+        not_ours = isinstance(msg, m.Rejection | m.Ack) and msg.keeper != self.keeper_id
+        if isinstance(msg, AGENT_MESSAGES) and not not_ours:
             now = self.house_clock.now()
             self._push(now + self.opt.latency, "deliver", msg, now)
         self._wake.set()
