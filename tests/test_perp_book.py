@@ -74,6 +74,25 @@ def test_funding_is_zero_sum_and_longs_pay_a_positive_premium() -> None:
     ledger.check()
 
 
+def test_each_position_carries_the_funding_index_it_settled_at() -> None:
+    book, ledger = make_book([1000, 2000, 3000], [1.0, -2.5, 0.7], perp_price=P0 * 1.01)
+    book.on_block(3600.0)
+    first = book.marks.funding_index[0]
+    assert first > 0 and all(f == first for f in book.findex[:, 0].tolist())  # all settled up to the index
+    # the maker opens a 0.5 ETH long for trader 0 mid-interval: funding settles before a change, none is owed
+    book.trade(book.maker, 0, 0, units.col(0.5), units.num(1000))
+    assert book.findex[0, 0] == first
+    before = book.quote.copy()
+    book.on_block(7200.0)
+    step = book.marks.funding_index[0] - first
+    paid = before - book.quote
+    assert paid.sum() == 0 and all(f == first + step for f in book.findex[:, 0].tolist())
+    due = Fraction(int(book.size[0, 0]), units.COL) * step  # trader 0 pays its size times the index difference
+    assert due <= paid[0] < due + 1
+    book.check()
+    ledger.check()
+
+
 def test_maintenance_follows_the_tier_table_across_a_floor() -> None:
     # $150M of ETH: 100M at the 25x tier, the rest at 15x, Hyperliquid's maintenance = half the initial margin.
     book, _ = make_book([20_000_000], [75_000.0])

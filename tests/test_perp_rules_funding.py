@@ -19,6 +19,7 @@ from auction.perp.funding import (
     funding_payments,
     funding_rate,
     hyperliquid_hourly_rate,
+    index_payments,
     mark_price,
     premium_index,
     split_pro_rata,
@@ -159,3 +160,28 @@ def test_funding_is_zero_sum_and_never_creates_value(sizes: list[int], price: in
         else:
             w = sum(abs(y) for y in sizes if y * sign < 0)
             assert abs(-p - Fraction(total * abs(x), w)) < 1  # a receiver's pro-rata share of what was paid
+
+
+@given(
+    st.lists(st.integers(-(10**15), 10**15), min_size=1, max_size=30),
+    st.integers(1, 10**12),
+    st.fractions(Fraction(-1, 10), Fraction(1, 10)),
+)
+def test_one_index_difference_is_the_interval_payment(sizes: list[int], price: int, rate: Fraction) -> None:
+    # every position settled at the same index: the difference is one interval's rate x price, paid the same way
+    owed = [rate * price] * len(sizes)
+    assert index_payments(sizes, owed).tolist() == funding_payments(sizes, price, rate).tolist()
+
+
+def test_a_position_pays_only_the_funding_since_its_own_index() -> None:
+    # The market's index went 0 -> $3 -> $5 per BTC. A long of 2 BTC settled at 0 owes $10; a long of 1 BTC that
+    # opened when the index was $3 owes $2; the 3-BTC short that settled at 0 receives the $12 they pay.
+    index = 5 * NUM
+    owed = [index - 0, index - 3 * NUM, index - 0]
+    pay = index_payments([col(2), col(1), -col(3)], owed)
+    assert pay.tolist() == [10 * NUM, 2 * NUM, -12 * NUM]
+    # receivers share pro rata to their own due, not their size: 1 BTC short owing since 0 (-$5) and 1 BTC since
+    # $3 (-$2) share the $7 a 1-BTC long at 0 and a 1-BTC long at $3 pay
+    assert index_payments([col(1), col(1), -col(1), -col(1)], [index, 2 * NUM, index, 2 * NUM]).tolist() == [
+        5 * NUM, 2 * NUM, -5 * NUM, -2 * NUM]
+    assert int(index_payments([col(1), -col(1)], [Fraction(1, 3), Fraction(1, 3)]).sum()) == 0

@@ -6,8 +6,10 @@
   outside market's (the price path), so the mark leads a lagging oracle.
 - Funding falls due every ``interval_s``: the 8-hour rate ``P + clamp(I - P, +/-0.05%)`` from the premium
   (Binance/Hyperliquid, ``funding_rate``), paid as Hyperliquid pays it (an eighth per hour, capped at 4% per
-  hour, ``hyperliquid_hourly_rate``) pro rata to the interval, on the index notional. Payments are
-  ``funding_payments``: exact and zero-sum between longs and shorts, nothing to or from the venue.
+  hour, ``hyperliquid_hourly_rate``) pro rata to the interval, on the index notional. Each market keeps its
+  cumulative funding per whole token (``funding_index``, exact); each position is settled from the difference to
+  the index it last settled at (``index_payments``): exact and zero-sum between longs and shorts, nothing to or
+  from the venue.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from fractions import Fraction
 import numpy as np
 
 from auction import units
-from auction.perp.funding import PremiumEma, funding_payments, funding_rate, hyperliquid_hourly_rate, mark_price
+from auction.perp.funding import PremiumEma, funding_rate, hyperliquid_hourly_rate, index_payments, mark_price
 
 HOUR_S = 3600.0
 
@@ -37,7 +39,8 @@ class Marks:
     mark_q: list[int] = field(default_factory=list)
     last_t: float = 0.0
     next_funding: float = 0.0
-    funding_index: list[float] = field(default_factory=list)  # cumulative USD per token paid by a long
+    # cumulative funding a long paid per whole token, numeraire base units, exact (dYdX's funding index)
+    funding_index: list[Fraction] = field(default_factory=list)
     rates: list[tuple[float, float]] = field(default_factory=list)  # (t, rate of market 0 for the interval)
 
     def __post_init__(self) -> None:
@@ -45,7 +48,7 @@ class Marks:
         self.index = [float("nan")] * k
         self.emas = [PremiumEma(tau=self.tau_s) for _ in range(k)]
         self.mark_q = [0] * k
-        self.funding_index = [0.0] * k
+        self.funding_index = [Fraction(0)] * k
         self.next_funding = self.interval_s
 
     @property
@@ -71,18 +74,20 @@ class Marks:
     def funding_due(self, now: float) -> bool:
         return self.priced and now >= self.next_funding
 
-    def pay_funding(self, size: np.ndarray, now: float) -> np.ndarray:
-        """Per position, numeraire base units paid (> 0) or received (< 0); each market's column sums to 0."""
+    def pay_funding(self, size: np.ndarray, settled: np.ndarray, now: float) -> np.ndarray:
+        """The interval's funding joins each market's index; per position, numeraire base units paid (> 0) or
+        received (< 0), from the index difference to ``settled`` (each position's index, an object array of
+        Fractions); each market's column sums to 0. The caller moves ``settled`` to the new index."""
         self.next_funding += self.interval_s
         out = np.zeros(size.shape, dtype=np.int64)
         for k in range(len(self.markets)):
             rate = self.rate(k)
             if k == 0:
                 self.rates.append((now, float(rate)))
-            index_q = units.price_q(self.index[k])
-            self.funding_index[k] += float(rate) * self.index[k]
-            if rate != 0:
-                out[:, k] = funding_payments(size[:, k], index_q, rate)
+            self.funding_index[k] += rate * units.price_q(self.index[k])
+            owed = [self.funding_index[k] - f for f in settled[:, k].tolist()]
+            if any(owed):
+                out[:, k] = index_payments(size[:, k], owed)
         return out
 
     def rate(self, k: int) -> Fraction:

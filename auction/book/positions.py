@@ -72,6 +72,9 @@ class PositionBook:
         self.tiers = tuple(tiers)
         self.quote, self.size, self.cost = quote, size, cost
         self.funded = np.zeros_like(size)  # funding paid (> 0) or received per position, numeraire base units
+        # per position, the market's funding index at which it last settled (Fraction, numeraire base units per
+        # whole token): funding due is size * (market index - this), settled every interval and on every change
+        self.findex = np.full(size.shape, Fraction(0), dtype=object)
         self.marks = marks
         self.sell, self.buy, self.depth = sell, buy, depth  # the outside market: hedges and protocol closes
         self.n = quote.shape[0] - 2
@@ -113,10 +116,12 @@ class PositionBook:
         self._sample(now)
         self.marks.on_block(now)
         if self.marks.funding_due(now):
-            pay = self.marks.pay_funding(self.size, now)
+            pay = self.marks.pay_funding(self.size, self.findex, now)
             self.quote -= pay.sum(axis=1)
             self.funded += pay
             self.funding_paid += int(pay[pay > 0].sum())
+            for k, index in enumerate(self.marks.funding_index):
+                self.findex[:, k] = index  # every position settled up to the index (an empty side's is waived)
         return self._detect() if self.marks.priced else NOTHING
 
     def health(self, i: int) -> float:
@@ -256,6 +261,9 @@ class PositionBook:
         """Cost basis after a size change of ``delta`` worth ``value``: an increase adds its value, a decrease
         releases the basis pro rata (rounded toward zero), a flip starts the new side at the trade's price."""
         s, c = int(self.size[i, k]), int(self.cost[i, k])
+        # Funding settles at every interval for every position, so between intervals none is owed: a changed
+        # position starts from the market's index now (as dYdX and Drift settle funding before a size change).
+        self.findex[i, k] = self.marks.funding_index[k]
         new = s + delta
         signed_value = value if delta > 0 else -value
         if s == 0 or (s > 0) == (delta > 0):

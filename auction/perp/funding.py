@@ -164,3 +164,32 @@ def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
     for k in order[:rest]:
         shares[k] += 1
     return shares
+
+
+def index_payments(sizes: Sequence[int] | np.ndarray, owed: Sequence[Fraction]) -> np.ndarray:
+    """Funding settled from each position's index difference: per position, numeraire base units paid (> 0) or
+    received (< 0); sums to exactly 0.
+
+    ``owed[i]`` is the market's cumulative funding per whole token less the index at which position ``i`` last
+    settled (dYdX v4 ``GetSettlementPpm``: ``size * (index - position's index)``; Drift
+    ``calculate_funding_payment``: ``(amm cumulative rate - position's last rate) * base``). Due = size * owed:
+    a position whose due is positive pays it rounded up; the receivers share what was paid pro rata to their
+    |due|, by largest remainder, as ``funding_payments`` does. With one owed for every position it is
+    ``funding_payments`` exactly. Nobody pays when either side is empty.
+    """
+    s = [int(x) for x in (sizes.tolist() if isinstance(sizes, np.ndarray) else sizes)]
+    due = [Fraction(x * d) / COL for x, d in zip(s, owed, strict=True)]
+    payers = [i for i, d in enumerate(due) if d > 0]
+    receivers = [i for i, d in enumerate(due) if d < 0]
+    out = [0] * len(s)
+    if not payers or not receivers:
+        return np.zeros(len(s), dtype=np.int64)
+    total = 0
+    for i in payers:
+        out[i] = -(-due[i].numerator // due[i].denominator)
+        total += out[i]
+    den = math.lcm(*(due[j].denominator for j in receivers))
+    weights = [int(-due[j] * den) for j in receivers]
+    for j, share in zip(receivers, split_pro_rata(total, weights), strict=True):
+        out[j] = -share
+    return np.asarray(out, dtype=np.int64)
