@@ -192,3 +192,54 @@ def test_a_deficit_beyond_the_insurance_fund_is_socialized_over_traders_in_profi
     assert paid[1] / paid[2] == pytest.approx(eq[1] / eq[2], rel=1e-6)
     book.check()
     ledger.check()
+
+
+def two_market_book(isolated: bool) -> tuple[PositionBook, np.ndarray]:
+    """One trader, $4,000 of collateral: 10 ETH long at $2,000 and 1 BTC short at $30,000 (25x tiers, 2%
+    maintenance), the collateral split $2,000 / $2,000 when isolated; the maker holds the other sides."""
+    from auction.book.positions import isolate
+
+    pq = (units.price_q(2000.0), units.price_q(30_000.0))
+    size = np.array([[units.col(10.0), -units.col(1.0)], [-units.col(10.0), units.col(1.0)], [0, 0]], dtype=np.int64)
+    cost = np.array([[int(size[r, k]) * pq[k] // units.COL for k in range(2)] for r in range(3)], dtype=np.int64)
+    quote = np.array([units.num(4000) - int(cost[0].sum()), units.num(1e9) - int(cost[1].sum()), units.num(1e6)],
+                     dtype=np.int64)
+    owner = np.array([0, -1, -1])
+    if isolated:
+        alloc = np.array([[units.num(2000), units.num(2000)]], dtype=np.int64)
+        quote, size, cost, owner = isolate(quote, size, cost, alloc)
+    marks = Marks((ETH, "BTC"), lambda a, t: 2000.0 if a == ETH else 30_000.0)
+    book = PositionBook((ETH, "BTC"), (ETH_TIERS, ETH_TIERS), quote, size, cost, marks, sell=pool_sell, buy=pool_buy,
+                        depth=pool_depth)
+    book.attach(Ledger())
+    book.on_prices(np.array([2000.0, 30_000.0]), None)
+    return book, owner
+
+
+def test_isolated_margin_liquidates_a_position_cross_margin_carries() -> None:
+    cross, _ = two_market_book(False)
+    iso, owner = two_market_book(True)
+    assert iso.n == 2 and owner.tolist() == [0, 0, -1, -1]  # one margin account per position
+    assert int(iso.quote[: iso.n].sum()) == int(cross.quote[0])  # the same trader, the same money
+    # ETH falls to $1,830: the long loses $1,700. Cross: $2,300 of equity against $966 of maintenance. Isolated:
+    # the ETH position has $300 against $366 and is liquidated; the BTC position ($2,000, $600) is not.
+    breached_cross, _ = cross.on_prices(np.array([1830.0, 30_000.0]), None)
+    breached_iso, shortfall = iso.on_prices(np.array([1830.0, 30_000.0]), None)
+    assert breached_cross.tolist() == [] and cross.healthy(0)
+    assert breached_iso.tolist() == [0] and not iso.healthy(0) and iso.healthy(1)
+    assert iso.equity(0) == units.num(300) and iso.maintenance(0) == units.num(366)
+    assert shortfall.tolist() == pytest.approx([units.num(66)])
+    assert [(lot.k, lot.side) for lot in iso.lots(0, seize=False)] == [(0, 1)]  # only the ETH long is sold
+    iso.check()
+
+
+def test_isolated_allocations_must_match_the_collateral() -> None:
+    from auction.book.positions import isolate
+
+    quote = np.array([units.num(100), 0, 0], dtype=np.int64)
+    size = np.array([[units.col(1.0), 0], [-units.col(1.0), 0], [0, 0]], dtype=np.int64)
+    cost = np.zeros_like(size)
+    with pytest.raises(ValueError, match="add up to its collateral"):
+        isolate(quote, size, cost, np.array([[units.num(50), 0]], dtype=np.int64))
+    with pytest.raises(ValueError, match="only, and not negative, to a held position"):
+        isolate(quote, size, cost, np.array([[units.num(50), units.num(50)]], dtype=np.int64))

@@ -303,6 +303,38 @@ class PositionBook:
         return f"acct:{i}" if i < self.n else (MAKER if i == self.maker else VAULT)
 
 
+def isolate(quote: I64, size: I64, cost: I64, alloc: I64) -> tuple[I64, I64, I64, I64]:
+    """Isolated margin: every position of a trader becomes a margin account of its own, holding only the
+    collateral allocated to it (Hyperliquid isolated positions, Drift isolated perp positions), so one
+    position's loss cannot draw on the margin of another and each is liquidated on its own health.
+
+    ``quote``, ``size``, ``cost`` are a book's rows (traders, then the maker and the vault); ``alloc[i, k]`` the
+    collateral trader ``i`` puts behind its position in market ``k`` (numeraire base units). A trader's
+    allocations must add up to its collateral (quote + cost basis) exactly and sit only on positions it holds.
+    Returns the rows of the isolated book (one per held position, in trader then market order, then the maker
+    and the vault) and ``owner``, the trader row each came from (-1 for the book's own two accounts).
+    """
+    n = quote.shape[0] - 2
+    if alloc.shape != (n, size.shape[1]):
+        raise ValueError(f"alloc must be traders x markets {(n, size.shape[1])}, got {alloc.shape}")
+    held = size[:n] != 0
+    if np.any(alloc[~held] != 0) or np.any(alloc < 0):
+        raise ValueError("isolated margin: collateral can be allocated only, and not negative, to a held position")
+    collateral = quote[:n] + cost[:n].sum(axis=1)
+    if np.any(alloc.sum(axis=1) != collateral):
+        raise ValueError("isolated margin: each trader's allocations must add up to its collateral exactly")
+    rows, cols = np.nonzero(held)
+    k = size.shape[1]
+    iso_size = np.zeros((rows.size + 2, k), dtype=np.int64)
+    iso_cost = np.zeros_like(iso_size)
+    iso_size[np.arange(rows.size), cols] = size[rows, cols]
+    iso_cost[np.arange(rows.size), cols] = cost[rows, cols]
+    iso_size[-2:], iso_cost[-2:] = size[n:], cost[n:]
+    iso_quote = np.concatenate([alloc[rows, cols] - cost[rows, cols], quote[n:]]).astype(np.int64)
+    owner = np.concatenate([rows, [-1, -1]]).astype(np.int64)
+    return iso_quote, iso_size, iso_cost, owner
+
+
 def _tier_ints(table: TierTable) -> tuple[tuple[int, ...], list[int], list[int], int]:
     """(floors, mmr numerators, cum numerators, common denominator) of a tier table."""
     d = math.lcm(*(r.denominator for r in (*table.mmr, *table.cum)))
