@@ -37,3 +37,19 @@ def test_strategy_test_defaults_to_a_perp_design_keepers_act_in() -> None:
 
     report = strategy_test("perp-squeeze", "perp-taker", seeds=1, accounts=40)
     assert report["design"] == "perp-dutch"
+
+
+def test_isolated_margin_is_a_perp_key_and_one_position_per_trader_gives_the_same_book() -> None:
+    import numpy as np
+
+    from auction.scenario.build import build_world
+
+    iso = scenario_from_toml(BASE.replace("[perp]\n", '[perp]\nmargin = "isolated"\n'), label="x")
+    cross = scenario_from_toml(BASE, label="x")
+    assert iso.perp is not None and iso.perp.margin == "isolated" and cross.perp is not None
+    a, b = (build_world(s, "perp-dutch", 0, accounts=30).margin_book for s in (cross, iso))
+    for field in ("quote", "size", "cost"):
+        assert np.array_equal(getattr(a, field), getattr(b, field))
+    with pytest.raises(ConfigError) as err:
+        scenario_from_toml(BASE.replace("[perp]\n", '[perp]\nmargin = "portfolio"\n'), label="x")
+    assert str(err.value).startswith("x: [perp] margin:") and "\n" not in str(err.value)

@@ -14,7 +14,7 @@ import numpy as np
 
 from auction import units
 from auction.book.perp_marks import Marks
-from auction.book.positions import PositionBook
+from auction.book.positions import PositionBook, isolate
 from auction.errors import Rejected
 from auction.models.market import ConstantProductPool, PathMarket
 from auction.perp.margin import TierTable
@@ -44,6 +44,8 @@ def perp_book(cfg: PerpConfig, n: int, asset: str, p0: float, market: PathMarket
                                           units.num(cfg.vault_capital)]]).astype(np.int64)
     size = np.concatenate([size_t, [-int(size_t.sum()), 0]]).astype(np.int64)[:, None]
     costs = np.concatenate([cost, [-int(cost.sum()), 0]]).astype(np.int64)[:, None]
+    if cfg.margin == "isolated":  # every trader's collateral behind its one position
+        quote, size, costs, _ = isolate(quote, size, costs, coll[:, None])
     marks = Marks((asset,), perp_price, interval_s=cfg.funding_interval_s, tau_s=cfg.ema_tau_s)
     pools: dict[float, ConstantProductPool] = {}
 

@@ -231,6 +231,9 @@ class PerpConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     ema_tau_s: Positive = 150.0  # premium EMA of the mark (Hyperliquid: 150 s)
     liquidation_fee: Annotated[float, Meta(ge=0, lt=1)] = 0.005  # of the closed notional, to the insurance fund
     socialize: bool = False  # a deficit the insurance fund cannot cover is socialized over traders in profit
+    # isolated: each position is margined only by the collateral allocated to it (auction.book.positions.isolate);
+    # a trader here holds one position with all its collateral behind it, so both give the same book
+    margin: Literal["cross", "isolated"] = "cross"
 
 
 # --- the scenario --------------------------------------------------------------------------------------
