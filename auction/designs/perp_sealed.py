@@ -17,16 +17,15 @@ from msgspec import Struct
 from auction import units
 from auction.designs.base import Design, Desk, Opening, Shown
 from auction.designs.perp_base import PerpSale, PerpTerms, cast_terms, perp_fields, perp_view
+from auction.designs.sealed import commit_then_reveal
 from auction.errors import Rejected
 from auction.fills import Fill
 from auction.models.chain import GAS_COMMIT, GAS_REVEAL
 from auction.params import NonNegative, Positive
 from auction.sealed import commitment
 from broker import messages as m
-from keepers.agent import KeeperAgent, Order, SealedPlan, Tracked, fit_qty
+from keepers.agent import KeeperAgent, Order, Tracked, fit_qty
 from keepers.api import Bid
-
-SALT_BYTES = 16
 
 
 class PerpSealedParams(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -173,14 +172,9 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         qty = fit_qty(qty, price_q, budget)
     if price_q <= 0 or qty <= 0 or t.deposit > budget:
         return agent.drop(tracked, decision, limited=price_q > 0)
-    salt = agent.salt(SALT_BYTES)
     need = max(t.deposit, units.cost(qty, price_q) if t.side > 0 else 0)
-    tracked.sealed = SealedPlan(t.commit_end_ms, price_q, qty, salt, need)
-    digest = commitment(msg.auction, agent.keeper_id, price_q, qty, salt).hex()
-    commit = m.Commit(auction=msg.auction, keeper=agent.keeper_id, digest=digest, deposit=t.deposit, nonce=0)
-    reveal = m.Reveal(auction=msg.auction, keeper=agent.keeper_id, price_q=price_q, qty=qty, salt=salt.hex(),
-                      nonce=0)
-    return agent.replan(tracked, ("perp-sealed", t.commit_end_ms), [(now, commit), (t.commit_end_ms / 1000, reveal)])
+    return commit_then_reveal(agent, tracked, now, ("perp-sealed", t.commit_end_ms), t.commit_end_ms, t.deposit,
+                              price_q, qty, need)
 
 
 DESIGN = Design(

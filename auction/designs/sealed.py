@@ -181,14 +181,22 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         agent.log.info("limit.cut", auction=msg.auction, qty=qty)
     if price_q <= 0 or qty <= 0 or t.deposit > budget:
         return agent.drop(tracked, decision, limited=price_q > 0)
-    salt = agent.salt(SALT_BYTES)
     need = max(t.deposit, units.cost(qty, price_q))
-    tracked.sealed = SealedPlan(t.commit_end_ms, price_q, qty, salt, need)
-    digest = commitment(msg.auction, agent.keeper_id, price_q, qty, salt).hex()
-    commit = m.Commit(auction=msg.auction, keeper=agent.keeper_id, digest=digest, deposit=t.deposit, nonce=0)
-    reveal = m.Reveal(auction=msg.auction, keeper=agent.keeper_id, price_q=price_q, qty=qty, salt=salt.hex(),
-                      nonce=0)
-    return agent.replan(tracked, ("sealed", t.commit_end_ms), [(now, commit), (t.commit_end_ms / 1000, reveal)])
+    return commit_then_reveal(agent, tracked, now, ("sealed", t.commit_end_ms), t.commit_end_ms, t.deposit,
+                              price_q, qty, need)
+
+
+def commit_then_reveal(agent: KeeperAgent, tracked: Tracked, now: float, key: tuple[Any, ...], commit_end_ms: int,
+                       deposit: int, price_q: int, qty: int, need: int) -> list[Order]:
+    """The ``Commit`` now (salt from the keeper's seeded rng, kept by the agent) and its ``Reveal`` when the
+    commit phase ends; ``need`` is what the agent holds for the pair (the deposit, or what the bid could cost)."""
+    auction = tracked.msg.auction
+    salt = agent.salt(SALT_BYTES)
+    tracked.sealed = SealedPlan(commit_end_ms, price_q, qty, salt, need)
+    digest = commitment(auction, agent.keeper_id, price_q, qty, salt).hex()
+    commit = m.Commit(auction=auction, keeper=agent.keeper_id, digest=digest, deposit=deposit, nonce=0)
+    reveal = m.Reveal(auction=auction, keeper=agent.keeper_id, price_q=price_q, qty=qty, salt=salt.hex(), nonce=0)
+    return agent.replan(tracked, key, [(now, commit), (commit_end_ms / 1000, reveal)])
 
 
 def revenue_equivalence(bidders: int, value: float, oracle: float, params: Any) -> float:
