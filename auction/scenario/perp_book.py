@@ -50,7 +50,7 @@ def perp_book(cfg: PerpConfig, n: int, asset: str, p0: float, market: PathMarket
     pools: dict[float, ConstantProductPool] = {}
 
     def pool(t: float) -> ConstantProductPool:
-        """The market's pool at ``t``, built once per instant (a fillable search asks it dozens of times)."""
+        """The market's pool at ``t``, built once per instant (a block's closes ask its depth, then sell into it)."""
         if t not in pools:
             pools.clear()
             pools[t] = market.pool(t)
