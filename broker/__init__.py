@@ -6,5 +6,7 @@
 - ``broker.bus``: the async ``Bus`` interface, the in-memory transport and ``connect(url, ...)``;
 - ``broker.mqtt_bus``: the MQTT transport (aiomqtt);
 - ``broker.server``: start Mosquitto or the embedded amqtt broker (``liqnet broker``, tests);
+- ``broker.broker_config``: their ``Limits``, Mosquitto's configuration, secure mode's password and ACL files;
+- ``broker.child_process``: child processes tied to this one (``popen_tied``), whoever starts them;
 - ``auction.net.protocol_doc``: regenerates the generated parts of PROTOCOL.md.
 """

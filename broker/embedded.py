@@ -39,7 +39,7 @@ from typing import Any
 from amqtt.adapters import ReaderAdapter, StreamWriterAdapter
 from amqtt.broker import Broker
 
-from broker.server import Limits
+from broker.broker_config import Limits
 
 log = logging.getLogger("liqnet.embedded")
 

@@ -8,18 +8,17 @@ Both brokers get the same ``Limits`` (connections, packet size; the embedded one
 which Mosquitto 2.0 has no option for). A broker never outlives the process that started it: it runs in a
 process group of its own (so that stopping it reaches anything it started), ``liqnet broker`` forwards
 SIGTERM, SIGINT and SIGHUP to it and waits, and on Linux the child asks the kernel (``PR_SET_PDEATHSIG``)
-for SIGTERM when its parent dies, even by SIGKILL (``popen_tied``).
+for SIGTERM when its parent dies, even by SIGKILL (``broker.child_process.popen_tied``).
+
+The configuration (``Limits``, Mosquitto's text, secure mode's files) is ``broker.broker_config``; this module
+re-exports what its callers name here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import ctypes
-import hashlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -28,17 +27,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from string import Template
 from typing import Any, Literal
 
 import structlog
 
 from auction.errors import ConfigError
+from broker.broker_config import Limits, confines_by_user, mosquitto_config, write_secure_files
+from broker.child_process import log_tail, popen_tied, signal_group
 
 log = structlog.get_logger()
 
@@ -47,19 +45,8 @@ Prefer = Literal["auto", "mosquitto", "embedded"]
 READY_TIMEOUT_S = 15.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # what ``liqnet broker`` forwards to its broker
 
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What one broker allows, whoever connects (the same for Mosquitto and the embedded broker).
-
-    ``max_packet_size`` is above the 16 KiB message limit on purpose: an oversized payload must reach the
-    house so that its sender gets an "oversized" rejection; this cap only stops abuse. Memory held by
-    packets being read is at most ``max_connections * max_packet_size`` (128 MiB with the defaults).
-    """
-
-    connect_timeout_s: float = 10.0  # embedded only: the whole CONNECT must arrive within this
-    max_connections: int = 512  # a local network is a house, a watcher and tens of keepers
-    max_packet_size: int = 256 * 1024
+__all__ = ["BrokerHandle", "Kind", "Limits", "Prefer", "confines_by_user", "free_port", "launch_broker",
+           "mosquitto_config", "popen_tied", "run_foreground", "start_broker", "write_secure_files"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -67,88 +54,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def template(name: str) -> Template:
-    """One of the templates in broker/mosquitto/."""
-    return Template((resources.files("broker") / "mosquitto" / name).read_text())
-
-
-def mosquitto_config(
-    host: str,
-    port: int,
-    *,
-    acl_file: str | Path | None = None,
-    password_file: str | Path | None = None,
-    limits: Limits | None = None,
-    bind_client_ids: bool = False,
-) -> str:
-    """The Mosquitto configuration text: anonymous clients, or secure mode with both files.
-
-    ``bind_client_ids`` (secure mode only): ``use_username_as_clientid``, so a client's id is its user name
-    and nobody can take over another's id (and session). Right when every client has a user of its own, as
-    ``write_secure_files`` makes them (keeper user = keeper id = client id); wrong when users are shared
-    (compose's one keeper user; two connections of one user knock each other off).
-    """
-    if (acl_file is None) != (password_file is None):
-        raise ConfigError("secure mode needs both a password file and an ACL file")
-    limits = limits or Limits()
-    auth = "allow_anonymous true"
-    if bind_client_ids and acl_file is None:
-        raise ConfigError("binding client ids to user names needs secure mode (an ACL and a password file)")
-    if acl_file is not None and password_file is not None:
-        auth = template("secure.conf.template").substitute(
-            acl_file=Path(acl_file).resolve(), password_file=Path(password_file).resolve(),
-            client_ids=f"use_username_as_clientid {'true' if bind_client_ids else 'false'}",
-        )
-    return template("mosquitto.conf.template").substitute(
-        host=host, port=port, auth=auth, max_connections=limits.max_connections,
-        max_packet_size=limits.max_packet_size,
-    )
-
-
-def confines_by_user(acl_file: str | Path) -> bool:
-    """Whether an ACL confines clients by user name (``%u``) and never by client id (``%c``): then each
-    client has a user of its own and client ids can be bound to user names."""
-    rules = [line.split() for line in Path(acl_file).read_text().splitlines() if line.strip()[:1] not in ("", "#")]
-    patterns = [" ".join(rule[1:]) for rule in rules if rule[0] == "pattern"]
-    return any("%u" in p for p in patterns) and not any("%c" in p for p in patterns)
-
-
-def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = 101) -> str:
-    """A Mosquitto 2 password-file hash: ``$7$`` = PBKDF2-HMAC-SHA512 (as ``mosquitto_passwd`` writes)."""
-    salt = salt if salt is not None else secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
-
-def write_secure_files(
-    directory: str | Path, users: Mapping[str, str], *, house: str = "house", readers: Iterable[str] = ()
-) -> tuple[Path, Path]:
-    """Write ``passwords`` and ``acl`` for secure mode; ``users`` maps user name to password.
-
-    Keeper user names must equal keeper ids (the ACL confines each to ``liq/v1/keepers/<name>/``);
-    ``house`` is the user allowed to publish everything; ``readers`` may read everything (an observer that
-    must see all the house sees, with a user of its own: with client ids bound to user names, a second
-    connection as the house would knock the house off). Returns (password_file, acl_file).
-    """
-    readers = list(readers)
-    for name in (house, *readers):
-        if name not in users:
-            raise ConfigError(f"secure mode needs credentials for the user {name!r}")
-    for name in users:
-        if not name or any(c in name for c in "/+#:\n"):
-            raise ConfigError(f"user name {name!r} cannot be an MQTT user: no '/', '+', '#', ':'")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    password_file, acl_file = out / "passwords", out / "acl"
-    password_file.touch(mode=0o600)
-    password_file.write_text("".join(f"{u}:{mosquitto_hash(p)}\n" for u, p in users.items()))
-    text = template("acl.template").substitute(house=house)
-    text += "".join(f"\n# An observer: reads everything, publishes nothing.\nuser {r}\ntopic read liq/v1/#\n"
-                    for r in readers)
-    acl_file.write_text(text)
-    return password_file, acl_file
 
 
 @dataclass
@@ -187,11 +92,11 @@ class BrokerHandle:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        _signal_group(proc, sig)
+        signal_group(proc, sig)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
             proc.wait()
 
     async def stop(self) -> None:
@@ -313,59 +218,7 @@ def run_foreground(
                 handle.close()  # SIGTERM to the broker's group, wait, SIGKILL after the grace period
 
 
-# --- child processes ----------------------------------------------------------------------------------------
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-# Linux sends the parent-death signal when the THREAD that forked the child ends (prctl(2)), not the
-# process. asyncio.to_thread workers end with their event loop, so every child is forked from this one
-# thread, which lives as long as the process.
-_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqnet-spawn")
-
-
-def popen_tied(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    """``subprocess.Popen`` for a child that must not outlive this process, whatever ends it.
-
-    The child gets a process group of its own (stop it, and whatever it started, with ``os.killpg``; a
-    Ctrl-C at the terminal reaches only us, and we stop it in order) and, on Linux, SIGTERM from the
-    kernel when this process dies, SIGKILL included. Elsewhere only the signal forwarding holds.
-    """
-    return _SPAWNER.submit(_popen, list(argv), kwargs).result()
-
-
-def _popen(argv: list[str], kwargs: dict[str, Any]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent(), **kwargs)
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that sets PR_SET_PDEATHSIG to SIGTERM (Linux), or None where there is none.
-
-    Everything is resolved before the fork: between fork and exec the child may only make the call.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent, term = os.getpid(), int(signal.SIGTERM)
-    getppid, exit_now = os.getppid, os._exit
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, term, 0, 0, 0)
-        if getppid() != parent:  # the parent died before the call: nobody will signal us now
-            exit_now(1)
-
-    return preexec
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal the child's process group (the child leads it: ``popen_tied``), or the child alone."""
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
-
+# --- liqnet broker's signals ------------------------------------------------------------------------------
 
 class _Stop(Exception):
     """SIGTERM or SIGHUP while ``liqnet broker`` runs: unwind and stop the broker."""
@@ -459,20 +312,13 @@ def _wait_listening(handle: BrokerHandle) -> None:
     host = "127.0.0.1" if handle.host in ("0.0.0.0", "") else handle.host
     while time.monotonic() < deadline:
         if handle.proc is None or handle.proc.poll() is not None:
-            raise ConfigError(f"{handle.kind} could not start on {handle.host}:{handle.port}: {_tail(handle)}")
+            why = log_tail(handle.log_file)
+            raise ConfigError(f"{handle.kind} could not start on {handle.host}:{handle.port}: {why}")
         with contextlib.suppress(OSError), socket.create_connection((host, handle.port), timeout=0.2):
             return
         time.sleep(0.02)
     handle.terminate(signal.SIGKILL)
     raise ConfigError(f"{handle.kind} did not listen on {handle.host}:{handle.port} in {READY_TIMEOUT_S:g} s")
-
-
-def _tail(handle: BrokerHandle) -> str:
-    try:
-        lines = handle.log_file.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "no log"
-    return lines[-1] if lines else "no output"
 
 
 def _port_free(host: str, port: int) -> bool:

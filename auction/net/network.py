@@ -20,8 +20,8 @@ the ``LIQNET_BROKER`` environment variable, never on a command line.
 Keys: it makes every keeper's Ed25519 key itself (``keys/<id>.key`` in the run's directory) and the house's
 (``keys/house.key``, whose public key every keeper pins with ``--house-key``), and gives the house the
 keyring, so each keeper's capital is bound to its key (``auction.net.funding``). Every child is started
-tied to this process (``broker.server.popen_tied``): if ``liqnet network`` dies, even by SIGKILL, the kernel
-stops them.
+tied to this process (``broker.child_process.popen_tied``): if ``liqnet network`` dies, even by SIGKILL, the
+kernel stops them.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from auction.net.house_feed import HouseFeed
 from auction.net.runspec import DEFAULT_SPEED
 from auction.net.view import Monitor, lag_text, plain_line, render
 from broker import topics
+from broker.child_process import log_tail, popen_tied
 from broker.house_signing import HouseTrust
-from broker.server import popen_tied
 from broker.transport import connect
 
 if TYPE_CHECKING:
@@ -91,11 +91,7 @@ class Child:
         return self.proc.poll() is None
 
     def tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "no log"
-        return lines[-1] if lines else "no output"
+        return log_tail(self.log_path)
 
 
 def population(scenario: Scenario, keepers: int | None, specs: Sequence[str]) -> list[KeeperPlan]:
