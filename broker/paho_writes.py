@@ -1,5 +1,5 @@
 """paho 2 writes every queued MQTT packet with its own ``send``: one system call, and one wake-up of the broker,
-per message. ``coalesce_writes`` makes a client join them (``broker.mqtt_bus`` uses it on every connection)."""
+per message. ``coalesce_writes`` makes a client join them (``broker.mqtt_client`` uses it on every connection)."""
 
 from __future__ import annotations
 

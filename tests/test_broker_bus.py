@@ -11,7 +11,8 @@ from auction.errors import ConfigError
 from broker import messages as m
 from broker import topics as t
 from broker.bus import BusError, Envelope, MemoryBus, MemoryHub, send
-from broker.mqtt_bus import MqttBus, _Dedupe
+from broker.mqtt_bus import MqttBus
+from broker.mqtt_dedupe import Dedupe
 from broker.transport import connect
 
 
@@ -122,14 +123,14 @@ async def test_connect_dispatches_on_the_url() -> None:
         assert [e.payload for e in await drain(b)] == [b"tick"]
     bus = connect("mqtt://user:p%40ss@127.0.0.1:1884?clean=1&protocol=5", "k")
     assert isinstance(bus, MqttBus) and bus.port == 1884 and bus.url == "mqtt://127.0.0.1:1884"
-    assert bus._password == "p@ss" and not bus._persistent
+    assert bus._spec.password == "p@ss" and not bus._spec.persistent
     for bad in ("http://x", "mqtt://h:notaport", "mqtt://h:1?protocol=3"):
         with pytest.raises(ConfigError):
             connect(bad, "k")
 
 
 def test_dedupe_drops_exact_repeats_on_the_houses_event_topics_only() -> None:
-    d = _Dedupe(2)
+    d = Dedupe(2)
     assert d.first_time(t.result(1), b"x") and not d.first_time(t.result(1), b"x")
     assert d.first_time(t.result(2), b"x")  # same payload, other topic: another message
     assert d.first_time(t.state(1), b"s") and d.first_time(t.state(1), b"s")  # retained: idempotent
