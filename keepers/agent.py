@@ -127,7 +127,11 @@ class KeeperAgent:
         # Two streams from (run seed, keeper id): the strategy's draws (ctx.rng) never shift the salts.
         ours, theirs = np.random.SeedSequence([seed, zlib.crc32(keeper_id.encode())]).spawn(2)
         self.rng, self.salt_rng = np.random.default_rng(theirs), np.random.default_rng(ours)
-        self._sent: dict[int, Sent] = {}
+        self._sent: dict[int, Sent] = {}  # by nonce: what was sent and is not settled yet
+        self._sent_in: dict[int, set[int]] = {}  # their nonces by auction, so a result forgets its own at once
+        # Whether the strategy hears results: the base class's on_result does nothing, and a result view and a
+        # context per result and keeper are built for it only when it is overridden.
+        self._hears_results = getattr(getattr(strategy, "on_result", None), "__func__", None) is not Strategy.on_result
         self._settled: set[int] = set()
         self._last_eval = -math.inf
         self._last_seen: tuple[Any, ...] = ()
@@ -135,6 +139,8 @@ class KeeperAgent:
         self._ctx: tuple[Any, Context] | None = None  # the last decision context and what it was made from
         self._abstain: tuple[Context, bool] | None = None  # strategy.abstains of the last context asked
         self._inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]] = ((), MappingProxyType({}))
+        self._inputs = 0  # what has reached the agent (messages, releases): see _announced
+        self._announced: tuple[int, int, float] | None = None  # (auction, _inputs, now) of the last Announce planned
         self.tracked_assets: dict[str, int] = {}  # tracked auctions per asset: what a re-evaluation looks at
         self.tracked_designs: dict[str, int] = {}  # tracked auctions per design
         self.planner_state: dict[str, Any] = {}  # what a design's batch planner keeps between looks, by design
@@ -241,6 +247,7 @@ class KeeperAgent:
         """Dispatch any received message; returns the orders it gives rise to."""
         if isinstance(msg, m.Announce | m.State):
             return self.on_state(msg, now)
+        self._inputs += 1
         if isinstance(msg, m.Result):
             self.on_result(msg, now)
         elif isinstance(msg, m.Rejection):
@@ -255,9 +262,13 @@ class KeeperAgent:
         return []
 
     def on_state(self, msg: m.Announce | m.State, now: float) -> list[Order]:
+        self._inputs += 1
         if msg.auction in self._settled:
             return []
         tracked = self.auctions.get(msg.auction)
+        if tracked is not None and self._announced == (msg.auction, self._inputs - 1, now) and twin(tracked.msg, msg):
+            tracked.update(msg)  # the State sent with its Announce: nothing the plan reads has moved since
+            return []
         oracle_q = msg.oracle_q if isinstance(msg, m.Announce) else self.oracle.get(msg.asset, 0)
         if tracked is None:
             tracked = self.auctions[msg.auction] = Tracked(msg, oracle_q, self.rows)
@@ -270,6 +281,9 @@ class KeeperAgent:
         if isinstance(msg, m.Announce):
             tracked.oracle_q = self.oracle[msg.asset] = msg.oracle_q  # the oracle price at kick: the latest one
             self._quotes = None
+            orders = self._evaluate(tracked, now)
+            self._announced = (msg.auction, self._inputs, now)
+            return orders
         return self._evaluate(tracked, now)
 
     def on_block(self, msg: m.Block, now: float) -> list[Order] | TakeOrders:
@@ -319,14 +333,14 @@ class KeeperAgent:
         self.wallet.settle(msg.auction)
         # What was sent there is settled too: forget it (the record stays as small as the open auctions, and a
         # late or replayed rejection of one of those actions can no longer release money the result settled).
-        self._sent = {nonce: sent for nonce, sent in self._sent.items() if sent.auction != msg.auction}
+        for nonce in self._sent_in.pop(msg.auction, ()):
+            del self._sent[nonce]
         if tracked is None:
             return  # never seen: no fills of ours, nothing to learn
         self.rows.remove(tracked.row)
         asset = tracked.msg.asset
         _count_down(self.tracked_assets, asset)
         _count_down(self.tracked_designs, tracked.msg.design)
-        view = result_view(msg, self.keeper_id, asset)
         qty = sum(f.qty for f in msg.fills if f.keeper == self.keeper_id)
         cost = sum(f.cost for f in msg.fills if f.keeper == self.keeper_id)
         if qty or cost:
@@ -336,11 +350,13 @@ class KeeperAgent:
             self.book.won += 1
             self.inventory[asset] = self.inventory.get(asset, 0) + qty
             self._resell(asset, now)
-        if view.forfeited:  # a sealed bid committed but not revealed: its deposit went to the protocol
+        if self.keeper_id in msg.forfeited:  # a sealed bid committed but not revealed: its deposit went to the protocol
             lost = min(int(getattr(tracked.msg.terms, "deposit", 0)), self.wallet.cash)
             self.wallet.cash -= lost
             self.book.forfeits += lost
-        self._guard(lambda: self.strategy.on_result(view, self.context(now, msg.auction)), "on_result", now)
+        if self._hears_results:
+            view = result_view(msg, self.keeper_id, asset)
+            self._guard(lambda: self.strategy.on_result(view, self.context(now, msg.auction)), "on_result", now)
 
     def on_rejection(self, msg: m.Rejection, now: float) -> None:
         if msg.keeper != self.keeper_id:
@@ -349,6 +365,7 @@ class KeeperAgent:
         self.log.info("action.rejected", ref=msg.ref, code=msg.code, reason=msg.text)
         if sent is None:
             return
+        self._sent_in[sent.auction].discard(msg.ref)
         self.wallet.uncommit(sent.auction, sent.amount)
         tracked = self.auctions.get(sent.auction)
         if sent.kind == "commit" and tracked is not None and tracked.sealed is not None:
@@ -368,16 +385,19 @@ class KeeperAgent:
             return
         if not getattr(self.designs[tracked.msg.design], "resells", True):
             del self._sent[msg.ref]
+            self._sent_in[sent.auction].discard(msg.ref)
             self.wallet.uncommit(sent.auction, sent.amount)
 
     def credit_incentive(self, amount: int) -> None:
         """A keeper reward (Clipper tip + chip) the runtime saw paid to this keeper."""
+        self._inputs += 1
         self.wallet.cash += amount
         self.book.incentives += amount
 
     # -- output ------------------------------------------------------------------------------------------
     def release(self, order: Order, now: float) -> m.Action | None:
         """The action to send now for ``order`` (nonce and deadline set), or None if it no longer stands."""
+        self._inputs += 1
         action = order.action
         tracked = self.auctions.get(action.auction)  # type: ignore[union-attr]
         if tracked is None or tracked.plan != order.plan:
@@ -395,6 +415,7 @@ class KeeperAgent:
             changes["deadline_ms"] = units.ms(now + self.policy.action_ttl_s)
         action = msgspec.structs.replace(action, **changes)
         self._sent[action.nonce] = Sent(tracked.msg.auction, m.tag_of(type(action)), spend)
+        self._sent_in.setdefault(tracked.msg.auction, set()).add(action.nonce)
         self.wallet.commit(tracked.msg.auction, spend)
         if self.policy.estimate_gas:
             self.wallet.cash -= gas
@@ -576,6 +597,19 @@ class KeeperAgent:
             fn()
         except Exception as exc:
             self.failures.failed(self.log, now, hook, exc)
+
+
+def twin(announced: m.Announce | m.State, msg: m.Announce | m.State) -> bool:
+    """Whether ``msg`` is the State a house sends with the Announce ``announced`` (``auction.house``: a kick is
+    the pair), showing the very same auction: open, same lot, tab, start, owner and terms, no bid, no phase,
+    the top the terms say. Only its ``seq`` is new, and no design's plan reads it (``AuctionView.terms["seq"]``
+    aside: see ``Strategy.on_auction``)."""
+    if type(announced) is not m.Announce or type(msg) is not m.State:
+        return False
+    return (msg.status == "open" and msg.lot == announced.lot and msg.tab == announced.tab
+            and msg.start_ms == announced.start_ms and msg.owner == announced.owner and msg.design == announced.design
+            and msg.asset == announced.asset and msg.bid == 0 and msg.guy == "" and msg.tic_ms == 0 and msg.phase == ""
+            and msg.top_q == getattr(announced.terms, "top_q", 0) and msg.terms == announced.terms)
 
 
 def _count_down(counts: dict[str, int], key: str) -> None:

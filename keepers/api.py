@@ -253,7 +253,11 @@ class Strategy:
 
     Configuration comes as keyword arguments (``Strategy(margin=0.05)``) and is kept in ``config``.
     ``on_auction`` may be called again with the same state (a re-delivered message, a catch-up after a
-    reconnect): it must return the same decision, and the framework will not act twice on it.
+    reconnect): it must return the same decision, and the framework will not act twice on it. The state a
+    house sends with each new auction's announce is not asked about when it shows the same auction (only its
+    ``seq`` is new) and nothing else reached the keeper in between (``keepers.agent.twin``): one call per new
+    auction there, so a strategy drawing from ``ctx.rng`` draws once. ``on_result`` is called only when a
+    subclass overrides it.
     """
 
     api_version: ClassVar[int] = 1
