@@ -5,8 +5,9 @@ auction house and keeper processes (``python -m auction.cli house|keeper``, each
 file), and a ``Watcher`` subscribed to ``liq/v1/#`` that records what the house published with wall-clock
 arrival times. Faults are plain signals (SIGKILL, SIGSTOP/SIGCONT) and ``BrokerHandle.stop/restart``.
 
-``auction.net.selftest.audit`` judges a finished run from the house's journal (re-exported here: ``audit``,
-``replay_journal``, ``action_pairs``, ...).
+Its parts: ``chaos`` (the scenario and speed of fault runs), ``child`` (one process: start, signal, stop, its
+log), ``watcher`` (what the house published, as seen). ``auction.net.selftest.audit`` judges a finished run from
+the house's journal. This module re-exports them all: ``audit``, ``replay_journal``, ``action_pairs``, ...
 """
 
 from __future__ import annotations
@@ -16,262 +17,33 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
 
 import structlog
 
 from auction.net.house_feed import HouseFeed
-from auction.net.network import KeeperPlan, house_key_file, population, write_keyring
+from auction.net.network import BROKER_ENV, KeeperPlan, house_key_file, population, write_keyring
+from auction.net.selftest.audit import Audit, Replay, action_pairs, audit, conserved, lost, replay_journal
+from auction.net.selftest.chaos import CHAOS_SCENARIO, SPEED
+from auction.net.selftest.child import Child
 from auction.net.selftest.logs import log_events, log_time
-from broker import messages as m
+from auction.net.selftest.watcher import HOUSE_TOPICS, Watcher
 from broker import topics
 from broker.bus import Bus
 from broker.house_signing import HouseTrust
-from broker.server import BrokerHandle, Prefer, popen_tied, start_broker
+from broker.server import BrokerHandle, Prefer, start_broker
 from broker.signing import KeyPair, load_or_create
 from broker.transport import connect
 
 log = structlog.get_logger()
 
-SPEED = 3600.0  # scenario seconds per wall second: the 9 h run below takes 9 s of wall time
-BROKER_ENV = "LIQNET_BROKER"
-STOP_GRACE_S = 5.0
-
-# A steady eight-hour decline (GBM, drift -500/yr): vaults break all along the run, two kicks per block at
-# most, so at any moment some auctions are settled and others open. Dutch auctions last about 1000 s (0.3 s
-# of wall time at SPEED); sealed ones 600 s. Three keepers, as in the network tests.
-CHAOS_SCENARIO = """
-name = "chaos"
-description = "a steady eight-hour decline: liquidations all along, for fault-injection runs"
-seed_base = 5
-
-[prices]
-source = "gbm"
-asset = "ETH"
-s0 = 2000.0
-mu = -500.0
-sigma = 0.5
-dt_s = 600.0
-steps = 48
-
-[oracle]
-kind = "instant"
-
-[gas]
-source = "fixed"
-gwei = 30.0
-
-[market]
-kind = "depth"
-depth = 20000
-
-[accounts]
-n = 60
-debt_mean = 20000.0
-debt_sigma = 0.6
-cr_low = 1.52
-cr_high = 2.4
-liquidation_ratio = 1.5
-
-[house]
-max_kicks_per_block = 2
-drain_s = 3600.0
-
-[designs.dutch]
-step = 60.0
-cut = 0.98
-tail = 3600.0
-
-[designs.sealed]
-commit_s = 300.0
-reveal_s = 300.0
-deposit = 100.0
-
-[[keepers]]
-strategy = "universal"
-count = 2
-capital = 1000000.0
-latency_s = 1.0
-
-[[keepers]]
-strategy = "dutch-threshold"
-count = 1
-capital = 500000.0
-latency_s = 2.0
-config = { margin = 0.08 }
-"""
-
-
-# What the house publishes, and nothing keepers publish (a watcher of a flood run must not read the flood).
-HOUSE_TOPICS = ("liq/v1/house/status", "liq/v1/oracle/+", "liq/v1/clock", "liq/v1/auctions/#",
-                "liq/v1/keepers/+/rejections", "liq/v1/keepers/+/acks", "liq/v1/keepers/+/account")
-
 
 class FaultError(AssertionError):
     """A run did not reach a state the fault schedule waits for (with the logs' tails to say why)."""
-
-
-# --- processes -------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Child:
-    """One OS process of the cluster, its log file, and how many times it was started."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    lives: int = 0
-    _out: IO[bytes] | None = field(default=None, repr=False)
-
-    def start(self) -> Child:
-        self.close_log()
-        self._out = self.log_path.open("ab")
-        # Tied to this process: a selftest killed outright leaves no house or keeper behind.
-        self.proc = popen_tied(self.argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
-                               env=self.env)
-        self.lives += 1
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    def wait(self, timeout: float) -> int | None:
-        if self.proc is None:
-            return None
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self) -> None:
-        """SIGCONT (a stopped process cannot exit), SIGTERM, then SIGKILL after the grace period."""
-        if self.alive():
-            self.signal(signal.SIGCONT)
-            self.signal(signal.SIGTERM)
-            if self.wait(STOP_GRACE_S) is None:
-                self.signal(signal.SIGKILL)
-                self.wait(STOP_GRACE_S)
-        self.close_log()
-
-    def close_log(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def tail(self, lines: int = 5) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text[-lines:]) or "(empty log)"
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        """The JSON log lines of every life of this process."""
-        yield from log_events(self.log_path)
-
-
-# --- watching --------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Watcher:
-    """What the house published, as one subscriber saw it (arrival times: ``time.time``, as in the logs).
-
-    With ``feed`` (the house's key pinned), it believes only what the house signed, as keepers do: anything
-    else on the house's topics lands in ``dropped`` (and ``raw``), never among the results, blocks or prices."""
-
-    announced: dict[int, float] = field(default_factory=dict)
-    announces: dict[int, m.Announce] = field(default_factory=dict)
-    raw: list[tuple[float, str, bytes]] = field(default_factory=list)  # everything, as it arrived
-    results: dict[int, set[bytes]] = field(default_factory=lambda: defaultdict(set))
-    result_msgs: dict[int, m.Result] = field(default_factory=dict)
-    result_at: dict[int, float] = field(default_factory=dict)
-    rejections: list[tuple[float, m.Rejection]] = field(default_factory=list)
-    house_status: list[tuple[float, bool]] = field(default_factory=list)
-    keeper_status: dict[str, list[tuple[float, bool]]] = field(default_factory=lambda: defaultdict(list))
-    blocks: list[tuple[float, m.Block]] = field(default_factory=list)
-    oracle: dict[str, list[tuple[float, m.OraclePrice]]] = field(default_factory=lambda: defaultdict(list))
-    actions: list[tuple[float, str, bytes]] = field(default_factory=list)  # (wall, topic keeper, payload)
-    undecodable: list[tuple[str, str]] = field(default_factory=list)  # house messages that failed to decode
-    house: HouseFeed | None = None  # what the watcher believes of the house's topics (None: everything)
-    dropped: list[tuple[float, str, bytes]] = field(default_factory=list)  # house topics, not signed by the house
-
-    def feed(self, topic: str, payload: bytes, wall: float) -> None:
-        self.raw.append((wall, topic, payload))
-        parsed = topics.parse(topic)
-        if parsed is None or not payload:
-            return
-        if parsed.kind == "actions" and parsed.keeper is not None:
-            self.actions.append((wall, parsed.keeper, payload))
-            return
-        try:
-            msg = m.decode(payload, allowed=parsed.policy.messages)
-        except Exception as exc:  # anything the house sends must decode: record what does not
-            self.undecodable.append((topic, str(exc)))
-            return
-        if self.house is None or isinstance(msg, m.KeeperStatus):  # keepers' own statuses are theirs, unsigned
-            self._record(msg, payload, wall)
-            return
-        before = self.house.dropped
-        for believed_payload, believed in self.house.admit(payload, msg):
-            self._record(believed, believed_payload, wall)
-        if self.house.dropped > before:
-            self.dropped.append((wall, topic, payload))
-
-    def _record(self, msg: m.Message, payload: bytes, wall: float) -> None:
-        if isinstance(msg, m.Announce):
-            self.announced.setdefault(msg.auction, wall)
-            self.announces.setdefault(msg.auction, msg)
-        elif isinstance(msg, m.Result):
-            self.results[msg.auction].add(payload)
-            self.result_msgs.setdefault(msg.auction, msg)
-            self.result_at.setdefault(msg.auction, wall)
-        elif isinstance(msg, m.Rejection):
-            self.rejections.append((wall, msg))
-        elif isinstance(msg, m.HouseStatus):
-            self.house_status.append((wall, msg.online))
-        elif isinstance(msg, m.KeeperStatus):
-            self.keeper_status[msg.keeper].append((wall, msg.online))
-        elif isinstance(msg, m.Block):
-            self.blocks.append((wall, msg))
-        elif isinstance(msg, m.OraclePrice):
-            self.oracle[msg.asset].append((wall, msg))
-
-    def open_auctions(self) -> set[int]:
-        return set(self.announced) - set(self.results)
-
-    def wins(self, keeper: str) -> dict[int, int]:
-        """Auction -> collateral units ``keeper`` bought there, from the results seen."""
-        out: dict[int, int] = {}
-        for auction, msg in self.result_msgs.items():
-            qty = sum(f.qty for f in msg.fills if f.keeper == keeper)
-            if qty:
-                out[auction] = qty
-        return out
-
-    def rejected(self, keeper: str) -> list[m.Rejection]:
-        return [r for _, r in self.rejections if r.keeper == keeper]
-
-    def last_house_online(self) -> bool | None:
-        return self.house_status[-1][1] if self.house_status else None
-
-
-# --- the cluster -----------------------------------------------------------------------------------------
 
 
 class Cluster:
@@ -480,16 +252,6 @@ class Cluster:
         self.faults.append(what)
         log.info("fault injected", fault=what)
 
-
-from auction.net.selftest.audit import (  # noqa: E402 - the audit reads a Cluster, defined above
-    Audit,
-    Replay,
-    action_pairs,
-    audit,
-    conserved,
-    lost,
-    replay_journal,
-)
 
 __all__ = ["CHAOS_SCENARIO", "SPEED", "Audit", "Child", "Cluster", "FaultError", "Replay", "Watcher", "action_pairs",
            "audit", "conserved", "log_events", "log_time", "lost", "replay_journal"]
