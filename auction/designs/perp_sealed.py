@@ -172,7 +172,11 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         qty = fit_qty(qty, price_q, budget)
     if price_q <= 0 or qty <= 0 or t.deposit > budget:
         return agent.drop(tracked, decision, limited=price_q > 0)
-    need = max(t.deposit, units.cost(qty, price_q) if t.side > 0 else 0)
+    # The agent holds the reveal's gas with the pair: it is paid only when the reveal leaves, and held apart it
+    # went to other commits meanwhile, so a bid sized to the whole budget was short of exactly that gas at
+    # reveal (rejected, the deposit forfeited, the position left to ADL). The bid fits room - reveal gas.
+    reveal_gas = agent.gas_units_cost(msg.design, "reveal", 0, now)
+    need = max(t.deposit, units.cost(qty, price_q) if t.side > 0 else 0) + reveal_gas
     return commit_then_reveal(agent, tracked, now, ("perp-sealed", t.commit_end_ms), t.commit_end_ms, t.deposit,
                               price_q, qty, need)
 
