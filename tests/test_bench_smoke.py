@@ -59,7 +59,8 @@ CASES: list[Case] = [
     Case(
         "bench.compare",
         ["--seeds", "1", "--accounts", "60", "--workers", "1"],
-        ["whole command", "runs", "target whole command < 5 s", "not checked (not the default compare)"],
+        ["whole command", "runs", "CPU of the whole command, workers included", "target whole command < 5 s",
+         "not checked (not the default compare)"],
     ),
     Case(
         "bench.sweep",
