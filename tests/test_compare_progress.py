@@ -32,19 +32,38 @@ def uneven_run_one(scenario: Scenario, design: str, seed: int) -> RunResult:
 def test_progress_advances_as_each_run_finishes() -> None:
     tasks = sweep.plan(scenario_from_toml(GBM, label="calm"), ["english", "dutch"], [0, 1, 2])
     stamps: list[float] = []
-    results = sweep._run_pool(tasks, uneven_run_one, 2, lambda: stamps.append(time.monotonic()), "warning")
+    results = sweep._run_pool(tasks, uneven_run_one, 2, lambda i, r: stamps.append(time.monotonic()), "warning")
     assert sorted(results) == list(range(6)) and len(stamps) == 6
     # Five short runs are counted while the long one still runs, not all six at its end.
     assert stamps[-1] - stamps[0] > 1.0
 
 
-def test_costliest_runs_go_first_and_the_report_keeps_the_planned_order() -> None:
-    tasks = sweep.plan(scenario_from_toml(GBM, label="calm"), ["dutch", "fixed", "english"], [0, 1])
-    assert [t.variant.design for t in sweep.submission_order(tasks)] == [
-        "english", "english", "dutch", "dutch", "fixed", "fixed"]
+def test_first_seed_then_costliest_runs_go_first_and_the_report_keeps_the_planned_order() -> None:
+    tasks = sweep.plan(scenario_from_toml(GBM, label="calm"), ["dutch", "fixed", "english"], [5, 6, 7])
+    assert [(t.variant.design, t.seed) for t in sweep.submission_order(tasks)] == [
+        ("english", 5), ("dutch", 5), ("fixed", 5),
+        ("english", 6), ("english", 7), ("dutch", 6), ("dutch", 7), ("fixed", 6), ("fixed", 7)]
     result = sweep.compare(scenario_from_toml(GBM, label="calm"), ["dutch", "fixed", "english"], 2, workers=2,
                            runner=fake_run_one, progress=False)
     assert [r.variant.design for r in result.runs] == ["dutch", "dutch", "fixed", "fixed", "english", "english"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_first_seeds_runs_are_handed_over_once_all_are_in(workers: int) -> None:
+    """``on_first_seed`` gets each variant's run at the first seed, in planned order, once, while English at
+    the second seed (2 s) is still running when there are workers."""
+    handed: list[tuple[float, sweep.CompareResult]] = []
+    calm = scenario_from_toml(GBM, label="calm")
+    result = sweep.compare(calm, ["dutch", "english"], [1, 0], workers=workers, runner=uneven_run_one,
+                           progress=False, on_first_seed=lambda r: handed.append((time.monotonic(), r)))
+    finished = time.monotonic()
+    assert len(handed) == 1
+    at, first = handed[0]
+    assert [(r.variant.label, r.seed) for r in first.runs] == [("dutch", 1), ("english", 1)]
+    assert [r.result.metrics for r in first.runs] == [r.result.metrics for r in result.runs if r.seed == 1]
+    assert (first.scenario, first.seeds, first.variants) == (result.scenario, result.seeds, result.variants)
+    if workers == 2:
+        assert finished - at > 1.0
 
 
 def test_progress_bar_counts_runs_and_estimates_the_time_left() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from auction.compare.files import write_reports
-from auction.compare.html import render_html
+from auction.compare.html import EarlyPlots, render_html
 from auction.compare.report import SCHEMA, dumps_json, identity_violations, markdown, report_dict
 from auction.compare.sweep import CompareResult, compare
 from auction.designs import names as design_names
@@ -146,3 +146,15 @@ def test_html_for_ipv_shows_theory_plot() -> None:
     s = scenario_from_toml(IPV, label="ipv")
     page = render_html(compare(s, ["dutch", "fixed"], 2, workers=1, runner=fake_run_one, progress=False))
     assert 'alt="Revenue against theory"' in page and "revenue_per_lot (theory)" in page
+
+
+def test_first_seed_plots_rendered_early_make_the_same_page(calm: Scenario) -> None:
+    """The plots ``EarlyPlots`` renders from the first seed's runs, while the other runs go on, are the ones
+    the page would draw from the whole comparison: the page is the same, byte for byte."""
+    early = EarlyPlots()
+    result = compare(calm, design_names("vault"), 3, workers=1, runner=fake_run_one, progress=False,
+                     on_first_seed=early.start)
+    rendered = early.rendered()
+    assert set(rendered) == {"Price, oracle and liquidations", "Open interest, insurance fund and ADL"}
+    assert rendered["Price, oracle and liquidations"] and rendered["Open interest, insurance fund and ADL"] is None
+    assert render_html(result, rendered) == render_html(result)

@@ -8,6 +8,7 @@ or unreadable user file) print ONE line ``liqnet: error: ...`` on stderr and exi
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -61,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command's exit code. ``argv`` None: this is the process's command (``liqnet``, ``python -m
+    auction.cli``), which ends when it returns."""
+    code = _main(argv)
+    if argv is None:
+        # The interpreter's shutdown collects garbage over every object still alive (with matplotlib loaded,
+        # ~0.1 s); frozen objects are skipped. Not for a caller's argv: its process goes on (tests).
+        gc.freeze()
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    simulate.start_workers_early(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

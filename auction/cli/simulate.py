@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from auction.cli.args import (
@@ -58,6 +59,34 @@ def add_compare(sub: SubParsers) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (it is drawn on stderr, and only on a terminal)")
     p.set_defaults(func=run_compare)
+
+
+GLOBAL_OPTIONS_WITH_VALUE = ("--log-level", "--log-format")  # liqnet's options before the command
+
+
+def will_run_workers(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` is a ``compare`` that will start worker processes, judged from the words alone: the
+    parser is not built yet (building it imports every design). A wrong guess costs an idle fork server."""
+    words = list(argv)
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        i += 2 if words[i] in GLOBAL_OPTIONS_WITH_VALUE else 1
+    if i >= len(words) or words[i] != "compare":
+        return False
+    rest = words[i + 1:]
+    flags = {w.partition("=")[0]: w.partition("=")[2] or (rest[j + 1] if j + 1 < len(rest) else "")
+             for j, w in enumerate(rest) if w.startswith("-")}
+    return not ({"-h", "--help"} & flags.keys()) and flags.get("--workers") != "1" and flags.get("--executor",
+                                                                                                "process") == "process"
+
+
+def start_workers_early(argv: Sequence[str]) -> None:
+    """For a ``compare`` with workers: start their fork server now, so that it imports the simulator while
+    this process builds the parser and checks the scenario (``auction.compare.workers``)."""
+    if will_run_workers(argv):
+        from auction.compare.workers import start_early
+
+        start_early()
 
 
 def run_compare(args: argparse.Namespace) -> int:

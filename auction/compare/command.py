@@ -17,6 +17,7 @@ from rich.table import Table
 from auction import designs as registry
 from auction.compare.export import check_export
 from auction.compare.files import check_outputs, write_reports
+from auction.compare.html import EarlyPlots, import_plots_in_background
 from auction.compare.report import identity_violations, print_summary, stdout_console
 from auction.compare.sweep import CompareResult, Runner, compare, parse_grid, usable_cores
 from auction.scenario.custom_prices import with_custom_prices
@@ -59,13 +60,17 @@ def compare_command(
     if runner is None:
         preflight_prices(s)
     n_workers = workers or usable_cores()
+    early = EarlyPlots() if n_workers > 1 else None  # the report's work done while the workers run
+    if early is not None:
+        import_plots_in_background()
     started = time.perf_counter()  # wall time for the terminal only; never in a report
     result = compare(s, chosen, seeds, workers=n_workers, accounts=accounts, grid=grid, executor=executor,
-                     progress=progress, runner=runner, log_level=log_level)
+                     progress=progress, runner=runner, log_level=log_level,
+                     on_first_seed=early.start if early is not None else None)
     wall = time.perf_counter() - started
     if custom is not None:
         result.prices_file = custom.to_dict()
-    paths = write_reports(result, out, json_path, export)
+    paths = write_reports(result, out, json_path, export, early.rendered() if early is not None else None)
     print_summary(result, console)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 
@@ -42,9 +42,10 @@ def _check_parent(path: Path, flag: str) -> None:
 
 
 def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | Path | None = None,
-                  export: str | None = None) -> list[Path]:
+                  export: str | None = None, plots: Mapping[str, bytes | None] | None = None) -> list[Path]:
     """Write NAME.json, NAME.md and NAME.html into ``out_dir`` (and the JSON to ``json_path`` too); with
     ``export`` ("parquet" or "csv") also the auctions, fills and time series (``auction.compare.export``).
+    ``plots`` are the HTML's plots already rendered, by title (``html.EarlyPlots``).
 
     Everything is rendered first and each file replaced atomically, so a failure leaves nothing half-written.
     """
@@ -58,7 +59,7 @@ def write_reports(result: CompareResult, out_dir: str | Path, json_path: str | P
     files: dict[Path, str] = {
         out / f"{stem}.json": body,
         out / f"{stem}.md": markdown(result),
-        out / f"{stem}.html": render_html(result),
+        out / f"{stem}.html": render_html(result, plots),
     }
     if json_path is not None:
         files[Path(json_path)] = body

@@ -255,3 +255,7 @@ ALL = (
     ("Revenue against theory", ipv_revenue),
     ("Open interest, insurance fund and ADL", perp_over_time),
 )
+
+# The plots drawn from the runs at the first seed alone (and the comparison's name and seeds): given a
+# comparison of just those runs, they draw the same figure as from the whole comparison.
+FIRST_SEED = (price_oracle, perp_over_time)

@@ -4,7 +4,9 @@ Every run is independent and deterministic from its seed, so runs go to a pool (
 with a forkserver/spawn context, never fork: the parent may hold threads) and come back in any order; the
 result list is put back in the planned order (design order as given, then grid point, then seed), so the
 report never depends on which worker finished first. Runs are handed out costliest first (English runs
-take several times a Dutch one), so no worker is left with a long run while the others idle.
+take several times a Dutch one), so no worker is left with a long run while the others idle; each
+variant's run at the first seed goes before all others, so that the plots drawn from the first seed alone
+can be rendered while the other runs go on (``on_first_seed``).
 
 The progress bar advances as each run finishes. Ctrl-C (or a failing run) ends the worker processes at
 once, rather than waiting for the simulations they are running; nothing is written then.
@@ -16,7 +18,6 @@ shared tables (``oracle.hop_s``) multiply every design.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import signal
 import sys
@@ -27,11 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auction import designs as registry
+from auction.compare.workers import context as worker_context
 from auction.errors import ConfigError
 from auction.run.result import RunResult
 from auction.scenario.load import Scenario, split_key, with_overrides
 
 Runner = Callable[[Scenario, str, int], RunResult]
+Done = Callable[[int, RunResult], None]  # told of each finished run: its planned index and its result
 EXECUTORS = ("process", "dask")
 
 
@@ -108,11 +111,14 @@ def plan(
 
 
 def submission_order(tasks: Sequence[_Task]) -> list[_Task]:
-    """The tasks costliest first (accounts x the design's relative cost), planned order among equals."""
+    """Each variant's run at the first seed, then the others; each part costliest first (accounts x the
+    design's relative cost), planned order among equals."""
+    first_seed = tasks[0].seed if tasks else None
+
     def cost(t: _Task) -> float:
         return t.scenario.accounts.n * registry.get(t.variant.design).relative_cost
 
-    return sorted(tasks, key=lambda t: (-cost(t), t.index))
+    return sorted(tasks, key=lambda t: (t.seed != first_seed, -cost(t), t.index))
 
 
 def compare(
@@ -127,12 +133,15 @@ def compare(
     progress: bool = True,
     runner: Runner | None = None,
     log_level: str = "warning",
+    on_first_seed: Callable[[CompareResult], None] | None = None,
 ) -> CompareResult:
     """Run ``scenario`` under each design for each seed (and grid point) and collect the results.
 
     ``workers`` defaults to the usable cores; 1 runs in this process. ``runner`` replaces the simulator
     (a picklable top-level function, for tests); by default ``auction.sim.engine.run_one``. ``executor``
     "dask" uses dask.distributed: the scheduler in ``DASK_SCHEDULER_ADDRESS`` if set, else a local cluster.
+    ``on_first_seed`` is called once, in this process, as soon as every variant's run at the first seed is
+    in, with a comparison of those runs alone (for the plots drawn from the first seed).
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor: unknown executor {executor!r}: choose from {', '.join(EXECUTORS)}")
@@ -142,16 +151,43 @@ def compare(
     grid_dict = {k: list(v) for k, v in (grid or {}).items()}
     tasks = plan(scenario, designs, seed_tuple, grid_dict)
     n_workers = min(max(1, workers or usable_cores()), len(tasks))
-    with _progress_bar(len(tasks), enabled=progress) as advance:
-        if executor == "dask":
-            results = _run_dask(tasks, runner, n_workers, advance)
-        elif n_workers == 1:
-            results = _run_inline(tasks, runner, advance)
-        else:
-            results = _run_pool(tasks, runner, n_workers, advance, log_level)
     variants = tuple(dict.fromkeys(t.variant for t in tasks))
-    runs = [Run(t.variant, t.seed, results[t.index]) for t in tasks]
-    return CompareResult(scenario, tuple(designs), seed_tuple, variants, runs, grid_dict)
+
+    def partial(chosen: Sequence[_Task], results: Mapping[int, RunResult]) -> CompareResult:
+        runs = [Run(t.variant, t.seed, results[t.index]) for t in chosen]
+        return CompareResult(scenario, tuple(designs), seed_tuple, variants, runs, grid_dict)
+
+    first = [t for t in tasks if t.seed == seed_tuple[0]]
+    with _progress_bar(len(tasks), enabled=progress) as advance:
+        done = _watch(first, partial, advance, on_first_seed)
+        if executor == "dask":
+            results = _run_dask(tasks, runner, n_workers, done)
+        elif n_workers == 1:
+            results = _run_inline(tasks, runner, done)
+        else:
+            results = _run_pool(tasks, runner, n_workers, done, log_level)
+    return partial(tasks, results)
+
+
+def _watch(
+    first: Sequence[_Task], partial: Callable[[Sequence[_Task], Mapping[int, RunResult]], CompareResult],
+    advance: Callable[[], None], on_first_seed: Callable[[CompareResult], None] | None,
+) -> Done:
+    """What to do as each run finishes: advance the progress bar and, once the first seed's runs are all in,
+    hand them to ``on_first_seed``."""
+    waiting = {t.index for t in first}
+    seen: dict[int, RunResult] = {}
+
+    def done(index: int, result: RunResult) -> None:
+        advance()
+        if on_first_seed is None or index not in waiting:
+            return
+        waiting.discard(index)
+        seen[index] = result
+        if not waiting:
+            on_first_seed(partial(first, seen))
+
+    return done
 
 
 def usable_cores() -> int:
@@ -182,32 +218,31 @@ def _init_worker(log_level: str) -> None:
     configure_logging(log_level)
 
 
-def _run_inline(tasks: list[_Task], runner: Runner | None, advance: Callable[[], None]) -> dict[int, RunResult]:
+def _run_inline(tasks: list[_Task], runner: Runner | None, done: Done) -> dict[int, RunResult]:
     results = {}
     for t in tasks:
         results[t.index] = run_task(runner, t.scenario, t.variant.design, t.seed)
-        advance()
+        done(t.index, results[t.index])
     return results
 
 
 def _run_pool(
-    tasks: list[_Task], runner: Runner | None, workers: int, advance: Callable[[], None], log_level: str
+    tasks: list[_Task], runner: Runner | None, workers: int, done: Done, log_level: str
 ) -> dict[int, RunResult]:
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     results: dict[int, RunResult] = {}
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(log_level,))
+    pool = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
+                               initargs=(log_level,))
     try:
         pending: dict[Future[RunResult], int] = {
             pool.submit(run_task, runner, t.scenario, t.variant.design, t.seed): t.index
             for t in submission_order(tasks)
         }
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)  # each run as it finishes
-            for future in done:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)  # each run as it finishes
+            for future in finished:
                 index = pending.pop(future)
                 results[index] = future.result()  # re-raises a worker's exception here
-                advance()
+                done(index, results[index])
     except BaseException:
         _terminate(pool)
         raise
@@ -233,7 +268,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 
 
 def _run_dask(
-    tasks: list[_Task], runner: Runner | None, workers: int, advance: Callable[[], None]
+    tasks: list[_Task], runner: Runner | None, workers: int, done: Done
 ) -> dict[int, RunResult]:
     try:
         import dask
@@ -253,7 +288,7 @@ def _run_dask(
         results: dict[int, RunResult] = {}
         for future in as_completed(futures):
             results[index[future.key]] = future.result()
-            advance()
+            done(index[future.key], results[index[future.key]])
         return results
     finally:
         client.close()
