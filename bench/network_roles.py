@@ -279,7 +279,7 @@ async def house_role(args: argparse.Namespace) -> None:
         if journal is not None:
             journal.close()
     emit({"code": code, "phases": [summary(record, phase) for phase in split(record, args)],
-          "max_lag_ms": house.max_lag * 1000, "block_ms": args.block_ms, "cpu_share": cpu_s / wall_s,
+          "max_lag_ms": house.timing.max_lag * 1000, "block_ms": args.block_ms, "cpu_share": cpu_s / wall_s,
           "published": record.published, "rejected": record.rejected, "announced": len(record.announced),
           "t_range": [min((t for _, t in record.announced.values()), default=0),
                       max((t for _, t in record.announced.values()), default=0)], "acks": len(record.acks),

@@ -9,9 +9,11 @@ the next block, as in the simulator. The house is the only writer of state and n
 optional start gate ``wait_keepers`` holds the clock at 0 until the population has registered, then never
 again). After a reconnect it publishes its retained state again (a restarted broker may have lost it).
 
-Three modules: ``runspec`` (what the run is, and the journal header), ``house_core`` (synchronous: admission,
-journal, kernel, retained state) and this one, ``HouseProcess`` (asyncio: the bus, the clock, the per-keeper
-rate limit, publishing, signals) and the ``liqnet house`` command. ``liqnet keeper --capital`` only sets the
+Its modules: ``runspec`` (what the run is, and the journal header), ``house_core`` (synchronous: admission,
+journal, kernel, retained state), ``house_clock`` (scenario time from wall time, held back, lag),
+``house_inbox`` (actions through the flood gate until a block admits them), ``house_publish`` (a batch's
+publishes, the house status) and this one, ``HouseProcess`` (asyncio: the bus, the loop, publishing, signals);
+``house_command`` is the ``liqnet house`` command. ``liqnet keeper --capital`` only sets the
 keeper's own spending budget: the house funds keepers (``auction.net.runspec``).
 
 Publishing (``broker.topics.publications``): oracle prices, the clock and keepers' accounts are current state
@@ -42,11 +44,13 @@ from pathlib import Path
 
 import structlog
 
-from auction import units
-from auction.errors import ConfigError, Rejected
+from auction.errors import ConfigError
 from auction.net import signals
-from auction.net.flood_gate import FloodGate, StrangerDoor, Verdict
-from auction.net.house_core import BATCHES_IN_FLIGHT, HouseCore, compare_result, rejection
+from auction.net.flood_gate import FloodGate, StrangerDoor
+from auction.net.house_clock import STATUS_EVERY_S, HouseClock
+from auction.net.house_core import BATCHES_IN_FLIGHT, HouseCore, compare_result
+from auction.net.house_inbox import Inbox
+from auction.net.house_publish import house_status, sends
 from auction.net.journal import Entry
 from broker import messages as m
 from broker import topics
@@ -57,15 +61,10 @@ from broker.transport import connect
 
 log = structlog.get_logger()
 
-VERSION = "liqnet-house/1"
 STOP_GRACE_S = 2.0  # on SIGINT/SIGTERM the iteration under way may finish within this long
-STATUS_EVERY_S = 0.25  # wall seconds between house-status updates (lag; QoS 1: a paused broker shows at once)
 GLOBAL_RATE = 5000.0  # default: actions per wall second admitted from all keepers together
-ADMIT_PER_BLOCK = 1000  # actions admitted per loop iteration at most (a block's worth of work stays bounded)
-INBOX_KEPT = 20_000  # actions waiting for admission at most; more are dropped (counted)
 FLUSH_WAIT_S = 10.0  # wall seconds between "still waiting" lines while the broker does not acknowledge
 UNACKED_S = 0.25  # a batch's outputs unacknowledged this long (a paused broker): no new batch until they are
-HOLD_AFTER_BLOCKS = 1.0  # the clock runs at most this many blocks past the last input applied: no catch-up burst
 
 
 # --- the process ----------------------------------------------------------------------------------------------
@@ -98,31 +97,25 @@ class HouseProcess:
         self.signer = Signer(key or KeyPair.generate(), core.spec.run_id)
         self.started_ms = time.time_ns() // 1_000_000  # orders this house's lives for keepers (HouseStatus)
         self._bus = bus
-        # What arrived and passed the flood gate: (keeper of the topic, payload, "admit" or "refuse"), bounded.
-        self._inbox: deque[tuple[str, bytes, Verdict]] = deque()
         names = core.spec.funding.names()  # ids the configuration names: never strangers, even before a register
         self.gate = FloodGate(options.rate, options.burst, global_rate=options.global_rate, clock=clock,
                               known=lambda keeper: core.verifier.pubkey(keeper) is not None or keeper in names)
         self._dropped_logged = 0
         self.door = StrangerDoor(self.gate, lambda: set(core.verifier.snapshot().keys) | names, clock,
                                  only=core.spec.funding.named())
-        self.held = 0.0  # scenario seconds the clock was held back, in total: the house had fallen behind
-        self._held_logged = -math.inf
+        self.timing = HouseClock(options.speed, clock)
         self._wake = asyncio.Event()
+        self._inbox = Inbox(self.gate, self.door, options.rate, self._wake)
         self._stop = asyncio.Event()
-        self._wall0 = 0.0
         self._connections = 0  # broker connections seen (MqttBus counts them): more means a reconnect
         self._status_at = -math.inf  # wall time of the last status published
         # (the bus's mark, wall time) after each journaled batch whose outputs are in flight
         self._marks: deque[tuple[int, float]] = deque()
-        self.lag = 0.0  # scenario seconds the latest block was applied after its time
-        self.max_lag = 0.0
-        self.late_blocks = 0  # blocks applied more than one block after their time
         self.paths: list[Path] = []
         self.problems: list[str] = []  # ledger identities the final report breaks (none expected)
 
     def scenario_now(self) -> float:
-        return (self.clock() - self._wall0) * self.opt.speed
+        return self.timing.now()
 
     async def run(self) -> int:
         pending = self.core.replay()
@@ -135,7 +128,7 @@ class HouseProcess:
         async with bus:
             for pattern in self.door.subscriptions():
                 await bus.subscribe(pattern)
-            reader = asyncio.create_task(self._read(bus), name="house-reader")
+            reader = asyncio.create_task(self._inbox.read(bus), name="house-reader")
             signals.install(self.stop)
             try:
                 main = asyncio.create_task(self._main(bus, pending), name="house-main")
@@ -179,17 +172,16 @@ class HouseProcess:
     # -- loop ----------------------------------------------------------------------------------------------
     async def _loop(self, bus: Bus) -> None:
         warm_up()
-        # Continue from the last recorded time: the clock does not jump over the time the house was down.
-        self._wall0 = self.clock() - self.core.now / self.opt.speed
+        self.timing.start(self.core.now)  # from the last recorded time, not over the time the house was down
         log.info("house clock started", t=self.core.now, end=self.core.end, speed=self.opt.speed)
         while not self._stop.is_set():
-            self._hold()
+            self.timing.hold(self.core.next_time(), self.core.kernel.block_time, self.core.now)
             now = max(self.scenario_now(), self.core.now)
             scheduled = self.core.due(now, blocks=1)
             batch, rejections = self._merge(scheduled)
             await self._apply(bus, batch, rejections)
             if scheduled:
-                self._lagged(scheduled[-1].t)
+                self.timing.lagged(scheduled[-1].t, self.core.kernel.block_time)
             await self._after_reconnect(bus)
             if self.core.at_end:
                 await self._flush(bus)
@@ -197,7 +189,7 @@ class HouseProcess:
                 await self._status(bus, online=True)
                 await self._flush(bus)
                 log.info("house finished", t=self.core.end, auctions=len(self.core.house.sales),
-                         max_lag_s=round(self.max_lag, 3))
+                         max_lag_s=round(self.timing.max_lag, 3))
                 return
             if self.clock() - self._status_at >= STATUS_EVERY_S:
                 await self._status(bus, online=True)
@@ -250,33 +242,6 @@ class HouseProcess:
                 waited += FLUSH_WAIT_S
                 log.warning("broker not acknowledging; still waiting", waited_s=waited, error=str(exc))
 
-    def _hold(self) -> None:
-        """A house that fell behind (a flood, a paused broker, a stalled machine) does not replay the wall time it
-        lost in a burst of blocks: its clock is held back so that the next input is at most ``HOLD_AFTER_BLOCKS``
-        blocks overdue, and the run goes on at its own pace from there, as a stalled chain resumes. How late the
-        input was counts as lag; the scenario time held back is reported (``held_ms`` in the status)."""
-        block = self.core.kernel.block_time
-        overdue = self.scenario_now() - self.core.next_time()
-        excess = overdue - HOLD_AFTER_BLOCKS * block
-        if excess <= 0 or not math.isfinite(excess):
-            return
-        self._wall0 += excess / self.opt.speed
-        self.held += excess
-        self.max_lag = max(self.max_lag, overdue)
-        self.late_blocks += int(overdue // block)
-        if self.clock() - self._held_logged >= STATUS_EVERY_S * 4:  # one line a second at most
-            self._held_logged = self.clock()
-            log.warning("house behind its clock: clock held, no catch-up burst", t=self.core.now,
-                        behind_s=round(overdue, 3), held_s=round(self.held, 3))
-
-    def _lagged(self, t: float) -> None:
-        """The input due at scenario time ``t`` is applied and its outputs handed to the bus: how late?"""
-        self.lag = max(0.0, self.scenario_now() - t)
-        self.max_lag = max(self.max_lag, self.lag)
-        if self.lag > self.core.kernel.block_time:
-            self.late_blocks += 1
-            log.info("house behind its clock", t=t, lag_s=round(self.lag, 3))
-
     def _merge(self, scheduled: list[Entry]) -> tuple[list[Entry], list[m.Message]]:
         """The actions that arrived, then the scheduled inputs: one batch.
 
@@ -285,19 +250,7 @@ class HouseProcess:
         mempool for the next block and meets its deadline by it, exactly as in the simulator, even when the
         house runs behind the wall clock (it then runs slower, never early or late for keepers).
         """
-        at = self.core.now
-        batch: list[Entry] = []
-        rejections: list[m.Message] = []
-        for _ in range(min(len(self._inbox), ADMIT_PER_BLOCK)):  # bounded work per block; the rest waits
-            sender, payload, verdict = self._inbox.popleft()
-            if verdict == "refuse":
-                exc = Rejected("rate-limited", f"more than {self.opt.rate:g} actions/s from {sender}")
-                rejections += rejection(sender, _nonce_of(payload), exc, at)
-                continue
-            entry, refused = self.core.admit(payload, sender, at)
-            rejections += refused
-            if entry is not None:
-                batch.append(entry)
+        batch, rejections = self._inbox.take(self.core, self.core.now)
         return batch + scheduled, rejections
 
     async def _wait_for_keepers(self, bus: Bus) -> None:
@@ -316,24 +269,6 @@ class HouseProcess:
             log.warning("starting without every keeper", registered=len(self.core.funded), wanted=want)
 
     # -- I/O ---------------------------------------------------------------------------------------------------
-    async def _read(self, bus: Bus) -> None:
-        async for env in bus.messages():
-            parsed = topics.parse(env.topic)
-            if parsed is None or parsed.kind != "actions" or parsed.keeper is None:
-                continue  # keeper statuses are for watchers; the house needs only actions
-            verdict = self.gate.offer(parsed.keeper, env.payload)
-            if self.door.open and self.gate.flooded():
-                await self.door.shut(bus)  # now: the reader would not yield to another task
-            if verdict == "drop":
-                if self.gate.flooding(parsed.keeper):
-                    await self.door.mute(bus, parsed.keeper)
-                continue
-            if len(self._inbox) >= INBOX_KEPT:
-                self.gate.dropped["the house's inbox full"] += 1
-                continue
-            self._inbox.append((parsed.keeper, env.payload, verdict))
-            self._wake.set()
-
     async def _publish(self, bus: Bus, out: Sequence[m.Message]) -> None:
         """Publish in order, pipelined; the clock and oracle are current state, so only the last of each goes out."""
         await bus.publish_many(self.signer.items(sends(out)))
@@ -366,13 +301,8 @@ class HouseProcess:
         await bus.publish_many([(topics.house_status(), status, True)])
 
     def _house_status(self, *, online: bool) -> m.HouseStatus:
-        core = self.core
-        return m.HouseStatus(online=online, version=VERSION, design=core.spec.design,
-                             block_ms=units.ms(core.kernel.block_time), end_ms=units.ms(core.end), speed=self.opt.speed,
-                             lag_ms=units.ms(self.lag), max_lag_ms=units.ms(self.max_lag), held_ms=units.ms(self.held),
-                             late_blocks=self.late_blocks, native=core.world.native,
-                             gas=dict(core.house.gas_units), pubkey=self.signer.pubkey, run=self.signer.run,
-                             started_ms=self.started_ms, ts_ms=units.ms(core.now))
+        return house_status(self.core, self.timing, pubkey=self.signer.pubkey, run=self.signer.run,
+                            started_ms=self.started_ms, online=online)
 
     def _report(self) -> list[Path]:
         from auction.compare.files import write_reports
@@ -390,29 +320,3 @@ def warm_up() -> None:
     """Load now what the run would load lazily on first use, in the middle of a block: numpy imports ``numpy.ma``
     the first time ``np.unique`` runs (16 ms, the first liquidation), almost a block at 600x."""
     import numpy.ma  # noqa: F401
-
-
-def sends(out: Sequence[m.Message]) -> list[tuple[str, bytes, bool | None]]:
-    """The publishes of a batch of house outputs, in order (``topics.publications``), keeping only the last
-    clock and the last price of each asset: they are current state, and an older one is replaced at once."""
-    last: dict[str, int] = {}
-    for i, msg in enumerate(out):
-        if isinstance(msg, m.Block):
-            last["clock"] = i
-        elif isinstance(msg, m.OraclePrice):
-            last[msg.asset] = i
-    items: list[tuple[str, bytes, bool | None]] = []
-    for i, msg in enumerate(out):
-        key = "clock" if isinstance(msg, m.Block) else msg.asset if isinstance(msg, m.OraclePrice) else None
-        if key is not None and last[key] != i:
-            continue
-        items += topics.publications(msg)
-    return items
-
-
-def _nonce_of(payload: bytes) -> int:
-    try:
-        msg = m.decode(payload, allowed=topics.ACTION_TAGS)
-    except Rejected:
-        return 0
-    return int(getattr(msg, "nonce", 0))
