@@ -14,7 +14,6 @@ from auction.cli.args import (
     positive_float,
     positive_int,
 )
-from auction.net.runspec import DEFAULT_SPEED
 
 SubParsers = Any  # argparse's _SubParsersAction (private type)
 
@@ -153,6 +152,10 @@ def run_keeper(args: argparse.Namespace) -> int:
 
 
 def add_network(sub: SubParsers) -> None:
+    # Imported here, not at the top: the network code (and the kernel under it) is not for other commands, and
+    # `liqnet compare` starts its workers before the parser is built (auction.cli.simulate).
+    from auction.net.runspec import DEFAULT_SPEED
+
     p = sub.add_parser(
         "network",
         help="run a local network: broker, auction house and one process per keeper, with a live view",

@@ -17,6 +17,7 @@ shared tables (``oracle.hop_s``) multiply every design.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import signal
@@ -36,6 +37,7 @@ from auction.scenario.load import Scenario, split_key, with_overrides
 Runner = Callable[[Scenario, str, int], RunResult]
 Done = Callable[[int, RunResult], None]  # told of each finished run: its planned index and its result
 EXECUTORS = ("process", "dask")
+WORKER_GC_THRESHOLDS = (10_000, 10, 10)  # gc.set_threshold in each worker (see _init_worker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,12 @@ def run_task(runner: Runner | None, scenario: Scenario, design: str, seed: int) 
 def _init_worker(log_level: str) -> None:
     # A terminal's Ctrl-C reaches the whole process group: the parent alone decides, and ends the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The garbage collector: what the worker starts with (the simulator's modules) is frozen out of every
+    # collection, and a collection waits for 10,000 new containers rather than 700. Collections took ~5% of
+    # a Black Thursday run's CPU (0.10 s of 2.1 s for four runs), 1% after. Nothing a run computes depends on
+    # when garbage is collected.
+    gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
     # A fresh interpreter has structlog's defaults (everything to stdout): configure it like the parent.
     from auction.log import configure_logging
 
