@@ -94,6 +94,7 @@ class AuctionHouse:
         self.gas_cost = gas_cost
         self.queue = LiquidationQueue()
         self.oracle = np.full(len(self.book.assets), np.nan)
+        self._oracle: dict[str, float] = dict.fromkeys(self.book.assets, math.nan)  # the same, by asset: read per sale
         self.priced = False  # the oracle has priced every asset (the books are watched from then on)
         self.mm: np.ndarray | None = None  # volatility-adjusted margins when the runtime hands them in
         self.sales: dict[int, Sale] = {}
@@ -128,6 +129,7 @@ class AuctionHouse:
         for asset, price in prices.items():
             k = self.book.assets.index(asset)
             self.oracle[k] = price
+            self._oracle[asset] = float(self.oracle[k])
             out.append(m.OraclePrice(asset=asset, price_q=units.price_q(price), ts_ms=units.ms(now)))
         self.priced = not np.isnan(self.oracle).any()
         if not self.priced:
@@ -179,7 +181,11 @@ class AuctionHouse:
         return self.book.accounts
 
     def oracle_of(self, asset: str) -> float:
-        return float(self.oracle[self.book.assets.index(asset)])
+        """The protocol's price of ``asset`` (nan before its first update; ValueError for an unknown asset)."""
+        try:
+            return self._oracle[asset]
+        except KeyError:
+            raise ValueError(f"{asset!r} is not an asset of this book") from None
 
     def health(self, i: int) -> float:
         return self.book.health(i)
@@ -358,11 +364,20 @@ class AuctionHouse:
     def _state(self, sale: Sale, now: float) -> m.State:
         s = sale.show(now)
         status: m.Status = "closed" if sale.closed else "open"
+        lot, tab = s.lot, s.tab
+        if s.bid or s.guy or s.tic or s.phase:  # English and sealed sales: the fields only they show
+            return m.State(
+                auction=sale.id, seq=sale.seq, status=status, design=sale.design, asset=sale.asset,
+                owner=sale.account, lot=lot if lot > 0 else 0, tab=tab if tab > 0 else 0,
+                start_ms=units.ms(s.start), top_q=s.top_q, bid=s.bid, guy=s.guy, tic_ms=units.ms(s.tic),
+                phase=s.phase, terms=s.terms, ts_ms=units.ms(now),  # type: ignore[arg-type]  # a design's phase string
+            )
+        # The same State with those four at their defaults, left out: a State is built per change of every sale
+        # (each Dutch reset), and msgspec builds one from 12 keywords several times faster than from 16.
         return m.State(
             auction=sale.id, seq=sale.seq, status=status, design=sale.design, asset=sale.asset,
-            owner=sale.account, lot=max(0, s.lot), tab=max(0, s.tab), start_ms=units.ms(s.start), top_q=s.top_q,
-            bid=s.bid, guy=s.guy, tic_ms=units.ms(s.tic), phase=s.phase, terms=s.terms,  # type: ignore[arg-type]  # a design's phase string
-            ts_ms=units.ms(now),
+            owner=sale.account, lot=lot if lot > 0 else 0, tab=tab if tab > 0 else 0, start_ms=units.ms(s.start),
+            top_q=s.top_q, terms=s.terms, ts_ms=units.ms(now),
         )
 
     def _result(self, sale: Sale, now: float) -> m.Result:

@@ -226,3 +226,34 @@ def test_vault_book_health_of_one_account_is_the_vectorized_health(assets: tuple
         book.mm = None if trial % 2 else np.full(k, 0.07)
         want = acc.health(book.oracle, book.mm)
         assert [book.health(i) for i in range(acc.n)] == want.tolist()  # bit for bit, inf for no debt
+
+
+@pytest.mark.parametrize("assets", [("ETH",), ("ETH", "BTC")])
+def test_seize_all_is_seize_of_the_whole_row(assets: tuple[str, ...]) -> None:
+    a = generate(50, assets, np.full(len(assets), 100.0), seed=5, cross_share=0.5 if len(assets) > 1 else 0.0)
+    b = Accounts(a.assets, a.qty.copy(), a.debt.copy(), a.mm)
+    for i in (0, 7, 49):
+        want = (b.qty[i].copy(), int(b.debt[i]))
+        b.seize(i, want[0], want[1])
+        qty, debt = a.seize_all(i)
+        assert qty.tolist() == want[0].tolist() and debt == want[1]
+    assert np.array_equal(a.qty, b.qty) and np.array_equal(a.debt, b.debt) and a.active.all()
+    a.close(3)
+    with pytest.raises(Rejected, match="closed"):
+        a.seize_all(3)
+
+
+def test_vault_book_lots_split_the_debt_by_value_and_seize_the_account() -> None:
+    from auction.book.vaults import VaultBook
+
+    acc = Accounts(("ETH", "BTC"), [[units.col(2), units.col(1)], [units.col(3), 0]], [units.num(900)] * 2,
+                   mm_from_ratio(1.5))
+    book = VaultBook(acc)
+    book.on_prices(np.array([100.0, 400.0]), None)
+    cross = book.lots(0, seize=True)  # $200 of ETH and $400 of BTC: a third and two thirds of the debt
+    assert [(lot.k, lot.qty, lot.debt) for lot in cross] == [(0, units.col(2), units.num(300)),
+                                                             (1, units.col(1), units.num(600))]
+    assert acc.qty[0].tolist() == [0, 0] and acc.debt[0] == 0
+    single = book.lots(1, seize=False)  # one asset takes the whole debt; nothing seized
+    assert [(lot.k, lot.qty, lot.debt) for lot in single] == [(0, units.col(3), units.num(900))]
+    assert acc.debt[1] == units.num(900)

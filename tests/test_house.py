@@ -201,3 +201,46 @@ def test_the_hole_holds_kicks_while_open_tabs_reach_it() -> None:
     free.on_oracle(0.0, {"ETH": 95.0})
     assert len([x for x in free.on_block(12.0, 10.0) if isinstance(x, m.Announce)]) == 2 and free.dirt == 0
     house.ledger.check()
+
+
+def full_state(house: AuctionHouse, sale_id: int, now: float) -> m.State:
+    """The State of a sale with every field spelled out, as the house built it before it left defaults out."""
+    sale = house.sales[sale_id]
+    s = sale.show(now)
+    return m.State(
+        auction=sale.id, seq=sale.seq, status="closed" if sale.closed else "open", design=sale.design,
+        asset=sale.asset, owner=sale.account, lot=max(0, s.lot), tab=max(0, s.tab), start_ms=units.ms(s.start),
+        top_q=s.top_q, bid=s.bid, guy=s.guy, tic_ms=units.ms(s.tic), phase=s.phase,  # type: ignore[arg-type]
+        terms=s.terms, ts_ms=units.ms(now))
+
+
+@pytest.mark.parametrize("design", ["dutch", "english", "sealed-first", "fixed"])
+def test_states_equal_the_state_with_every_field(design: str) -> None:
+    house = make_house(design)
+    house.on_oracle(0.0, {"ETH": 95.0})
+    out = house.on_block(12.0, 10.0)
+    states = [x for x in out if isinstance(x, m.State)]
+    assert states
+    for st in states:
+        assert st == full_state(house, st.auction, 12.0)
+    if design == "english":  # a bid: the English fields are shown
+        sale_id = states[0].auction
+        house.submit(m.EnglishBid(auction=sale_id, keeper="ali", bid=DAI(100), lot=ETH(10), nonce=1,
+                                  deadline_ms=0), 13.0)
+        bid = [x for x in house.on_block(24.0, 10.0) if isinstance(x, m.State)]
+        assert bid[0].bid == DAI(100) and bid[0].guy == "ali" and bid[0].tic_ms > 0
+        assert bid[0] == full_state(house, sale_id, 24.0)
+
+
+def test_dutch_sales_kicked_together_share_their_terms() -> None:
+    house = make_house("dutch")
+    house.on_oracle(0.0, {"ETH": 95.0})
+    announces = [x for x in house.on_block(12.0, 10.0) if isinstance(x, m.Announce)]
+    assert len(announces) == 2 and announces[0].terms is announces[1].terms  # one object, built once
+    p = house.design_params
+    assert announces[0].terms == DutchTerms(
+        top_q=units.price_q(95 * 1.3), curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut, step_ms=units.ms(p.step),
+        tail_ms=units.ms(p.tail), cusp=p.cusp, chost=units.num(p.chost), tip=units.num(p.tip), chip=p.chip)
+    house.on_oracle(60.0, {"ETH": 80.0})
+    later = [x for x in house.on_block(72.0, 10.0) if isinstance(x, m.Announce)]
+    assert later[0].terms.top_q == units.price_q(80 * 1.3) and later[0].terms is not announces[0].terms

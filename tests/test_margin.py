@@ -302,3 +302,25 @@ def test_queue_matches_sorted_reference(ops: list[tuple[str, list[tuple[int, flo
             for i in order:
                 del ref[i]
         assert len(q) == len(ref)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_accounts_seized_whole_are_no_longer_watched(batch: bool) -> None:
+    acc = generate(400, ("ETH", "BTC"), np.array([100.0, 1000.0]), seed=9, cross_share=0.3)
+    det, brute = Detector(acc, merge_at=10**6), BruteForce(acc)
+    marks = np.array([60.0, 600.0])
+    hit = det.on_prices(marks)
+    assert hit.tolist() == brute.on_prices(marks).tolist() and len(hit) > 20
+    seized = hit[::2]
+    for i in seized:
+        acc.seize_all(int(i))
+    if batch:
+        det.reindex(seized)
+    else:
+        for i in seized:
+            det.reindex([int(i)])
+    assert det.overlay_size == 0  # owing nothing, they can never breach: not rescanned on every event
+    brute.reindex(seized.tolist())  # the reference rescans them (health inf: never flagged)
+    for low in (30.0, 10.0, 1.0):
+        marks = np.array([low, low * 10])
+        assert det.on_prices(marks).tolist() == brute.on_prices(marks).tolist()

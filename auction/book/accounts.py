@@ -199,6 +199,18 @@ class Accounts:
         self.qty[i] -= take
         self.debt[i] -= debt
 
+    def seize_all(self, i: int) -> tuple[I64, int]:
+        """Take everything account i holds: ``seize`` of its whole row (the house liquidates whole vaults, once
+        per kick, so this skips the checks a part would need). Returns what was taken (collateral per asset,
+        debt); the account stays active with nothing in it. Call ``Detector.reindex([i])`` afterwards."""
+        i = int(i)
+        if not self.active[i]:
+            raise Rejected("insufficient-balance", f"account {i} is closed: nothing left to seize")
+        taken = (self.qty[i].copy(), int(self.debt[i]))
+        self.qty[i] = 0
+        self.debt[i] = 0
+        return taken
+
     def close(self, i: int) -> tuple[I64, int]:
         """Close account i: returns what was left (collateral per asset, debt) and zeroes it.
 

@@ -21,9 +21,10 @@ stay physically in the array and are skipped later (their ``home`` is no longer 
 
 *Re-indexing* (after a partial liquidation moved the key, or when the house drops an account that became
 healthy again): ``reindex`` invalidates the account's old entry (lazy deletion through ``home``) and puts it
-in a small unsorted *overlay* that every event checks with one vectorized health call. When the overlay
-reaches ``merge_at`` (default n/256, at least 1024) it is merged into the sorted arrays in O(n) with
-``searchsorted`` + ``insert``, which also compacts stale entries. The overlay scan costs O(merge_at) per event
+(unless it owes nothing: a vault seized whole is never watched again) in a small unsorted *overlay* that
+every event checks with one vectorized health call. When the overlay reaches ``merge_at`` (default n/256, at
+least 1024) it is merged into the sorted arrays in O(n) with ``searchsorted`` + ``insert``, which also
+compacts stale entries. The overlay scan costs O(merge_at) per event
 and a merge O(n) per merge_at re-indexed accounts, a few microseconds each at n = 1e6.
 
 *Cross-margin accounts* have no single threshold price: they are checked by one vectorized health scan of
@@ -34,7 +35,7 @@ How the house uses it, per price event and per block::
     new = detector.on_prices(marks, mm)                    # flagged now
     queue.push(new, accounts.shortfall(marks, mm, idx=new))
     for i in queue.pop(capacity):                          # per block
-        ...  # healthy again: detector.reindex([i]); else auction it: accounts.seize(i, ...), then reindex
+        ...  # healthy again: detector.reindex([i]); else auction it: accounts.seize_all(i), then reindex
 
 Priorities are the shortfalls at detection time; pushing an account again replaces its priority.
 
@@ -116,7 +117,8 @@ class Detector:
 
     def reindex(self, indices: ArrayLike) -> None:
         """Watch these accounts again with their current holdings: after ``seize``, ``close``, or when the
-        house drops them healthy from the queue. Unflags them; closed accounts are no longer watched."""
+        house drops them healthy from the queue. Unflags them; closed accounts, and accounts that owe nothing
+        (health is infinite until a debt appears, and the accounts' debts only shrink), are no longer watched."""
         idx = np.atleast_1d(np.asarray(indices, dtype=np.int64))
         if idx.size == 1:
             self._reindex_one(int(idx[0]))
@@ -132,7 +134,8 @@ class Detector:
             self._cross.remove(idx[home == _CROSS])
         self._flagged[idx] = False
         self._home[idx] = _NONE  # any entry in the sorted arrays is stale from now on
-        single, cross = self._classify(idx[self.accounts.active[idx]])
+        acc = self.accounts
+        single, cross = self._classify(idx[acc.active[idx] & (acc.debt[idx] != 0)])  # as _reindex_one
         self._home[single] = _OVERLAY
         self._overlay.add(self.accounts, single)
         self._home[cross] = _CROSS
@@ -152,8 +155,8 @@ class Detector:
             self._cross.remove(np.array([i]))
         self._flagged[i] = False
         self._home[i] = _NONE
-        if not acc.active[i]:
-            return
+        if not acc.active[i] or acc.debt[i] == 0:
+            return  # closed, or owing nothing (a vault seized whole): it can never breach, so it is not watched
         row = acc.qty[i]
         held = np.flatnonzero(row)
         if held.size > 1:

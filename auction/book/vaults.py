@@ -31,6 +31,8 @@ class VaultBook:
         self.detector = Detector(accounts)
         self.oracle: F64 = np.full(accounts.k, np.nan)
         self.mm: F64 | None = None
+        # per asset, oracle * (1 - mm) / _SCALE, and the (oracle, mm) objects it was computed from
+        self._factors: tuple[F64 | None, F64 | None, list[float]] = (None, None, [])
 
     @property
     def assets(self) -> tuple[str, ...]:
@@ -40,8 +42,10 @@ class VaultBook:
         """Nothing up front: a vault's collateral and debt enter the ledger as they are seized."""
 
     def on_prices(self, oracle: F64, mm: F64 | None) -> tuple[I64, F64]:
-        self.oracle, self.mm = oracle, mm
         flagged = self.detector.on_prices(oracle, mm)
+        # A copy: the prices in force are those handed in here (the caller updates its own array in place), so
+        # what ``health`` computes from them once holds until the next prices.
+        self.oracle, self.mm = oracle.copy(), mm
         if not len(flagged):
             return NOTHING
         return flagged, self.accounts.shortfall(oracle, mm, idx=flagged)
@@ -53,11 +57,15 @@ class VaultBook:
         """``Accounts.health`` of one account, in scalar operations (the house asks it once per kick): the same
         float operations in the same order as ``health_of`` over ``weighted_sum``, so the same result."""
         acc = self.accounts
-        factors = check_marks(self.oracle, acc.k) * (1.0 - (acc.mm if self.mm is None else self.mm)) / _SCALE
+        oracle, mm, factors = self._factors
+        if oracle is not self.oracle or mm is not self.mm:  # new prices: once per price event, not per kick
+            weights = check_marks(self.oracle, acc.k) * (1.0 - (acc.mm if self.mm is None else self.mm)) / _SCALE
+            factors = weights.tolist()
+            self._factors = (self.oracle, self.mm, factors)
         row = acc.qty[i].tolist()
-        backing = row[0] * float(factors[0])
+        backing = row[0] * factors[0]
         for a in range(1, acc.k):
-            backing += row[a] * float(factors[a])
+            backing += row[a] * factors[a]
         debt = float(acc.debt[i])
         return math.inf if debt == 0 else backing / debt
 
@@ -69,14 +77,16 @@ class VaultBook:
 
     def lots(self, i: int, *, seize: bool) -> list[Lot]:
         acc = self.accounts
-        qty = acc.qty[i].copy()
-        debt = int(acc.debt[i])
+        if seize:
+            qty, debt = acc.seize_all(i)
+            self.detector.reindex([i])
+        else:
+            qty, debt = acc.qty[i].copy(), int(acc.debt[i])
+        held = [k for k, q in enumerate(qty.tolist()) if q > 0]
+        if len(held) == 1:  # one asset takes the whole debt (the split below would give it the remainder: all)
+            return [Lot(held[0], int(qty[held[0]]), debt)]
         values = qty * self.oracle / COL
         total = float(values.sum())
-        held = [k for k in range(acc.k) if qty[k] > 0]
-        if seize:
-            acc.seize(i, qty, debt)
-            self.detector.reindex([i])
         out: list[Lot] = []
         remaining = debt
         for n, k in enumerate(held):

@@ -117,14 +117,32 @@ class DutchSale(Sale):
         return min(d.start + d.tail + 1e-6, by_cusp + 1e-6)
 
     def show(self, now: float) -> Shown:
-        d, p = self.mech, self.params
+        d = self.mech
         top_q = units.price_q(d.top)
         terms = self.shown_terms
         if terms is None or terms.top_q != top_q:
-            terms = self.shown_terms = DutchTerms(
-                top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut, step_ms=units.ms(p.step),
-                tail_ms=units.ms(d.tail), cusp=d.cusp, chost=d.chost, tip=units.num(p.tip), chip=p.chip)
+            terms = self.shown_terms = shown_terms(self.params, top_q, d.tail, d.cusp, d.chost)
         return Shown(lot=d.lot, tab=d.tab, start=d.start, terms=terms, top_q=top_q)
+
+
+_TERMS: dict[tuple[int, int, float, float, int], tuple[DutchParams, DutchTerms]] = {}  # see shown_terms
+_TERMS_CAP = 4096
+
+
+def shown_terms(p: DutchParams, top_q: int, tail: float, cusp: float, chost: int) -> DutchTerms:
+    """The terms a sale shows at ``top_q``: one object for every sale with the same parameters and top (those
+    kicked or reset in one block at one oracle price share it), built once. Keyed by the parameters' identity
+    (held in the entry, so the id cannot be reused meanwhile); the oldest entries go first past the cap."""
+    key = (id(p), top_q, tail, cusp, chost)
+    hit = _TERMS.get(key)
+    if hit is not None and hit[0] is p:
+        return hit[1]
+    terms = DutchTerms(top_q=top_q, curve=p.curve, tau_ms=units.ms(p.tau), cut=p.cut, step_ms=units.ms(p.step),
+                       tail_ms=units.ms(tail), cusp=cusp, chost=chost, tip=units.num(p.tip), chip=p.chip)
+    if len(_TERMS) >= _TERMS_CAP:
+        _TERMS.clear()  # a run meets a few hundred tops; a new run's parameters start afresh
+    _TERMS[key] = (p, terms)
+    return terms
 
 
 def open_sale(o: Opening, p: DutchParams) -> DutchSale:

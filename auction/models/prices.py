@@ -34,10 +34,12 @@ class PricePath:
     reserves: tuple[F64, F64] | None = None  # (numeraire reserve, collateral reserve) per sample
     t0_unix: int = 0
     _times: list[float] = field(init=False, repr=False, compare=False)
+    _rows: dict[str, list[float]] = field(init=False, repr=False, compare=False)  # prices as Python floats
 
     def at(self, t: float) -> int:
         """Index of the last sample at or before ``t`` (the first sample before the path starts)."""
-        return max(bisect.bisect_right(self._times, t) - 1, 0)
+        i = bisect.bisect_right(self._times, t) - 1
+        return i if i > 0 else 0
 
     def __post_init__(self) -> None:
         m = len(self.times)
@@ -46,9 +48,14 @@ class PricePath:
         if m == 0 or self.times[0] != 0.0 or not self.prices or any(len(a) != m for a in series):
             raise ValueError("PricePath: need times[0] == 0, at least one asset and every series as long as times")
         object.__setattr__(self, "_times", self.times.tolist())  # bisect on a list beats a numpy call per lookup
+        # Keepers ask a price at every decision (hundreds of thousands a run): a list item is a Python float
+        # already, where a numpy element is boxed on each read (the same value: tolist() is exact).
+        object.__setattr__(self, "_rows", {a: p.tolist() for a, p in self.prices.items()})
 
     def price(self, asset: str, t: float) -> float:
-        return float(self.prices[asset][self.at(t)])
+        """``prices[asset]`` at ``t``, as a float (KeyError for an asset the path does not have)."""
+        i = bisect.bisect_right(self._times, t) - 1
+        return self._rows[asset][i if i > 0 else 0]
 
 
 def bundled(name: str) -> Path:

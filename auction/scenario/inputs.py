@@ -45,11 +45,9 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
     gas = _gas_model(scenario.gas, path, seed)
     market = make_market(scenario.market.kind, path, **_market_params(scenario.market))
     native = "ETH" if "ETH" in path.prices else asset
-    eth = path.prices[native]
     times = path.times
 
-    def market_price(a: str, t: float) -> float:
-        return float(path.prices[a][path.at(t)])
+    market_price = path.price
 
     if scenario.perp is not None:
         population, margins = None, None
@@ -63,7 +61,7 @@ def build(scenario: Scenario, design: str, seed: int, *, accounts: int | None = 
         return units.num(market.proceeds(units.col_f(qty), t))
 
     def native_price(t: float) -> float:
-        return float(eth[path.at(t)])
+        return market_price(native, t)
 
     def gas_cost(gas_units: int, gwei: float, t: float) -> int:
         return fee_num(gas_units, gwei, native_price(t))
