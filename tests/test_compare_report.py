@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 
 import pytest
 
+from auction.compare import html
 from auction.compare.files import write_reports
 from auction.compare.html import EarlyPlots, render_html
 from auction.compare.report import SCHEMA, dumps_json, identity_violations, markdown, report_dict
@@ -158,3 +160,31 @@ def test_first_seed_plots_rendered_early_make_the_same_page(calm: Scenario) -> N
     assert set(rendered) == {"Price, oracle and liquidations", "Open interest, insurance fund and ADL"}
     assert rendered["Price, oracle and liquidations"] and rendered["Open interest, insurance fund and ADL"] is None
     assert render_html(result, rendered) == render_html(result)
+
+
+
+def test_plots_rendered_half_in_a_forked_child_make_the_same_page(result: CompareResult,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page renders half its plots in a forked copy of the process when no other thread runs; it is the
+    page rendered all here, byte for byte. A child that fails leaves its plots to the parent."""
+    if not html._may_fork():
+        pytest.skip("no fork here, or another thread runs")
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    split = render_html(result)
+    assert forks == [1]
+    monkeypatch.setattr(html, "_may_fork", lambda: False)
+    assert render_html(result) == split and forks == [1]
+    monkeypatch.setattr(html, "_may_fork", lambda: True)
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("the child cannot send")
+
+    monkeypatch.setattr(pickle, "dumps", broken)  # in the child: it exits 1 and sends nothing
+    assert render_html(result) == split and forks == [1, 1]

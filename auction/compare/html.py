@@ -2,15 +2,20 @@
 
 The plots module (matplotlib) is imported when a page is rendered, not with this module: it costs the
 command ~0.3 s, which ``import_plots_in_background`` moves into the time the runs take. ``EarlyPlots``
-likewise renders the plots of the first seed (``plots.FIRST_SEED``) while the other runs go on.
+likewise renders the plots of the first seed (``plots.FIRST_SEED``) while the other runs go on. The
+plots left at the end are rendered half here and half in a forked copy of this process (``_render_split``),
+where that is safe: on a system with ``fork``, when this process runs no other thread (the workers are
+gone by then). The pages are the same either way.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
+import os
+import pickle
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 
@@ -94,14 +99,52 @@ def render_html(result: CompareResult, rendered: Mapping[str, bytes | None] | No
         "<h2>Summary</h2>",
         _summary_table(result),
     ]
-    for title, plot in plots.ALL:
-        png = rendered[title] if rendered is not None and title in rendered else plot(result)
+    done = dict(rendered or {})
+    pngs = {**done, **_render_split(result, [(title, plot) for title, plot in plots.ALL if title not in done])}
+    for title, _ in plots.ALL:
+        png = pngs[title]
         if png is None:
             continue
         data = base64.b64encode(png).decode("ascii")
         parts += [f"<h2>{escape(title)}</h2>", f'<img alt="{escape(title)}" src="data:image/png;base64,{data}">']
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+Plot = Callable[[CompareResult], "bytes | None"]
+
+
+def _render_split(result: CompareResult, todo: Sequence[tuple[str, Plot]]) -> dict[str, bytes | None]:
+    """Render ``todo`` (title -> PNG): every other plot in a forked child when ``_may_fork``, so that the
+    two halves take two cores. A child that fails leaves its plots to this process, where the error shows."""
+    if len(todo) < 2 or not _may_fork():
+        return {title: plot(result) for title, plot in todo}
+    mine, theirs = todo[0::2], todo[1::2]
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, send, and leave without running the parent's exit handlers
+        code = 1
+        try:
+            os.close(read_fd)
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(pickle.dumps({title: plot(result) for title, plot in theirs}))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    try:
+        out = {title: plot(result) for title, plot in mine}
+    finally:
+        with os.fdopen(read_fd, "rb") as pipe:
+            sent = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    got = pickle.loads(sent) if os.waitstatus_to_exitcode(status) == 0 and sent else {}
+    return {**out, **{title: got[title] if title in got else plot(result) for title, plot in theirs}}
+
+
+def _may_fork() -> bool:
+    """Fork is safe here only with no other thread running (a thread holding a lock would leave it held)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _summary_table(result: CompareResult) -> str:
