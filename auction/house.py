@@ -239,7 +239,7 @@ class AuctionHouse:
             if sale is None or sale.seq != seq:
                 continue  # stale entry: the sale changed and rescheduled itself
             n_fills = len(sale.fills)
-            if sale.advance(now, self.oracle_of(sale.asset)):
+            if sale.advance(now, self._oracle[sale.asset]):
                 for fill in sale.fills[n_fills:] if self.design.resells else ():
                     self._resell(sale, fill, now)
                 out += self._after_change(sale, now)

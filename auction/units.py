@@ -22,12 +22,18 @@ COL = 10**COL_DECIMALS
 
 def num(amount: float) -> int:
     """Whole numeraire (e.g. 110.5 USD) -> numeraire base units, rounded to nearest."""
-    return _round(amount * NUM)
+    x = amount * NUM
+    if not -math.inf < x < math.inf:  # inline, no helper call: keepers convert millions of amounts a run
+        raise ValueError(f"amount must be finite, got {x!r}")
+    return round(x)
 
 
 def col(amount: float) -> int:
     """Whole collateral tokens (e.g. 40.0 ETH) -> collateral base units, rounded to nearest."""
-    return _round(amount * COL)
+    x = amount * COL
+    if not -math.inf < x < math.inf:
+        raise ValueError(f"amount must be finite, got {x!r}")
+    return round(x)
 
 
 def price_q(price: float) -> int:
@@ -35,7 +41,7 @@ def price_q(price: float) -> int:
 
     Rounding down never lets a curve price rise above the curve.
     """
-    if not math.isfinite(price) or price < 0:
+    if not 0 <= price < math.inf:  # finite and >= 0 (nan fails every comparison)
         raise ValueError(f"price must be a finite number >= 0, got {price!r}")
     return math.floor(price * NUM)
 
@@ -64,10 +70,6 @@ def col_f(units: int) -> float:
 
 def ms(t: float) -> int:
     """Seconds of scenario time -> the wire's integer milliseconds (never negative)."""
-    return max(0, round(t * 1000))
+    r = round(t * 1000)
+    return r if r > 0 else 0
 
-
-def _round(x: float) -> int:
-    if not math.isfinite(x):
-        raise ValueError(f"amount must be finite, got {x!r}")
-    return round(x)

@@ -228,10 +228,12 @@ class Ledger:
     def incentive(self, keeper: str, amount: int) -> None:
         """Pay a keeper reward (Clipper tip + chip) from surplus, minting what the surplus lacks."""
         _positive(amount, allow_zero=True)
-        from_surplus = min(amount, self.balance("protocol"))
-        self._move("protocol", f"keeper:{keeper}", USD, from_surplus)
+        bal, payee = self.bal, (f"keeper:{keeper}", USD)  # paid on every kick and Dutch reset: no helper calls
+        from_surplus = min(amount, bal.get(("protocol", USD), 0))
+        if from_surplus:
+            bal[("protocol", USD)] -= from_surplus
+        bal[payee] += amount  # from the surplus, and minted where the surplus lacks
         minted = amount - from_surplus
-        self.bal[(f"keeper:{keeper}", USD)] += minted
         self.supply[USD] += minted
         self.totals.incentives += amount
         self.totals.unbacked += minted

@@ -111,7 +111,7 @@ def fee_num(gas_units: int, gwei: float, eth_price: float) -> int:
     return units.num(gas_units * gwei * 1e-9 * eth_price)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per keeper action, and a frozen dataclass sets each field the slow way
 class Tx:
     """A transaction waiting for a block: its priority fee (gwei), arrival order, gas, and what it carries."""
 
