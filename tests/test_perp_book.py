@@ -243,3 +243,26 @@ def test_isolated_allocations_must_match_the_collateral() -> None:
         isolate(quote, size, cost, np.array([[units.num(50), 0]], dtype=np.int64))
     with pytest.raises(ValueError, match="only, and not negative, to a held position"):
         isolate(quote, size, cost, np.array([[units.num(50), units.num(50)]], dtype=np.int64))
+
+
+def shown_q(price: Fraction | None, side: int) -> int:
+    """How a sale showed a price before ``price_terms_q``: rounded against the holder, 0 where none or <= 0."""
+    from auction.perp.prices import to_price_q
+
+    return 0 if price is None or price <= 0 else to_price_q(price, side)
+
+
+@pytest.mark.parametrize("mark", [1500.0, 1830.0, 1999.0, 2600.0])
+def test_a_sales_integer_price_terms_are_the_exact_prices(mark: float) -> None:
+    # longs and shorts, thin and thick margin, one market and two (the cross-margined trader): the integer
+    # bankruptcy and liquidation prices and the health a sale shows equal the exact Fractions, rounded
+    book, _ = make_book([3000, 500, 2000, 40_000], [10, -3, 1, -25])
+    book.on_prices(np.array([mark]), None)
+    two, _ = two_market_book(False)
+    two.on_prices(np.array([mark, 30_000.0]), None)
+    for b, rows, markets in ((book, range(4), (0,)), (two, (0,), (0, 1))):
+        for i in rows:
+            for k in markets:
+                side = 1 if b.size[i, k] > 0 else -1
+                want = (shown_q(b.bankruptcy_q(i, k), side), shown_q(b.liquidation_q(i, k), side), b.health(i))
+                assert b.price_terms_q(i, k, side) == want

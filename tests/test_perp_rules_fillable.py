@@ -12,12 +12,15 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auction.perp.fillable import (
     MAX_LIQUIDATION_FEE_PPM,
     adjusted_bankruptcy_rating,
     bankruptcy_quote,
     fillable_price,
+    fillable_price_int_q,
     fillable_price_q,
     insurance_fund_delta,
 )
@@ -28,6 +31,7 @@ ETH = (-9, 3_000_000_000, -6)
 MARKETS = {"BTC": BTC, "ETH": ETH}
 DOLLAR = 1_000_000
 U32_MAX = 2**32 - 1
+PPM_LOW = 1_000_000  # BA >= 1 (v4 validates the config)
 
 
 def risk(quantums: int, market: str) -> tuple[int, int]:
@@ -67,6 +71,9 @@ def test_fillable_price_matches_v4(
     pnnv, pmmr = risk(positions[market], market)
     got = fillable_price(pnnv, pmmr, tnc, tmmr, positions[market], ba_ppm=ba, smmr_ppm=smmr)
     assert got == expected
+    for units in (1, 10**8):  # the integer hot path gives the same whole-token price, rounded the same way
+        want = fillable_price_q(expected, positions[market], units)
+        assert fillable_price_int_q(pnnv, pmmr, tnc, tmmr, positions[market], units, ba_ppm=ba, smmr_ppm=smmr) == want
 
 
 def test_fillable_price_worked_through() -> None:
@@ -81,6 +88,24 @@ def test_fillable_price_worked_through() -> None:
     assert fillable_price_q(Fraction(1, 3), 5, 10) == 4 and fillable_price_q(Fraction(1, 3), -5, 10) == 3
 
 
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(1, 10**12), side=st.sampled_from([1, -1]), mark=st.integers(1, 10**11),
+       pmmr=st.integers(1, 10**12), tnc=st.integers(-10**13, 10**13), extra=st.integers(0, 10**12),
+       ba=st.integers(PPM_LOW, 4_294_967_295), smmr=st.integers(0, 10**6))
+def test_the_integer_fillable_price_is_the_exact_one(size: int, side: int, mark: int, pmmr: int, tnc: int,
+                                                    extra: int, ba: int, smmr: int) -> None:
+    ps = side * size
+    pnnv = ps * mark // 10**6
+    tmmr = pmmr + extra
+    try:
+        want = fillable_price_q(fillable_price(pnnv, pmmr, tnc, tmmr, ps, ba_ppm=ba, smmr_ppm=smmr), ps, 10**9)
+    except ValueError:  # a negative price: both refuse it
+        with pytest.raises(ValueError):
+            fillable_price_int_q(pnnv, pmmr, tnc, tmmr, ps, 10**9, ba_ppm=ba, smmr_ppm=smmr)
+        return
+    assert fillable_price_int_q(pnnv, pmmr, tnc, tmmr, ps, 10**9, ba_ppm=ba, smmr_ppm=smmr) == want
+
+
 def test_fillable_price_rejects() -> None:
     with pytest.raises(ValueError):
         fillable_price(1, 1, 0, 1, 0)
@@ -88,6 +113,9 @@ def test_fillable_price_rejects() -> None:
         fillable_price(1, 1, 0, 0, 1)
     with pytest.raises(ValueError):
         fillable_price(-100, 1, 0, 1, 1)  # a long with a negative notional
+    for args in ((1, 1, 0, 1, 0), (1, 1, 0, 0, 1), (-100, 1, 0, 1, 1)):
+        with pytest.raises(ValueError):
+            fillable_price_int_q(*args, 10)
 
 
 @pytest.mark.parametrize(

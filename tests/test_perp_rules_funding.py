@@ -185,3 +185,31 @@ def test_a_position_pays_only_the_funding_since_its_own_index() -> None:
     assert index_payments([col(1), col(1), -col(1), -col(1)], [index, 2 * NUM, index, 2 * NUM]).tolist() == [
         5 * NUM, 2 * NUM, -5 * NUM, -2 * NUM]
     assert int(index_payments([col(1), -col(1)], [Fraction(1, 3), Fraction(1, 3)]).sum()) == 0
+
+
+def index_payments_reference(sizes: list[int], owed: list[Fraction]) -> list[int]:
+    """The settlement as first written, one Fraction per position: what the integer version must equal."""
+    due = [Fraction(x * d) / COL for x, d in zip(sizes, owed, strict=True)]
+    payers = [i for i, d in enumerate(due) if d > 0]
+    receivers = [i for i, d in enumerate(due) if d < 0]
+    out = [0] * len(sizes)
+    if not payers or not receivers:
+        return out
+    for i in payers:
+        out[i] = -(-due[i].numerator // due[i].denominator)
+    den = math.lcm(*(due[j].denominator for j in receivers))
+    weights = [int(-due[j] * den) for j in receivers]
+    for j, share in zip(receivers, split_pro_rata(sum(out), weights), strict=True):
+        out[j] = -share
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(-(10**15), 10**15), st.integers(0, 3)), min_size=1, max_size=30),
+       st.lists(st.fractions(Fraction(-10**6), Fraction(10**6), max_denominator=10**9), min_size=4, max_size=4))
+def test_index_payments_equal_the_fraction_settlement(
+    positions: list[tuple[int, int]], indexes: list[Fraction]
+) -> None:
+    # positions settled at one of a few indexes, as in a run: the grouped integer settlement is the exact one
+    sizes = [x for x, _ in positions]
+    owed = [indexes[j] for _, j in positions]
+    assert index_payments(sizes, owed).tolist() == index_payments_reference(sizes, owed)

@@ -85,7 +85,11 @@ class Marks:
             if k == 0:
                 self.rates.append((now, float(rate)))
             self.funding_index[k] += rate * units.price_q(self.index[k])
-            owed = [self.funding_index[k] - f for f in settled[:, k].tolist()]
+            index = self.funding_index[k]
+            # positions share a few settled index objects (each interval sets one for all): subtract each once,
+            # found by identity (they stay alive in ``settled``; a Fraction's hash costs more than the subtraction)
+            owed_at: dict[int, Fraction] = {}
+            owed = [owed_at.get(id(f)) or owed_at.setdefault(id(f), index - f) for f in settled[:, k].tolist()]
             if any(owed):
                 out[:, k] = index_payments(size[:, k], owed)
         return out

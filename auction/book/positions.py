@@ -20,6 +20,7 @@ account is liquidatable is then decided exactly (``healthy``) in integers and fr
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -191,7 +192,8 @@ class PositionBook:
             if n:
                 mm = self._maintenance_margin(j, n)
                 if self.vol_mm is not None:
-                    mm = max(mm, -(-n * Fraction(repr(float(self.vol_mm[j]))).limit_denominator(10**9) // 1))
+                    num, den = _vol_rate(float(self.vol_mm[j]))
+                    mm = max(mm, -(-n * num // den))  # ceil(n * rate)
                 total += mm
         return total
 
@@ -214,6 +216,23 @@ class PositionBook:
             return None
         rest = self.equity_scaled(i) - s * self.marks.mark_q[k]  # (quote + other markets' value) * COL
         return Fraction(-rest, s)
+
+    def price_terms_q(self, i: int, k: int, side: int) -> tuple[int, int, float]:
+        """(bankruptcy price, liquidation price, health) as a position sale shows them: the prices per whole
+        token rounded against the holder (``auction.perp.prices.to_price_q`` by ``side``), 0 where
+        there is none or it is not above 0. The same values as from ``bankruptcy_q``/``liquidation_q``, in
+        integers, each input computed once (asked whenever a sale's state is shown)."""
+        s = int(self.size[i, k])
+        if s == 0:
+            return 0, 0, self.health(i)
+        mm = self.maintenance(i)
+        mm_k = self.maintenance(i, k) if len(self.markets) > 1 else mm
+        rest = self.equity_scaled(i) - s * self.marks.mark_q[k]
+        floors, a, c, d = self._tier_ints[k]
+        t = bisect.bisect_right(floors, self.notional(i, k)) - 1
+        liq = _side_q(rest * d - (mm - mm_k) * COL * d + c[t] * COL, abs(s) * a[t] - s * d, side)
+        health = math.inf if mm == 0 else (rest + s * self.marks.mark_q[k]) / (mm * COL)
+        return _side_q(-rest, s, side), liq, health
 
     def liquidation_q(self, i: int, k: int) -> Fraction | None:
         """The mark at which equity meets maintenance, at the tier of the notional now: Binance's
@@ -333,6 +352,23 @@ def isolate(quote: I64, size: I64, cost: I64, alloc: I64) -> tuple[I64, I64, I64
     iso_quote = np.concatenate([alloc[rows, cols] - cost[rows, cols], quote[n:]]).astype(np.int64)
     owner = np.concatenate([rows, [-1, -1]]).astype(np.int64)
     return iso_quote, iso_size, iso_cost, owner
+
+
+@functools.lru_cache(maxsize=1024)
+def _vol_rate(rate: float) -> tuple[int, int]:
+    """A volatility-adjusted maintenance rate as the exact fraction the book uses (asked per account and block,
+    the same few rates each block: made once)."""
+    f = Fraction(repr(rate)).limit_denominator(10**9)
+    return f.numerator, f.denominator
+
+
+def _side_q(num: int, den: int, side: int) -> int:
+    """``to_price_q(Fraction(num, den), side)`` where that is > 0, else 0 (also when ``den`` is 0)."""
+    if den < 0:
+        num, den = -num, -den
+    if den == 0 or num <= 0:
+        return 0
+    return -(-num // den) if side > 0 else num // den
 
 
 def _tier_ints(table: TierTable) -> tuple[tuple[int, ...], list[int], list[int], int]:

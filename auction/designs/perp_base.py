@@ -12,6 +12,7 @@ long the most it pays to take the position over, for a short the least it must b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated, Any
@@ -23,7 +24,6 @@ from auction.book import perp_close
 from auction.book.positions import PositionBook
 from auction.designs.base import Desk, Opening, Sale, sale_fields
 from auction.fills import Fill
-from auction.perp.prices import to_price_q
 from broker import messages as m
 
 Side = Annotated[int, Meta(ge=-1, le=1)]
@@ -69,11 +69,10 @@ class PerpSale(Sale):
 
     def common(self) -> dict[str, Any]:
         """The ``PerpTerms`` fields now."""
-        b, i, k = self.pbook, self.i, self.k
-        bankrupt = b.bankruptcy_q(i, k) if self.size else None
-        liq = b.liquidation_q(i, k) if self.size else None
-        return dict(side=self.side, size=self.size, mark_q=b.marks.mark_q[k], bankrupt_q=_q(bankrupt, self.side),
-                    liquidation_q=_q(liq, self.side), health=min(max(b.health(i), 0.0), 1e6))
+        b, k = self.pbook, self.k
+        bankrupt_q, liquidation_q, health = b.price_terms_q(self.i, k, self.side)
+        return dict(side=self.side, size=self.size, mark_q=b.marks.mark_q[k], bankrupt_q=bankrupt_q,
+                    liquidation_q=liquidation_q, health=min(max(health, 0.0), 1e6))
 
     def keeper_take(self, keeper: str, qty: int, price_q: int, now: float) -> Fill:
         """A keeper takes ``qty`` over at ``price_q``, hedged at once; the fee accrues on the notional at mark."""
@@ -94,7 +93,9 @@ class PerpSale(Sale):
 
     def _accrue(self, qty: int) -> None:
         notional = qty * self.pbook.marks.mark_q[self.k] // units.COL
-        self.fee_due += int(notional * Fraction(repr(self.fee_rate)))
+        num, den = exact_rate(self.fee_rate)
+        fee = notional * num
+        self.fee_due += fee // den if fee >= 0 else -(-fee // den)  # int(notional * rate): toward zero
 
     def done(self, now: float) -> None:
         """End the sale: ADL what is left of an unhealthy position, then the loss waterfall; watch it again."""
@@ -137,8 +138,11 @@ def limit_ok(side: int, price_q: int, limit_q: int) -> bool:
     return price_q <= limit_q if side > 0 else price_q >= limit_q
 
 
-def _q(price: Fraction | None, side: int) -> int:
-    return 0 if price is None or price <= 0 else to_price_q(price, side)
+@functools.lru_cache(maxsize=64)
+def exact_rate(rate: float) -> tuple[int, int]:
+    """The decimal a rate is written as (``Fraction(repr(rate))``), as numerator and denominator, once."""
+    f = Fraction(repr(rate))
+    return f.numerator, f.denominator
 
 
 def cast_terms(msg: m.Announce | m.State, cls: type[PerpTerms]) -> PerpTerms | None:

@@ -20,7 +20,7 @@ from msgspec import Meta, Struct
 
 from auction import units
 from auction.designs.base import Design, Desk, Opening, Shown
-from auction.designs.perp_base import PerpSale, PerpTerms, cast_terms, limit_ok, perp_fields, perp_view
+from auction.designs.perp_base import PerpSale, PerpTerms, cast_terms, exact_rate, limit_ok, perp_fields, perp_view
 from auction.errors import Rejected
 from auction.fills import Fill
 from auction.models.chain import GAS_TAKE
@@ -73,7 +73,9 @@ class PerpDutchSale(PerpSale):
         """The least quantity that, sold at ``price_q``, brings equity to ``(1 + buffer)`` maintenance."""
         b, i, k = self.pbook, self.i, self.k
         mm = b.maintenance(i)
-        target = (1 + Fraction(repr(self.params.buffer))) * mm
+        num, den = exact_rate(self.params.buffer)
+        over = 1 + Fraction(num, den)  # the buffer, as the decimal it is written as
+        target = over * mm
         eq = b.equity(i)
         if eq >= target:
             return 0
@@ -81,7 +83,7 @@ class PerpDutchSale(PerpSale):
             return self.size
         mark = b.marks.mark_q[k]
         rate = Fraction(mm, max(b.notional(i, k), 1))  # maintenance per unit of notional, now
-        per_unit = ((1 + Fraction(repr(self.params.buffer))) * mark * rate - self.side * (mark - price_q)) / units.COL
+        per_unit = (over * mark * rate - self.side * (mark - price_q)) / units.COL
         if per_unit <= 0:
             return self.size
         q = (target + ROUNDING - eq) / per_unit

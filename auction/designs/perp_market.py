@@ -51,14 +51,14 @@ class MarketSale(PerpSale):
         """dYdX's fillable price for the whole position now, per whole token."""
         b, i, k = self.pbook, self.i, self.k
         s = int(b.size[i, k])
-        if not s or not b.maintenance(i):
+        tmmr = b.maintenance(i) if s else 0
+        if not tmmr:
             return b.marks.mark_q[k]
         pnnv = s * b.marks.mark_q[k] // units.COL
-        eq = b.equity(i)
-        tnc = eq.numerator // eq.denominator
-        price = fillable.fillable_price(pnnv, b.maintenance(i, k), tnc, b.maintenance(i), s,
-                                        smmr_ppm=round(self.params.smmr * fillable.PPM))
-        return fillable.fillable_price_q(price, s, units.COL)
+        tnc = b.equity_scaled(i) // units.COL  # floor(equity)
+        pmmr = b.maintenance(i, k) if len(b.markets) > 1 else tmmr
+        return fillable.fillable_price_int_q(pnnv, pmmr, tnc, tmmr, s, units.COL,
+                                             smmr_ppm=round(self.params.smmr * fillable.PPM))
 
     def fillable_qty(self, bound_q: int, now: float) -> int:
         """The most the market takes with its average price within ``bound_q``, capped per block."""
@@ -75,7 +75,8 @@ class MarketSale(PerpSale):
         qty = self.fillable_qty(self.bound_q, now)
         if qty:
             self.market_close(qty, now)
-        if not self.size or now >= self.kicked_at + self.params.max_s or (not qty and self.pbook.equity(self.i) <= 0):
+        bankrupt = not qty and self.pbook.equity_scaled(self.i) <= 0
+        if not self.size or now >= self.kicked_at + self.params.max_s or bankrupt:
             self.done(now)
         elif qty:
             self.changed()

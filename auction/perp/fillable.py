@@ -67,6 +67,38 @@ def fillable_price_q(price: Fraction, size: int, base_units_per_token: int) -> i
     return -(-p.numerator // p.denominator) if size > 0 else p.numerator // p.denominator
 
 
+def fillable_price_int_q(
+    pnnv: int,
+    pmmr: int,
+    tnc: int,
+    tmmr: int,
+    size: int,
+    base_units_per_token: int,
+    *,
+    ba_ppm: int = BANKRUPTCY_ADJUSTMENT_PPM,
+    smmr_ppm: int = SPREAD_TO_MAINTENANCE_MARGIN_RATIO_PPM,
+) -> int:
+    """``fillable_price_q(fillable_price(...), size, base_units_per_token)`` in integers only, the same value.
+
+    The liquidation hot path (``perp-market`` asks every block for every open sale): with ABR = N / D,
+    N = clamp(BA * (TMMR - TNC), 0, PPM * TMMR), D = PPM * TMMR, the price per whole token is
+    ``(PNNV * D * PPM - N * SMMR * PMMR) * units / (PS * D * PPM)``, rounded as ``fillable_price_q`` rounds.
+    """
+    if size == 0:
+        raise ValueError("no position to liquidate")
+    if tmmr <= 0:
+        raise ValueError(f"total maintenance requirement must be > 0 to liquidate, got {tmmr}")
+    den = PPM * tmmr
+    abr = min(max(ba_ppm * (tmmr - tnc), 0), den)
+    num = (pnnv * den * PPM - abr * smmr_ppm * pmmr) * base_units_per_token
+    den *= PPM * size
+    if den < 0:
+        num, den = -num, -den
+    if num < 0:  # v4 panics: PNNV and PS always share a sign for a valid position
+        raise ValueError("fillable price is negative: PNNV and size disagree in sign")
+    return -(-num // den) if size > 0 else num // den
+
+
 def bankruptcy_quote(nc_before: int, nc_after: int, mmr_before: int, mmr_after: int, tnc: int, tmmr: int) -> int:
     """Quote quantums that closing part of a position must bring for the account to end exactly at zero.
 

@@ -178,18 +178,30 @@ def index_payments(sizes: Sequence[int] | np.ndarray, owed: Sequence[Fraction]) 
     ``funding_payments`` exactly. Nobody pays when either side is empty.
     """
     s = [int(x) for x in (sizes.tolist() if isinstance(sizes, np.ndarray) else sizes)]
-    due = [Fraction(x * d) / COL for x, d in zip(s, owed, strict=True)]
-    payers = [i for i, d in enumerate(due) if d > 0]
-    receivers = [i for i, d in enumerate(due) if d < 0]
+    # due = size * p / (q * COL) for owed = p / q, in integers: most positions share a few owed objects (all
+    # settled at the same index), so each is split into p, q once (found by identity: ``owed`` keeps it alive)
+    parts: dict[int, tuple[int, int]] = {}
+    num: list[int] = []
+    den: list[int] = []
+    for x, d in zip(s, owed, strict=True):
+        pq = parts.get(id(d))
+        if pq is None:
+            f = Fraction(d)
+            pq = parts[id(d)] = (f.numerator, f.denominator)
+        num.append(x * pq[0])
+        den.append(pq[1])
+    payers = [i for i, v in enumerate(num) if v > 0]
+    receivers = [i for i, v in enumerate(num) if v < 0]
     out = [0] * len(s)
     if not payers or not receivers:
         return np.zeros(len(s), dtype=np.int64)
     total = 0
     for i in payers:
-        out[i] = -(-due[i].numerator // due[i].denominator)
+        out[i] = -(-num[i] // (den[i] * COL))
         total += out[i]
-    den = math.lcm(*(due[j].denominator for j in receivers))
-    weights = [int(-due[j] * den) for j in receivers]
+    # the receivers' |due| over one common denominator: a common factor does not change a pro-rata split
+    common = math.lcm(*{den[j] for j in receivers})
+    weights = [-num[j] * (common // den[j]) for j in receivers]
     for j, share in zip(receivers, split_pro_rata(total, weights), strict=True):
         out[j] = -share
     return np.asarray(out, dtype=np.int64)
