@@ -3,12 +3,12 @@
     python -m bench.sweep [--seeds 32] [--scenario black-thursday] [--workers 1,2] [--accounts N]
 
 Prints the machine line, each wall time and the speed-up against 1 worker, measured side by side in one run
-(these machines are shared and noisy: only the ratio means much), and the target: 2 workers at least 1.8x
-one worker at 32 seeds (runs are submitted costliest first, ``auction.compare.sweep.submission_order``, so
-that no long run starts last). Each run also measures its own CPU seconds (``bench.cpu``): CPU / wall is how
-many cores the sweep had. When 2 workers had far less than 2 cores (a shared machine), the speed-up is
-bounded by the machine, not by the sweep; the CPU seconds also show whether the work itself grew with the
-workers. The progress bar, if any, is on stderr.
+(these machines are shared and noisy: only the ratio means much), and the target: 2 workers at least 1.8x one
+worker at 32 seeds (after each design's run at the first seed, runs are submitted costliest first,
+``auction.compare.sweep.submission_order``, so that no long run starts last). Each run also measures its own CPU
+seconds (``bench.cpu``): CPU / wall is how many cores the sweep had. When 2 workers had far less than 2 cores (a
+shared machine), the speed-up is bounded by the machine, not by the sweep; the CPU seconds also show whether the
+work itself grew with the workers. The progress bar, if any, is on stderr.
 """
 
 from __future__ import annotations
