@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from auction.compare import html
 from auction.compare.files import write_reports
 from auction.compare.html import EarlyPlots, render_html
 from auction.compare.report import SCHEMA, dumps_json, identity_violations, markdown, report_dict
@@ -163,28 +163,42 @@ def test_first_seed_plots_rendered_early_make_the_same_page(calm: Scenario) -> N
 
 
 
-def test_plots_rendered_half_in_a_forked_child_make_the_same_page(result: CompareResult,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+
+FORK_PROBE = """
+import os, pickle
+import auction.compare.html as html
+from auction.compare.html import render_html
+from auction.compare.sweep import compare
+from auction.designs import names
+from auction.scenario.load import scenario_from_toml
+from tests.test_compare_sweep import fake_run_one
+
+GBM = "name = 'calm'\\n[prices]\\nsource = 'gbm'\\n[[keepers]]\\nstrategy = 'universal'\\n"
+result = compare(scenario_from_toml(GBM, label="calm"), names("vault"), 3, workers=1, runner=fake_run_one,
+                 progress=False)
+forks = []
+real_fork = os.fork
+os.fork = lambda: forks.append(1) or real_fork()
+may = html._may_fork()
+split = render_html(result)
+html._may_fork = lambda: False
+serial = render_html(result)
+html._may_fork = lambda: True
+pickle.dumps = lambda *a, **k: 1 / 0  # the child cannot send: it exits 1, the parent renders its plots
+failed = render_html(result)
+print(may, forks, split == serial, failed == serial)
+"""
+
+
+def test_plots_rendered_half_in_a_forked_child_make_the_same_page(tmp_path: Path) -> None:
     """The page renders half its plots in a forked copy of the process when no other thread runs; it is the
-    page rendered all here, byte for byte. A child that fails leaves its plots to the parent."""
-    if not html._may_fork():
-        pytest.skip("no fork here, or another thread runs")
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counted_fork() -> int:
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counted_fork)
-    split = render_html(result)
-    assert forks == [1]
-    monkeypatch.setattr(html, "_may_fork", lambda: False)
-    assert render_html(result) == split and forks == [1]
-    monkeypatch.setattr(html, "_may_fork", lambda: True)
-
-    def broken(*args: object, **kwargs: object) -> bytes:
-        raise RuntimeError("the child cannot send")
-
-    monkeypatch.setattr(pickle, "dumps", broken)  # in the child: it exits 1 and sends nothing
-    assert render_html(result) == split and forks == [1, 1]
+    page rendered all here, byte for byte. A child that fails leaves its plots to the parent. In a fresh
+    interpreter: this one may run other threads, and then ``_may_fork`` rightly refuses."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this system")
+    script = tmp_path / "probe.py"
+    script.write_text(FORK_PROBE)
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                         capture_output=True, text=True, timeout=300, check=True)
+    assert run.stdout.split() == ["True", "[1,", "1]", "True", "True"], run.stdout + run.stderr

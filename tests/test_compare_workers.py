@@ -34,7 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
     ([], False),
 ])
 def test_only_a_compare_with_workers_starts_them_early(argv: list[str], expected: bool) -> None:
-    assert will_run_workers(argv) is expected
+    assert will_run_workers(argv, cores=2) is expected
+
+
+def test_one_core_means_no_workers_unless_asked() -> None:
+    assert not will_run_workers(["compare"], cores=1)
+    assert will_run_workers(["compare", "--workers", "2"], cores=1)
 
 
 PROBE = textwrap.dedent("""

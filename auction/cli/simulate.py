@@ -11,6 +11,7 @@ from auction.cli.args import (
     positive_float,
     positive_int,
 )
+from auction.compare.workers import usable_cores
 
 SubParsers = Any  # argparse's _SubParsersAction (private type)
 
@@ -64,9 +65,10 @@ def add_compare(sub: SubParsers) -> None:
 GLOBAL_OPTIONS_WITH_VALUE = ("--log-level", "--log-format")  # liqnet's options before the command
 
 
-def will_run_workers(argv: Sequence[str]) -> bool:
+def will_run_workers(argv: Sequence[str], cores: int | None = None) -> bool:
     """Whether ``argv`` is a ``compare`` that will start worker processes, judged from the words alone: the
-    parser is not built yet (building it imports every design). A wrong guess costs an idle fork server."""
+    parser is not built yet (building it imports every design). A wrong guess costs an idle fork server.
+    Without ``--workers`` there are as many workers as ``cores`` (default: the usable cores), none for one."""
     words = list(argv)
     i = 0
     while i < len(words) and words[i].startswith("-"):
@@ -76,8 +78,8 @@ def will_run_workers(argv: Sequence[str]) -> bool:
     rest = words[i + 1:]
     flags = {w.partition("=")[0]: w.partition("=")[2] or (rest[j + 1] if j + 1 < len(rest) else "")
              for j, w in enumerate(rest) if w.startswith("-")}
-    return not ({"-h", "--help"} & flags.keys()) and flags.get("--workers") != "1" and flags.get("--executor",
-                                                                                                "process") == "process"
+    workers = flags.get("--workers") or str(usable_cores() if cores is None else cores)
+    return not ({"-h", "--help"} & flags.keys()) and workers != "1" and flags.get("--executor", "process") == "process"
 
 
 def start_workers_early(argv: Sequence[str]) -> None:

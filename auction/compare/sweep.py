@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 
 from auction import designs as registry
 from auction.compare.workers import context as worker_context
+from auction.compare.workers import usable_cores
 from auction.errors import ConfigError
 from auction.run.result import RunResult
 from auction.scenario.load import Scenario, split_key, with_overrides
@@ -190,13 +190,6 @@ def _watch(
             on_first_seed(partial(first, seen))
 
     return done
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 # --- executors ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ while the parent parses its arguments and checks the scenario, rather than after
 from __future__ import annotations
 
 import multiprocessing
+import os
 from multiprocessing.context import BaseContext
 
 # Imported once in the fork server. "__main__" is multiprocessing's own default (the main script, when it
@@ -17,6 +18,14 @@ from multiprocessing.context import BaseContext
 # the first run imports on its way (numpy.random for the seeds, numpy.ma, secrets).
 PRELOAD = ("__main__", "auction.compare.sweep", "auction.log", "auction.sim.engine", "numpy.random", "numpy.ma",
            "secrets")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: a comparison's default number of workers."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def context() -> BaseContext:
