@@ -266,3 +266,19 @@ def test_a_sales_integer_price_terms_are_the_exact_prices(mark: float) -> None:
                 side = 1 if b.size[i, k] > 0 else -1
                 want = (shown_q(b.bankruptcy_q(i, k), side), shown_q(b.liquidation_q(i, k), side), b.health(i))
                 assert b.price_terms_q(i, k, side) == want
+
+
+@pytest.mark.parametrize(("rank", "first"), [("hyperliquid", 2), ("pnl-leverage", 1)])
+def test_the_adl_ranking_is_the_books_choice(rank: str, first: int) -> None:
+    # A bankrupt long at $1,700; two shorts of 5 ETH in profit, each with $1,000 of collateral: one sold at $2,000
+    # (+$1,500, equity $2,500), one at $1,750 (+$250, equity $1,250). Hyperliquid's (mark / entry) x (notional /
+    # account value): 0.85 x 3.4 = 2.89 against 0.971 x 6.8 = 6.61, the smaller profit first; Bybit's PnL% x
+    # effective leverage: 15% x 3.4 = 0.51 against 2.86% x 6.8 = 0.194, the larger profit first.
+    book, _ = make_book([500, 1000, 1000], [10.0, -5.0, 0.0])
+    book.size[2, 0], book.cost[2, 0] = -units.col(5.0), -units.num(5 * 1750.0)
+    book.quote[2] += units.num(5 * 1750.0)
+    book.size[book.maker, 0] += units.col(5.0)
+    book.on_prices(np.array([1700.0]), None)
+    assert book.equity(1) == units.num(2500) and book.equity(2) == units.num(1250)
+    book.adl_rank = rank
+    assert adl_candidates(book, 0, 0, 1).tolist() == [first, 3 - first]

@@ -59,3 +59,14 @@ def test_queue_takes_the_opposite_side_only() -> None:
     assert adl_queue(scores, sizes, upnl, ids, 1).tolist() == [1]  # id 3 has no profit
     with pytest.raises(ValueError):
         adl_queue(scores, sizes, upnl, ids, 0)
+
+
+def test_pnl_times_effective_leverage_on_bybits_example_position() -> None:
+    # Bybit's ADL article (help.bybit.com ... 900000031623, "What is Auto-Deleveraging (ADL)"): a long bought at
+    # 7,890.08 on 50x goes bankrupt at entry x 50 / 51 = 7,735.372549. Marked at 8,000 it has made
+    # (8,000 - 7,890.08) / 7,890.08 = 1.39314% and carries 8,000 / (8,000 - 7,735.372549) = 30.2312x: its
+    # ranking is their product, 0.421163. Marked at 7,800 it is losing: -1.14169% / 120.692x = -0.0000946.
+    entry, bankrupt = 7890.08, 7890.08 * 50 / 51
+    assert round(bankrupt, 6) == 7735.372549
+    got = pnl_leverage_score(np.array([8000.0, 7800.0]), np.full(2, entry), np.full(2, bankrupt))
+    assert got.tolist() == pytest.approx([0.421163, -0.0000946], rel=1e-4)

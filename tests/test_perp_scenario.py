@@ -53,3 +53,17 @@ def test_isolated_margin_is_a_perp_key_and_one_position_per_trader_gives_the_sam
     with pytest.raises(ConfigError) as err:
         scenario_from_toml(BASE.replace("[perp]\n", '[perp]\nmargin = "portfolio"\n'), label="x")
     assert str(err.value).startswith("x: [perp] margin:") and "\n" not in str(err.value)
+
+
+def test_the_adl_ranking_is_a_perp_key_and_reaches_the_book() -> None:
+    from auction.scenario.build import build_world
+
+    chosen = scenario_from_toml(BASE.replace("[perp]\n", '[perp]\nadl = "pnl-leverage"\n'), label="x")
+    default = scenario_from_toml(BASE, label="x")
+    assert chosen.perp is not None and default.perp is not None and default.perp.adl == "hyperliquid"
+    book = build_world(chosen, "perp-dutch", 0, accounts=30).margin_book
+    assert getattr(book, "adl_rank", None) == "pnl-leverage"
+    with pytest.raises(ConfigError) as err:
+        scenario_from_toml(BASE.replace("[perp]\n", '[perp]\nadl = "binance"\n'), label="x")
+    assert str(err.value).startswith("x: [perp] adl:") and "\n" not in str(err.value)
+    assert "hyperliquid, pnl-leverage" in str(err.value)  # the choices are named

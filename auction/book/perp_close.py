@@ -111,15 +111,24 @@ def adl_rest(book: PositionBook, i: int, k: int) -> int:
 
 
 def adl_candidates(book: PositionBook, i: int, k: int, side: int) -> np.ndarray:
-    """Opposite positions in profit, highest Hyperliquid score first (vectorized over all accounts)."""
+    """Opposite positions in profit, highest score of the book's ranking first (vectorized over all accounts).
+
+    ``hyperliquid``: ``(mark / entry) * (notional / account value)``. ``pnl-leverage`` (Bybit's, BitMEX-style):
+    ``pnl% * effective leverage`` with pnl% = (mark value - entry value) / |entry value| and effective leverage
+    |mark value| / (mark value - bankrupt value); the bankrupt value is the position's value at the mark where
+    the account's equity is 0, so mark value - bankrupt value is the account's equity (cross margin)."""
     mark = float(book.marks.mark_q[k])
     size = book.size[:, k].astype(np.float64)
     cost = book.cost[:, k].astype(np.float64)
-    upnl = size * mark / COL - cost
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entry = np.where(size != 0, cost * COL / size, mark)
-    value = book.equity_all()
-    score = ranking.hyperliquid_score(np.full(size.shape, mark), entry, size * mark / COL, value)
+    value_at_mark = size * mark / COL
+    upnl = value_at_mark - cost
+    equity = book.equity_all()
+    if book.adl_rank == "pnl-leverage":
+        score = ranking.pnl_leverage_score(value_at_mark, cost, value_at_mark - equity)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entry = np.where(size != 0, cost * COL / size, mark)
+        score = ranking.hyperliquid_score(np.full(size.shape, mark), entry, value_at_mark, equity)
     ids = np.arange(size.size)
     upnl[i] = 0.0  # never itself
     return ranking.adl_queue(score, book.size[:, k], upnl, ids, side)

@@ -93,6 +93,7 @@ class PositionBook:
         self.tally = PerpTally()
         self.fee_rate = 0.0  # liquidation fee, share of the closed notional at mark, to the insurance fund
         self.socialize = False  # a deficit the fund cannot cover is socialized over the traders in profit
+        self.adl_rank = "hyperliquid"  # the ADL ranking (auction.book.perp_close.adl_candidates)
         self.history: list[tuple[float, float, float, int]] = []  # (t, open interest, insurance USD, ADL count)
 
     # -- MarginBook --------------------------------------------------------------------------------------

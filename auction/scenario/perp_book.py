@@ -75,5 +75,5 @@ def perp_book(cfg: PerpConfig, n: int, asset: str, p0: float, market: PathMarket
         return max(units.col(q) - 1, 0) if math.isfinite(q) else 2**62
 
     book = PositionBook((asset,), (table,), quote, size, costs, marks, sell=sell, buy=buy, depth=depth)
-    book.fee_rate, book.socialize = cfg.liquidation_fee, cfg.socialize
+    book.fee_rate, book.socialize, book.adl_rank = cfg.liquidation_fee, cfg.socialize, cfg.adl
     return book
