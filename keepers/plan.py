@@ -126,7 +126,7 @@ class Tracked:
     def update(self, msg: m.Announce | m.State) -> None:
         """A newer message about the auction (the row's version tells batch planners to look again)."""
         self.msg = msg
-        self.rows.version[self.row] += 1
+        self.rows.bump(self.row)
 
     @property
     def plan(self) -> int:

@@ -10,7 +10,9 @@ whole re-evaluation with a few numpy operations instead of a Python call per auc
   and whose ints fit in int64: those are kept packed in an int64 matrix, so a batch compares them at once.
 
 ``version`` counts the changes of the row's message: a batch planner that keeps columns derived from the
-messages refreshes only the rows whose version moved since it last looked.
+messages refreshes only the rows whose version moved since it last looked. A change is noted in a list
+(``bump``: a numpy scalar write per message costs more than the message's planning) and added to the column
+when it is read (``versions``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Rows:
         self.objects: list[Any] = [None] * capacity  # OBJECT keys; also the Tracked of each row, see owner
         self.owner: list[Any] = [None] * capacity
         self._free: list[int] = []
+        self._bumped: list[int] = []  # rows whose message changed since ``version`` was last brought up to date
         self.used = 0  # rows [0, used) were handed out at least once
 
     def add(self, auction: int, owner: Any) -> int:
@@ -54,9 +57,23 @@ class Rows:
         self.ids[row] = auction
         self.plan[row] = 0
         self.tag[row] = NONE
-        self.version[row] += 1
+        self.bump(row)
         self.owner[row] = owner
         return row
+
+    def bump(self, row: int) -> None:
+        """The row's message changed (``versions`` counts it)."""
+        bumped = self._bumped
+        bumped.append(row)
+        if len(bumped) >= 65536:  # bounded, for agents whose versions nobody reads
+            self.versions()
+
+    def versions(self) -> I64:
+        """``version``, every change noted so far counted."""
+        if self._bumped:
+            np.add.at(self.version, self._bumped, 1)
+            self._bumped.clear()
+        return self.version
 
     def remove(self, row: int) -> None:
         self.ids[row] = -1

@@ -6,6 +6,7 @@ messages in the simulator and in a live keeper. Base units -> whole units via ``
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -64,7 +65,9 @@ class ViewCache:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._entries: dict[tuple[int, int], tuple[m.Announce | m.State, AuctionView]] = {}
+        # An OrderedDict: dropping a plain dict's first entry again and again walks past the holes left by the
+        # ones dropped before it (quadratic), popitem(last=False) does not.
+        self._entries: OrderedDict[tuple[int, int], tuple[m.Announce | m.State, AuctionView]] = OrderedDict()
 
     def get(
         self, msg: m.Announce | m.State, oracle_q: int, view_terms: Callable[[m.Announce | m.State], Mapping[str, Any]]
@@ -77,6 +80,6 @@ class ViewCache:
         view = auction_view(msg, oracle_q / units.NUM, view_terms(msg))
         entries = self._entries
         if len(entries) >= self.size:
-            del entries[next(iter(entries))]
+            entries.popitem(last=False)
         entries[key] = (msg, view)
         return view

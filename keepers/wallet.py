@@ -62,6 +62,8 @@ class Wallet:
     limits: Limits = field(default_factory=Limits)
     committed: dict[int, int] = field(default_factory=dict)
     total_committed: int = 0
+    # (limits, cap_total, cap_per_auction): the caps in base units, worked out once per Limits (it is frozen)
+    _caps: tuple[Limits | None, int, int] = field(default=(None, 0, 0), init=False, repr=False, compare=False)
 
     @property
     def available(self) -> int:
@@ -73,16 +75,24 @@ class Wallet:
     @property
     def cap_total(self) -> int:
         """``limits.max_total`` in base units (2**62 when unlimited)."""
-        return _cap(self.limits.max_total)
+        return self._limit_caps()[1]
 
     @property
     def cap_per_auction(self) -> int:
-        return _cap(self.limits.max_per_auction)
+        return self._limit_caps()[2]
+
+    def _limit_caps(self) -> tuple[Limits | None, int, int]:
+        caps = self._caps
+        if caps[0] is not self.limits:
+            limits = self.limits
+            caps = self._caps = (limits, _cap(limits.max_total), _cap(limits.max_per_auction))
+        return caps
 
     def budget(self, auction: int) -> int:
         """The most a new action in ``auction`` may commit: balance, per-auction and total limits."""
         used = self.total_committed
-        room = min(self.cash - used, self.cap_total - used, self.cap_per_auction - self.committed.get(auction, 0))
+        _, cap_total, cap_per_auction = self._limit_caps()
+        room = min(self.cash - used, cap_total - used, cap_per_auction - self.committed.get(auction, 0))
         return room if room > 0 else 0
 
     def commit(self, auction: int, amount: int) -> None:

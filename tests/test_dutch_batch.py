@@ -282,3 +282,27 @@ def test_batch_fit_is_fit_qty_row_by_row(rows: list[tuple[int, int, int]]) -> No
 
     qty, price, budget = (np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
     assert _fit(qty, price, budget).tolist() == [fit_qty(q, p, b) for q, p, b in rows]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-(2**62), 2**62), st.integers(0, 5)), max_size=40))
+def test_unique_rows_is_numpy_unique_by_rows(rows: list[tuple[int, int, int]]) -> None:
+    from auction.designs.dutch_batch import _unique_rows
+
+    cols = [np.array(col, dtype=np.int64) for col in zip(*rows, strict=True)] if rows else [
+        np.zeros(0, dtype=np.int64)] * 3
+    uniq, inverse = _unique_rows(*cols)
+    want, where = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
+    assert uniq.tolist() == want.tolist() and inverse.tolist() == where.ravel().tolist()
+
+
+def test_row_versions_count_every_change_of_a_row() -> None:
+    rows = Rows(1)
+    a = rows.add(1, None)
+    for _ in range(3):
+        rows.bump(a)
+    b = rows.add(2, None)  # grows the columns while a's bumps wait
+    assert rows.versions()[[a, b]].tolist() == [4, 1]
+    for _ in range(70_000):  # past the bound: counted on the way, none lost
+        rows.bump(b)
+    assert rows.versions()[b] == 70_001 and rows.versions()[a] == 4

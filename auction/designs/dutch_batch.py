@@ -74,7 +74,8 @@ class Columns:
         """Read the message of every live row whose version moved (one vectorized write per column)."""
         if self.seen.size < rows.ids.size:
             self._grow(rows.ids.size)
-        stale = live[rows.version[live] != self.seen[live]]
+        version = rows.versions()
+        stale = live[version[live] != self.seen[live]]
         if stale.size == 0:
             return
         read = [self._read(rows.owner[r].msg) for r in stale.tolist()]
@@ -86,7 +87,7 @@ class Columns:
             at = stale[good]
             self.start_ms[at], self.view_top_q[at], self.key_top_q[at] = start_ms, view_top_q, key_top_q
             self.lot[at], self.tab[at], self.shape[at] = lot, tab, shape
-        self.seen[stale] = rows.version[stale]
+        self.seen[stale] = version[stale]
 
     def _read(self, msg: m.Announce | m.State) -> tuple[int, int, int, int, int, int] | None:
         """(start_ms, view top, key top, lot, tab, shape) of a message ``plan`` can be batched for, else None."""
@@ -272,11 +273,10 @@ def _timing(cols: Columns, live: I64, price_q: I64, now: float) -> tuple[F64, ND
     start = cols.start_ms[live] / 1000
     top = cols.view_top_q[live] / units.NUM
     shape = cols.shape[live]
-    combos, inverse = np.unique(np.stack([shape, cols.view_top_q[live], price_q], axis=1), axis=0,
-                                return_inverse=True)
+    combos, inverse = _unique_rows(shape.astype(np.int64), cols.view_top_q[live], price_q)
     cross = np.array([crossing(cols.shapes[s].curve, t / units.NUM, p / units.NUM) for s, t, p in combos.tolist()],
                      dtype=np.float64)
-    at = np.maximum(now, start + cross[inverse.ravel()])
+    at = np.maximum(now, start + cross[inverse])
     reset = ~np.isfinite(at)
     for s in np.unique(shape).tolist():
         rows = (shape == s) & ~reset
@@ -285,6 +285,21 @@ def _timing(cols: Columns, live: I64, price_q: I64, now: float) -> tuple[F64, ND
         price = _price(sh.curve, top[rows], np.maximum(elapsed, 0.0))
         reset[rows] = (elapsed > sh.tail) | (price < top[rows] * sh.cusp)
     return at, reset
+
+
+def _unique_rows(*columns: I64) -> tuple[I64, I64]:
+    """The distinct rows of the int64 ``columns`` (an (m, k) array, sorted) and each row's index among them:
+    ``np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)``, by one lexsort instead of sorting
+    rows as opaque bytes."""
+    n = columns[0].size
+    order = np.lexsort(columns[::-1])  # the first column is the primary key
+    stacked = np.stack([c[order] for c in columns], axis=1)
+    new = np.ones(n, dtype=np.bool_)
+    if n > 1:
+        new[1:] = (stacked[1:] != stacked[:-1]).any(axis=1)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return stacked[new], inverse
 
 
 def _price(curve: Curve, top: F64, elapsed: F64) -> F64:
