@@ -67,11 +67,13 @@ class MakerKeeper(Universal):
         super().__init__(**universal)
         self.gas = GasReprice(initial=gas_initial, reactive=gas_reactive, every_s=every_s, max_gwei=max_gwei)
         self.config.update(max_gwei=max_gwei, gas_initial=gas_initial, gas_reactive=gas_reactive, every_s=every_s)
-        self.pending: dict[tuple[Any, ...], tuple[float, float]] = {}  # a wanted action -> (first sent, gwei then)
+        # By auction: a wanted action -> (first sent, gwei then); a result forgets its auction's at once.
+        self.pending: dict[int, dict[tuple[Any, ...], tuple[float, float]]] = {}
 
     def offer(self, key: tuple[Any, ...], ctx: Context) -> float | None:
-        """The gas offered now for the transaction ``key``; None while it is stuck (offer under the going price)."""
-        first_at, first_gwei = self.pending.setdefault(key, (ctx.now, ctx.gas_price))
+        """The gas offered now for the transaction ``key`` (its auction first); None while it is stuck (offer
+        under the going price)."""
+        first_at, first_gwei = self.pending.setdefault(key[0], {}).setdefault(key, (ctx.now, ctx.gas_price))
         offered = self.gas.offer(first_gwei, ctx.now - first_at)
         if offered < ctx.gas_price:
             ctx.log.debug("keeper.tx_stuck", offered=offered, gas=ctx.gas_price)
@@ -92,4 +94,4 @@ class MakerKeeper(Universal):
         return Takes.none(len(lots)) if ctx.gas_price > self.gas.max_gwei else super().on_lots(lots, ctx)
 
     def on_result(self, result: ResultView, ctx: Context) -> None:
-        self.pending = {k: v for k, v in self.pending.items() if k[0] != result.id}
+        self.pending.pop(result.id, None)

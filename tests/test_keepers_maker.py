@@ -113,6 +113,20 @@ def test_a_bid_offered_under_the_going_gas_is_stuck_until_its_price_catches_up()
     assert k3.on_auction(flip(), ctx(now=43.0, gas=102.0)) is None  # the gas went up past it: stuck again
 
 
+def test_a_result_forgets_the_transactions_of_its_auction_only() -> None:
+    from dataclasses import replace
+
+    from keepers.api import ResultView
+
+    k = MakerKeeper(gas_reactive=1.125, gas_initial=0.9)
+    other = replace(flip(), id=9)
+    assert k.on_auction(flip(), ctx(now=0.0, gas=100.0)) is None  # stuck: first sent at 0
+    assert k.on_auction(other, ctx(now=0.0, gas=100.0)) is None
+    k.on_result(ResultView(id=7, design="english", asset="ETH", won=False), ctx(now=10.0))
+    assert k.on_auction(other, ctx(now=42.0, gas=100.0)) is not None  # still re-priced from its first send
+    assert k.on_auction(flip(), ctx(now=42.0, gas=100.0)) is None  # 7 forgotten: a new transaction, stuck again
+
+
 def test_a_keeper_past_its_gas_ceiling_is_priced_out_until_gas_falls() -> None:
     k = MakerKeeper(max_gwei=50.0)
     assert k.on_auction(flip(), ctx(gas=80.0)) is None
