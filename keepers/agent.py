@@ -361,11 +361,10 @@ class KeeperAgent:
     def on_rejection(self, msg: m.Rejection, now: float) -> None:
         if msg.keeper != self.keeper_id:
             return
-        sent = self._sent.pop(msg.ref, None)
+        sent = self._unsend(msg.ref)
         self.log.info("action.rejected", ref=msg.ref, code=msg.code, reason=msg.text)
         if sent is None:
             return
-        self._sent_in[sent.auction].discard(msg.ref)
         self.wallet.uncommit(sent.auction, sent.amount)
         tracked = self.auctions.get(sent.auction)
         if sent.kind == "commit" and tracked is not None and tracked.sealed is not None:
@@ -384,9 +383,15 @@ class KeeperAgent:
         if sent is None or tracked is None or sent.kind != "take":
             return
         if not getattr(self.designs[tracked.msg.design], "resells", True):
-            del self._sent[msg.ref]
-            self._sent_in[sent.auction].discard(msg.ref)
+            self._unsend(msg.ref)
             self.wallet.uncommit(sent.auction, sent.amount)
+
+    def _unsend(self, nonce: int) -> Sent | None:
+        """Forget the action sent with ``nonce`` (both records of it); what it was, or None if unknown."""
+        sent = self._sent.pop(nonce, None)
+        if sent is not None:
+            self._sent_in[sent.auction].discard(nonce)
+        return sent
 
     def credit_incentive(self, amount: int) -> None:
         """A keeper reward (Clipper tip + chip) the runtime saw paid to this keeper."""
