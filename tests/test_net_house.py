@@ -4,20 +4,16 @@ cleared when an auction closes, liveness, and a clean stop that keeps the journa
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from auction.net.house_core import HouseCore
 from auction.net.house_proc import HouseOptions, HouseProcess
 from auction.net.journal import Journal
 from broker import messages as m
 from broker import topics
-from broker.bus import Bus, MemoryBus, MemoryHub
+from broker.bus import MemoryBus, MemoryHub
 from broker.house_signing import verify_payload
 from broker.signing import KeyPair
 from tests.test_net_journal import spec, synthetic_world
@@ -100,44 +96,3 @@ async def test_a_stopped_house_resumes_from_its_journal_and_finishes(tmp_path: P
     assert again.finished and set(again.results) == set(again.house.sales)
     heights = [int(e.payload) for e in again.journal.entries() if e.kind == "block"]  # type: ignore[union-attr]
     assert heights == list(range(1, again.kernel.n_blocks + 1))  # resumed at the next block: none twice, none lost
-
-
-async def test_nothing_of_a_batch_goes_out_before_its_mark_is_on_disk(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The house fsyncs each batch's published-mark in a worker thread, beside the kernel, not on its loop; it
-    publishes the batch only once that fsync returned. A slow disk (each fsync takes 3 ms here) must hold the
-    publish back, never be overtaken by it: at every publish, no mark is written and not yet on disk."""
-    hub = MemoryHub()
-    journal = Journal(tmp_path / "j.db")
-    core = HouseCore(synthetic_world(n=20), spec(), journal)
-    unsynced: list[int] = []  # the batch of a mark written without its fsync, until the fsync returns
-    threads: set[int] = set()
-    mark, sync = journal.mark_published, journal.sync_published
-
-    def marking(batch: int | None = None, *, sync: bool = True) -> str:
-        digest = mark(batch, sync=sync)
-        if not sync:
-            unsynced.append(journal.last_batch)
-        return digest
-
-    def slow_sync() -> None:
-        threads.add(threading.get_ident())
-        time.sleep(0.003)
-        sync()
-        unsynced.clear()
-
-    monkeypatch.setattr(journal, "mark_published", marking)
-    monkeypatch.setattr(journal, "sync_published", slow_sync)
-    overtaken: list[int] = []
-
-    class Watched(HouseProcess):
-        async def _publish(self, bus: Bus, out: Sequence[m.Message]) -> None:
-            overtaken.extend(unsynced)
-            await super()._publish(bus, out)
-
-    house = Watched(core, HouseOptions("memory://", speed=SPEED), bus=MemoryBus(hub, "house"))
-    assert await asyncio.wait_for(house.run(), 120) == 0
-    assert core.finished and journal.published is not None and journal.published.batch == journal.last_batch
-    assert not overtaken, f"batches published before their mark was on disk: {overtaken[:5]}"
-    assert threads and threading.get_ident() not in threads  # the fsyncs ran off the loop's thread
-    journal.close()

@@ -139,19 +139,9 @@ class HouseCore:
         not backed up), a restart could not tell, and would replay a shorter history and carry on differently
         from what keepers saw. Marked before, the journal refuses to open instead (``JournalLost``).
         """
-        self.record(entries)
-        return self.decide(entries)
-
-    def record(self, entries: list[Entry], *, durable: bool = True) -> None:
-        """The journal half of ``apply``: the batch in one transaction, then its published-mark. ``durable=False``
-        leaves the mark's fsync to ``journal.sync_published()``, which must end before anything of the batch is
-        published (``HouseProcess`` runs it in a worker thread while ``decide`` runs)."""
         if self.journal is not None:
             self.journal.append(entries)
-            self.journal.mark_published(sync=durable)
-
-    def decide(self, entries: list[Entry]) -> list[m.Message]:
-        """The kernel half of ``apply``: a recorded batch through the kernel; returns what to publish."""
+            self.journal.mark_published()
         out: list[m.Message] = []
         for entry in entries:
             out += self._apply(entry, replay=False)

@@ -216,22 +216,8 @@ class HouseProcess:
             return
         while self._marks and (len(self._marks) >= BATCHES_IN_FLIGHT or self.clock() - self._marks[0][1] > UNACKED_S):
             await self._flush(bus, upto=self._marks.popleft()[0])
-        await self._publish(bus, rejections + await self._decided(batch))
+        await self._publish(bus, rejections + self.core.apply(batch))
         self._marks.append((bus.mark(), self.clock()))
-
-    async def _decided(self, batch: list[Entry]) -> list[m.Message]:
-        """``core.apply`` with the journal mark's fsync (milliseconds on a disk) in a worker thread, beside the
-        kernel, instead of on the loop; returns once the mark is durable, so nothing of the batch goes out
-        before it is recorded."""
-        journal = self.core.journal
-        if journal is None:
-            return self.core.apply(batch)
-        self.core.record(batch, durable=False)
-        synced = asyncio.get_running_loop().run_in_executor(None, journal.sync_published)
-        try:
-            return self.core.decide(batch)
-        finally:
-            await synced
 
     def _log_drops(self) -> None:
         """One line now and then for what the flood gate dropped since (never one line per action)."""

@@ -40,9 +40,7 @@ prints its one line and exits 2):
   With ``sync="normal"`` each mark is fsynced (a power loss can drop the WAL's last transactions: only a
   durable mark can tell); with ``sync="full"`` the WAL is fsynced at COMMIT, before the mark is written, so
   the journal is never behind what was published and a mark lost with the power only makes the check look
-  at an earlier batch: the mark is written, not fsynced. Either way one fsync per published batch. The network
-  house runs it in a worker thread beside the kernel (``mark_published(sync=False)``, then ``sync_published``)
-  and publishes the batch once it returned, so its event loop never waits on the disk.
+  at an earlier batch: the mark is written, not fsynced. Either way one fsync per published batch.
 """
 
 from auction.net.journal.errors import JournalCorrupt, JournalError, JournalLocked, JournalLost, JournalTampered

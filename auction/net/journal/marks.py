@@ -55,8 +55,7 @@ class Marks:
         os.lseek(fd, 0, os.SEEK_END)
         return cls(path, read.run, read.last, read.good, durable, fd)
 
-    def append(self, mark: Mark, run: str, *, sync: bool = True) -> None:
-        """Write one mark; fsync it unless ``sync`` is False, when ``sync()`` must follow before the publish."""
+    def append(self, mark: Mark, run: str) -> None:
         assert self._fd is not None
         text = f"{mark.batch} {mark.seq} {mark.digest}\n"
         new = self.good == 0
@@ -64,17 +63,12 @@ class Marks:
             self.run = run
             text = f"{MARKS_FORMAT} {run}\n" + text
         _write_all(self._fd, text.encode())
-        if self.durable and sync:
+        if self.durable:
             _datasync(self._fd)
         if new:
             _sync_dir(self.path.parent)  # the file's name must survive a power loss too (once per journal)
         self.good += len(text)
         self.last = mark
-
-    def sync(self) -> None:
-        """The fsync an ``append(..., sync=False)`` left out (none when marks need none: ``durable`` False)."""
-        if self.durable and self._fd is not None:
-            _datasync(self._fd)
 
     def close(self) -> None:
         if self._fd is not None:

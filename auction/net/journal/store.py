@@ -157,15 +157,12 @@ class Journal:
         return int(self._db.execute("SELECT COUNT(*) FROM inputs WHERE kind = ?", (kind,)).fetchone()[0])
 
     # -- what was published ------------------------------------------------------------------------------
-    def mark_published(self, batch: int | None = None, *, sync: bool = True) -> str:
+    def mark_published(self, batch: int | None = None) -> str:
         """Record that ``batch`` (default: the last one) is about to be published; returns its digest.
 
         Call it after ``append`` returned and BEFORE publishing the batch's outcome (and, on restart, before
         publishing the replayed last batch again): a mark never lags what went out, so whatever the WAL later
         loses, opening knows that something published is missing. A mark covers every batch before it.
-
-        ``sync=False`` writes the mark without its fsync: the caller must then ``sync_published()`` and wait for
-        it before publishing (the network house does the fsync in a worker thread, off its event loop).
         """
         self._need_writer("mark it published")
         assert self._marks is not None
@@ -183,16 +180,8 @@ class Journal:
                                          (batch,)).fetchone()
         mark = Mark(batch, int(seq), bytes(head).hex())
         run = self._marks.run if self._marks.good else (self.run_id or "-")  # the header is read once
-        self._marks.append(mark, run, sync=sync)
+        self._marks.append(mark, run)
         return mark.digest
-
-    def sync_published(self) -> None:
-        """Make the marks written so far durable: the fsync that ``mark_published(sync=False)`` left out. It
-        touches only the marks file's descriptor, so a worker thread may run it while the journal's owner goes
-        on, as long as no other mark is written or the journal closed meanwhile."""
-        self._need_writer("sync its marks")
-        assert self._marks is not None
-        self._marks.sync()
 
     @property
     def published(self) -> Mark | None:
