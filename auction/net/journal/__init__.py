@@ -37,10 +37,14 @@ prints its one line and exits 2):
   back, a power loss with ``synchronous=NORMAL``), the marks survive, and opening refuses a journal that ends
   before, or differs from, what was published, instead of replaying it into a different history. The marks
   also anchor the chain: a row edited and the chain recomputed no longer matches the published hash.
-  With ``sync="normal"`` each mark is fsynced (a power loss can drop the WAL's last transactions: only a
-  durable mark can tell); with ``sync="full"`` the WAL is fsynced at COMMIT, before the mark is written, so
-  the journal is never behind what was published and a mark lost with the power only makes the check look
-  at an earlier batch: the mark is written, not fsynced. Either way one fsync per published batch.
+  With ``sync="normal"`` the marks are fsynced by a thread beside the house's loop (``marks.Syncer``: a power
+  loss can drop the WAL's last transactions, and a durable mark tells), never waited for: a sync that takes
+  tens of milliseconds would hold the house behind its clock. A power loss can therefore also drop the marks
+  of the last sync's tens of milliseconds, and then goes unnoticed for those batches; a crash of the process
+  loses nothing (every mark is written before its batch is published). With ``sync="full"`` the WAL is
+  fsynced at COMMIT, on the loop, before the mark is written, so the journal is never behind what was
+  published and a mark lost with the power only makes the check look at an earlier batch: the mark is
+  written, not fsynced. Full pays one fsync per batch in the house's clock loop.
 """
 
 from auction.net.journal.errors import JournalCorrupt, JournalError, JournalLocked, JournalLost, JournalTampered
