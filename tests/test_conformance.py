@@ -32,7 +32,7 @@ pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[1]
 KEEPER = "conf"
 CAPITAL_USD = 10_000_000
-# Two hours of a jump-diffusion crash and forty minutes of drain: 800 blocks, about 16 s of wall time at 600x.
+# Two hours of a jump-diffusion crash and forty minutes of drain: 800 blocks, about 32 s of wall time at 300x.
 # Short Dutch tails, sealed rounds and English auctions, so that resets, new rounds and restarts happen in it.
 SCENARIO = """
 name = "conformance"
@@ -166,7 +166,7 @@ def test_the_house_does_what_protocol_md_says(design: str, fresh_broker: BrokerH
 
 def _overloaded() -> bool:
     """More runnable processes than twice the cores (one-minute load average): the OS then leaves a process
-    unscheduled for tens of milliseconds, longer than a block at 600x, whatever the process does."""
+    unscheduled for tens of milliseconds, longer than a block at 300x, whatever the process does."""
     return os.getloadavg()[0] > 2 * (os.cpu_count() or 1)
 
 

@@ -164,7 +164,7 @@ def add_network(sub: SubParsers) -> None:
         "live, and write the same report as `liqnet compare` (mode network) when the house finishes. Every "
         "process started is stopped at the end and on Ctrl-C.",
         epilog="examples:\n"
-        "  liqnet network --scenario black-thursday --design dutch --keepers 4 --speed 600\n"
+        "  liqnet network --scenario black-thursday --design dutch --keepers 4 --speed 3600   # 30 s\n"
         "  liqnet network --scenario my.toml --keeper universal --keeper my_keeper.py:MyKeeper\n"
         "  liqnet network --scenario gbm-calm --secure   # Mosquitto with passwords and the keeper ACL",
     )
@@ -179,8 +179,8 @@ def add_network(sub: SubParsers) -> None:
                      help="run this strategy as one keeper (repeatable)")
     p.add_argument("--broker", metavar="URL", help="use this broker instead of starting one")
     p.add_argument("--speed", type=positive_float, default=DEFAULT_SPEED, metavar="X",
-                   help="scenario seconds per wall second (default: %(default)g: a 12 s block is 20 ms, a 300 s sealed "
-                        "reveal window 0.5 s of wall time; the house prints how far it fell behind its clock)")
+                   help="scenario seconds per wall second (default: %(default)g: a 12 s block is 40 ms, a 300 s sealed "
+                        "reveal window 1 s of wall time; the house prints how far it fell behind its clock)")
     p.add_argument("--seed", type=int, metavar="N", help="run seed (default: the scenario's seed_base)")
     p.add_argument("--accounts", type=positive_int, metavar="N", help="override the number of accounts")
     p.add_argument("--out", default="out", metavar="DIR", help="directory for the reports (default: %(default)s)")

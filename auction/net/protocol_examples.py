@@ -12,6 +12,7 @@ from auction.designs.dutch import DutchTerms
 from auction.designs.english import EnglishTerms
 from auction.designs.fixed import FixedTerms
 from auction.designs.sealed import SealedTerms
+from auction.net.runspec import DEFAULT_SPEED
 from auction.sealed import commitment
 from broker import messages as m
 from broker import topics
@@ -84,7 +85,7 @@ def examples() -> list[tuple[str, m.Message]]:
                 design="dutch",
                 block_ms=12_000,
                 end_ms=108_000_000,
-                speed=600.0,
+                speed=DEFAULT_SPEED,
                 lag_ms=1_500,
                 max_lag_ms=7_200,
                 late_blocks=0,

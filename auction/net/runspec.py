@@ -24,10 +24,11 @@ from auction.net.journal import Journal
 if TYPE_CHECKING:
     from auction.scenario.tables import Scenario
 
-# ``liqnet network``'s speed (scenario seconds per wall second): a 12 s block is 20 ms, a 300 s sealed reveal window
-# 0.5 s, windows a keeper on another machine can meet (PROTOCOL.md section 6, Time); the house keeps within one
-# block of its clock there.
-DEFAULT_SPEED = 600.0
+# ``liqnet network``'s speed (scenario seconds per wall second): a 12 s block is 40 ms, a 300 s sealed reveal window
+# 1 s, windows a keeper on another machine can meet (PROTOCOL.md section 6, Time). The house keeps within one block
+# of its clock there: at 600x (20 ms blocks) a virtual machine's host pausing the process for 15-25 ms now and then
+# (seen by an idle probe process at the same moments on this project's 2-core machines) put it a block behind.
+DEFAULT_SPEED = 300.0
 
 
 @dataclass(frozen=True, slots=True)
