@@ -282,3 +282,22 @@ def test_the_adl_ranking_is_the_books_choice(rank: str, first: int) -> None:
     assert book.equity(1) == units.num(2500) and book.equity(2) == units.num(1250)
     book.adl_rank = rank
     assert adl_candidates(book, 0, 0, 1).tolist() == [first, 3 - first]
+
+
+def test_binances_leverage_pnl_ranks_unlike_the_other_two() -> None:
+    # A bankrupt long of 6 ETH at a $1,700 mark; three shorts, each with $3,000 of collateral (its wallet):
+    # 1: 1 ETH sold at $1,800 (upnl $100, equity $3,100, maintenance 2% x $1,700 = $34),
+    # 2: 1 ETH sold at $3,000 (upnl $1,300, equity $4,300, maintenance $34),
+    # 3: 4 ETH sold at $1,800 (upnl $400, equity $3,400, maintenance $136).
+    # Binance, upnl / wallet x maintenance / equity: 0.000366, 0.003426, 0.005333 -> 3, 2, 1.
+    # Hyperliquid, (mark / entry) x (notional / equity): 0.518, 0.224, 1.889 -> 3, 1, 2.
+    # PnL% x effective leverage, (upnl / entry value) x (notional / equity): 0.0305, 0.171, 0.111 -> 2, 3, 1.
+    book, _ = make_book([500, 3000, 3000, 3000], [6.0, -1.0, -1.0, -4.0], price=1800.0)
+    book.cost[2, 0] = -units.num(3000.0)
+    book.quote[2] = units.num(3000.0 + 3000.0)
+    book.on_prices(np.array([1700.0]), None)
+    assert [book.equity(i) for i in (1, 2, 3)] == [units.num(3100), units.num(4300), units.num(3400)]
+    want = {"binance": [3, 2, 1], "hyperliquid": [3, 1, 2], "pnl-leverage": [2, 3, 1]}
+    for rank, order in want.items():
+        book.adl_rank = rank
+        assert adl_candidates(book, 0, 0, 1).tolist() == order, rank

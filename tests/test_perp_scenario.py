@@ -64,6 +64,6 @@ def test_the_adl_ranking_is_a_perp_key_and_reaches_the_book() -> None:
     book = build_world(chosen, "perp-dutch", 0, accounts=30).margin_book
     assert getattr(book, "adl_rank", None) == "pnl-leverage"
     with pytest.raises(ConfigError) as err:
-        scenario_from_toml(BASE.replace("[perp]\n", '[perp]\nadl = "binance"\n'), label="x")
+        scenario_from_toml(BASE.replace("[perp]\n", '[perp]\nadl = "bitmex"\n'), label="x")
     assert str(err.value).startswith("x: [perp] adl:") and "\n" not in str(err.value)
-    assert "hyperliquid, pnl-leverage" in str(err.value)  # the choices are named
+    assert "hyperliquid, pnl-leverage, binance" in str(err.value)  # the choices are named

@@ -9,7 +9,7 @@ book's ``perp:margin``), so conservation holds after each (``PositionBook.check`
 - ``market_fill``: the protocol closes ``qty`` into the outside market itself (dYdX's IOC, Hyperliquid's
   market orders).
 - ``adl_rest``: what no one took is closed against the ranked profitable opposite positions at the
-  bankruptcy price (``auction.perp.waterfall.adl``, ranked by ``auction.perp.adl.hyperliquid_score``).
+  bankruptcy price (``auction.perp.waterfall.adl``, in the order of the book's ranking, ``adl_candidates``).
 - ``settle``: the liquidation fee from a surplus to the insurance fund, a deficit from the fund, then
   socialized over the traders in profit (an option), else bad debt (``auction.perp.waterfall.settle``).
 """
@@ -116,7 +116,9 @@ def adl_candidates(book: PositionBook, i: int, k: int, side: int) -> np.ndarray:
     ``hyperliquid``: ``(mark / entry) * (notional / account value)``. ``pnl-leverage`` (Bybit's, BitMEX-style):
     ``pnl% * effective leverage`` with pnl% = (mark value - entry value) / |entry value| and effective leverage
     |mark value| / (mark value - bankrupt value); the bankrupt value is the position's value at the mark where
-    the account's equity is 0, so mark value - bankrupt value is the account's equity (cross margin)."""
+    the account's equity is 0, so mark value - bankrupt value is the account's equity (cross margin).
+    ``binance`` (LeveragePnL): ``max(0, upnl) / max(1 USD, wallet) * maintenance / (wallet + upnl)`` over the
+    account: wallet = quote + cost (deposits, realized PnL and funding), upnl = equity - wallet."""
     mark = float(book.marks.mark_q[k])
     size = book.size[:, k].astype(np.float64)
     cost = book.cost[:, k].astype(np.float64)
@@ -125,6 +127,9 @@ def adl_candidates(book: PositionBook, i: int, k: int, side: int) -> np.ndarray:
     equity = book.equity_all()
     if book.adl_rank == "pnl-leverage":
         score = ranking.pnl_leverage_score(value_at_mark, cost, value_at_mark - equity)
+    elif book.adl_rank == "binance":  # per account (cross margin): its wallet, unrealized PnL and maintenance
+        account_upnl = equity - book.quote - book.cost.sum(axis=1)
+        score = ranking.binance_score(account_upnl, equity - account_upnl, book.maintenance_all())
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             entry = np.where(size != 0, cost * COL / size, mark)

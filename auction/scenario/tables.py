@@ -235,8 +235,9 @@ class PerpConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # a trader here holds one position with all its collateral behind it, so both give the same book
     margin: Literal["cross", "isolated"] = "cross"
     # who ADL closes first against a bankrupt position (auction.perp.adl): "hyperliquid", (mark / entry) x
-    # (notional / account value); "pnl-leverage", Bybit's (BitMEX-style) PnL% x effective leverage
-    adl: Literal["hyperliquid", "pnl-leverage"] = "hyperliquid"
+    # (notional / account value); "pnl-leverage", Bybit's (BitMEX-style) PnL% x effective leverage;
+    # "binance", Binance's LeveragePnL, unrealized PnL / wallet x margin ratio (FAQ 360033525471)
+    adl: Literal["hyperliquid", "pnl-leverage", "binance"] = "hyperliquid"
 
 
 # --- the scenario --------------------------------------------------------------------------------------
