@@ -245,6 +245,12 @@ class KeeperAgent:
     # -- inputs ------------------------------------------------------------------------------------------
     def on_message(self, msg: m.Message, now: float) -> list[Order] | TakeOrders:
         """Dispatch any received message; returns the orders it gives rise to."""
+        cls = type(msg)  # the frequent kinds by exact type, before the isinstance chain (which any kind passes)
+        if cls is m.State or cls is m.Announce:
+            return self.on_state(msg, now)  # type: ignore[arg-type]
+        if cls is m.Block:
+            self._inputs += 1
+            return self.on_block(msg, now)  # type: ignore[arg-type]
         if isinstance(msg, m.Announce | m.State):
             return self.on_state(msg, now)
         self._inputs += 1
@@ -263,26 +269,30 @@ class KeeperAgent:
 
     def on_state(self, msg: m.Announce | m.State, now: float) -> list[Order]:
         self._inputs += 1
-        if msg.auction in self._settled:
+        auction = msg.auction
+        if auction in self._settled:
             return []
-        tracked = self.auctions.get(msg.auction)
-        if tracked is not None and self._announced == (msg.auction, self._inputs - 1, now) and twin(tracked.msg, msg):
+        tracked = self.auctions.get(auction)
+        if tracked is not None and self._announced == (auction, self._inputs - 1, now) and twin(tracked.msg, msg):
             tracked.update(msg)  # the State sent with its Announce: nothing the plan reads has moved since
             return []
-        oracle_q = msg.oracle_q if isinstance(msg, m.Announce) else self.oracle.get(msg.asset, 0)
+        announce = isinstance(msg, m.Announce)
         if tracked is None:
-            tracked = self.auctions[msg.auction] = Tracked(msg, oracle_q, self.rows)
+            oracle_q = msg.oracle_q if announce else self.oracle.get(msg.asset, 0)  # type: ignore[union-attr]
+            tracked = self.auctions[auction] = Tracked(msg, oracle_q, self.rows)
             self.tracked_assets[msg.asset] = self.tracked_assets.get(msg.asset, 0) + 1
             self.tracked_designs[msg.design] = self.tracked_designs.get(msg.design, 0) + 1
-        elif isinstance(msg, m.State) or isinstance(tracked.msg, m.Announce):
-            if isinstance(msg, m.State) and isinstance(tracked.msg, m.State) and msg.seq < tracked.msg.seq:
+        elif not announce or isinstance(tracked.msg, m.Announce):
+            if not announce and isinstance(tracked.msg, m.State) and msg.seq < tracked.msg.seq:  # type: ignore[union-attr]
                 return []  # an older state delivered late
             tracked.update(msg)
-        if isinstance(msg, m.Announce):
-            tracked.oracle_q = self.oracle[msg.asset] = msg.oracle_q  # the oracle price at kick: the latest one
-            self._quotes = None
+        if announce:
+            oracle_q = msg.oracle_q  # type: ignore[union-attr]
+            if self.oracle.get(msg.asset) != oracle_q:
+                self._quotes = None  # the native price may come from the oracle
+            tracked.oracle_q = self.oracle[msg.asset] = oracle_q  # the oracle price at kick: the latest one
             orders = self._evaluate(tracked, now)
-            self._announced = (msg.auction, self._inputs, now)
+            self._announced = (auction, self._inputs, now)
             return orders
         return self._evaluate(tracked, now)
 
@@ -319,6 +329,12 @@ class KeeperAgent:
         ``last_look``: with a gas source of its own (``gas``), a block only starts a look at the open auctions,
         and only once ``policy.reevaluate_s`` has passed. A runtime may skip the others (the simulator does)."""
         return self._gas is None or now - last_look >= self.policy.reevaluate_s
+
+    @property
+    def look_period(self) -> float | None:
+        """Seconds a block that mattered (``block_matters``) is at least followed by before the next can; None
+        when every block may."""
+        return None if self._gas is None else self.policy.reevaluate_s
 
     @property
     def prices_per_lot(self) -> bool:

@@ -150,9 +150,13 @@ def plan_batch(agent: KeeperAgent, now: float, terms: type[Any]) -> TakeOrders |
         return None
     take = ~np.isnan(takes.max_price)
     _drop(rows, live[~take])
+    if not take.any():  # abstained on every row (a keeper out for the context): nothing more to size or time
+        return _no_orders(agent.keeper_id)
     live, price_q, amount, fee = _size(agent, cols, live[take], takes, take, now)
     at, reset_first = _timing(cols, live, price_q, now)
     _drop(rows, live[reset_first])
+    if reset_first.all():  # every take waits past a reset (a keeper that only takes near zero): no orders
+        return _no_orders(agent.keeper_id)
     keep = ~reset_first
     live, at, price_q, amount = live[keep], at[keep], price_q[keep], amount[keep]
     key = np.stack([cols.start_ms[live], cols.key_top_q[live], cols.lot[live], cols.tab[live], price_q, amount,
@@ -164,6 +168,11 @@ def plan_batch(agent: KeeperAgent, now: float, terms: type[Any]) -> TakeOrders |
     rows.keys[live] = key
     rows.plan[live] += 1
     return TakeOrders(agent.keeper_id, live, rows.ids[live], at, rows.plan[live], key[:, 4], key[:, 5], key[:, 6])
+
+
+def _no_orders(keeper: str) -> TakeOrders:
+    none, never = np.zeros(0, dtype=np.int64), np.zeros(0)
+    return TakeOrders(keeper, none, none, never, none, none, none, none)
 
 
 def _decide(agent: KeeperAgent, cols: Columns, live: I64, now: float) -> Takes | None:

@@ -28,6 +28,7 @@ from auction.scenario.tables import Scenario
 from auction.scenario.world import World
 from auction.sim.orders import Book
 from broker import messages as m
+from keepers.agent import KeeperAgent
 from keepers.plan import TakeOrders
 
 # Keeper event kinds, in the order they run at equal times (after the kernel's scheduled inputs).
@@ -54,6 +55,10 @@ class Simulation:
         for keeper, agent in self.agents.items():  # one delivery event per distinct latency, keepers in id order
             groups.setdefault(agent.latency_s, []).append(keeper)
         self.by_latency = sorted((lat, tuple(ks)) for lat, ks in groups.items())
+        # Per latency group (``_block``): its keepers' shortest look period (None: any block may matter to one)
+        # and their earliest last look.
+        self.period = [_period(self.agents, ks) for _, ks in self.by_latency]
+        self.floor = [-math.inf] * len(self.by_latency)
         self.queue: list[Event] = []
         self._seq = itertools.count()
         self.books: dict[str, Book] = {}  # batch take orders per keeper (auction.sim.orders)
@@ -162,15 +167,27 @@ class Simulation:
     def _block(self, msg: m.Block, now: float, due: dict[float, list[tuple[tuple[str, ...], m.Message]]]) -> None:
         """A block reaches only the keepers it can change (``KeeperAgent.block_matters``): most blocks change
         nobody, and an idle day is nine thousand of them. ``looked`` follows what each keeper's ``on_block``
-        would remember, in delivery order."""
-        looked = self.looked
-        for latency, keepers in self.by_latency:
+        would remember, in delivery order. A group whose keepers all look at most every ``period`` seconds is
+        passed over while ``at - floor < period`` (``floor`` its earliest last look): then ``at - looked[k] <
+        period`` for each of them, float subtraction being monotone, and no keeper would have wanted it."""
+        looked, agents, floor = self.looked, self.agents, self.floor
+        for i, (latency, keepers) in enumerate(self.by_latency):
             at = now + latency
-            wanted = tuple(k for k in keepers if self.agents[k].block_matters(at, looked[k]))
+            period = self.period[i]
+            if period is not None and at - floor[i] < period:
+                continue
+            wanted = tuple(k for k in keepers if agents[k].block_matters(at, looked[k]))
             if wanted:
                 for k in wanted:
                     looked[k] = at
+                floor[i] = min(looked[k] for k in keepers)
                 due.setdefault(at, []).append((wanted, msg))
+
+
+def _period(agents: dict[str, KeeperAgent], keepers: tuple[str, ...]) -> float | None:
+    """The shortest ``KeeperAgent.look_period`` of ``keepers``; None when a block may matter to any of them."""
+    periods = [p for p in (agents[k].look_period for k in keepers) if p is not None]
+    return min(periods) if len(periods) == len(keepers) else None
 
 
 # The cyclic collector's thresholds while a run's loop turns: every object of a run lives until its end
