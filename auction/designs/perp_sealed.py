@@ -17,7 +17,7 @@ from msgspec import Struct
 from auction import units
 from auction.designs.base import Design, Desk, Opening, Shown
 from auction.designs.perp_base import PerpSale, PerpTerms, cast_terms, perp_fields, perp_view
-from auction.designs.sealed import commit_then_reveal
+from auction.designs.sealed import commit_then_reveal, pair_room
 from auction.errors import Rejected
 from auction.fills import Fill
 from auction.models.chain import GAS_COMMIT, GAS_REVEAL
@@ -167,16 +167,12 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         return agent.drop(tracked, decision)
     price_q = units.price_q(decision.price)
     qty = min(units.col(decision.qty), t.size)
-    budget = agent.room(msg.auction, "commit", 0, now) - agent.gas_units_cost(msg.design, "reveal", 0, now)
+    budget = pair_room(agent, msg.auction, now)
     if t.side > 0:
         qty = fit_qty(qty, price_q, budget)
     if price_q <= 0 or qty <= 0 or t.deposit > budget:
         return agent.drop(tracked, decision, limited=price_q > 0)
-    # The agent holds the reveal's gas with the pair: it is paid only when the reveal leaves, and held apart it
-    # went to other commits meanwhile, so a bid sized to the whole budget was short of exactly that gas at
-    # reveal (rejected, the deposit forfeited, the position left to ADL). The bid fits room - reveal gas.
-    reveal_gas = agent.gas_units_cost(msg.design, "reveal", 0, now)
-    need = max(t.deposit, units.cost(qty, price_q) if t.side > 0 else 0) + reveal_gas
+    need = max(t.deposit, units.cost(qty, price_q) if t.side > 0 else 0)
     return commit_then_reveal(agent, tracked, now, ("perp-sealed", t.commit_end_ms), t.commit_end_ms, t.deposit,
                               price_q, qty, need)
 

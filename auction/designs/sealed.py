@@ -175,7 +175,7 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         return agent.drop(tracked, decision)
     price_q = units.price_q(decision.price)
     qty = min(units.col(decision.qty), msg.lot)
-    budget = agent.room(msg.auction, "commit", 0, now) - agent.gas_units_cost(msg.design, "reveal", 0, now)
+    budget = pair_room(agent, msg.auction, now)
     if units.cost(qty, price_q) > budget:
         qty = fit_qty(qty, price_q, budget)
         agent.log.info("limit.cut", auction=msg.auction, qty=qty)
@@ -186,13 +186,25 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
                               price_q, qty, need)
 
 
+def pair_room(agent: KeeperAgent, auction: int, now: float) -> int:
+    """What a sealed pair's bid may cost: the budget less the commit's gas and the reveal's."""
+    return agent.room(auction, "commit", 0, now) - reveal_gas(agent, auction, now)
+
+
+def reveal_gas(agent: KeeperAgent, auction: int, now: float) -> int:
+    return agent.gas_units_cost(agent.auctions[auction].msg.design, "reveal", 0, now)
+
+
 def commit_then_reveal(agent: KeeperAgent, tracked: Tracked, now: float, key: tuple[Any, ...], commit_end_ms: int,
                        deposit: int, price_q: int, qty: int, need: int) -> list[Order]:
     """The ``Commit`` now (salt from the keeper's seeded rng, kept by the agent) and its ``Reveal`` when the
-    commit phase ends; ``need`` is what the agent holds for the pair (the deposit, or what the bid could cost)."""
+    commit phase ends; ``need`` is what the bid could cost (at least the deposit). The agent holds ``need`` and
+    the reveal's gas for the pair: that gas is paid only when the reveal leaves, and held apart it went to other
+    commits meanwhile, so a bid sized to the whole budget (``pair_room``) was short of exactly that gas at reveal
+    (rejected, the deposit forfeited)."""
     auction = tracked.msg.auction
     salt = agent.salt(SALT_BYTES)
-    tracked.sealed = SealedPlan(commit_end_ms, price_q, qty, salt, need)
+    tracked.sealed = SealedPlan(commit_end_ms, price_q, qty, salt, need + reveal_gas(agent, auction, now))
     digest = commitment(auction, agent.keeper_id, price_q, qty, salt).hex()
     commit = m.Commit(auction=auction, keeper=agent.keeper_id, digest=digest, deposit=deposit, nonce=0)
     reveal = m.Reveal(auction=auction, keeper=agent.keeper_id, price_q=price_q, qty=qty, salt=salt.hex(), nonce=0)
