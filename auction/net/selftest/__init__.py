@@ -15,7 +15,8 @@ Families, each counted for real by the run:
 - ``access control`` (``attacks.py``, needs Mosquitto): the ``--secure`` broker keeps a keeper's forbidden
   publishes away from the house and everyone else; so does compose.yaml's ACL;
 - ``bad inputs`` (``fuzz.py``): seeded fuzzing of every decoder, of a keeper's receive path, of the house's
-  admission (nothing mutated is accepted) and of its rules on boundary numbers (invariants after every block).
+  admission (nothing mutated is accepted) and of its rules on boundary numbers (invariants after every block),
+  for the vault designs and for every perp design (``fuzz_perp.py``: the position book's checks too).
 - ``journal`` (``journal_faults.py``): a second house on one journal, a WAL deleted or cut, damaged copies:
   each refused in one line with exit 2;
 - ``broker`` (``broker_faults.py``): one stranger against the embedded broker's limits, and no orphaned broker;

@@ -136,7 +136,10 @@ def inputs_line(report: Any) -> str:
     return (f"bad inputs: {report.total} tried, {wrong} of {sum(judged.values())} wrongly accepted "
             f"({', '.join(f'{k} {v}' for k, v in judged.items())}), {report.crash_count} crashes in all "
             f"({', '.join(f'{k} {v}' for k, v in others.items())} judged by crashes and invariants; house fills on "
-            f"boundary numbers {report.figures.get('house_fills', 0)}, the ledger checked after every block)")
+            f"boundary numbers {report.figures.get('house_fills', 0)}, the ledger checked after every block; perp "
+            f"houses: {report.figures.get('perp_auctions', 0)} position sales, {report.figures.get('perp_acked', 0)} "
+            f"actions taken, {report.figures.get('perp_fills', 0)} fills, {report.figures.get('perp_adl', 0)} ADL "
+            f"closes, the position book checked after every block)")
 
 
 

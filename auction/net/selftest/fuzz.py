@@ -2,7 +2,7 @@
 
 Deterministic from one seed (a ``numpy.random.Generator``), no test framework needed, so ``liqnet selftest``
 runs it from an installed wheel; the pytest suite adds hypothesis-driven fuzzing on top
-(tests/test_reliability_fuzz.py). Four streams, each counting what it tried and every crash (an exception
+(tests/test_reliability_fuzz.py). Five streams, each counting what it tried and every crash (an exception
 other than ``Rejected`` escaping the code under test, or a broken invariant):
 
 - ``decoders``: random bytes, byte-level mutations of one valid example of every message, and field-level
@@ -16,8 +16,12 @@ other than ``Rejected`` escaping the code under test, or a broken invariant):
 - ``admission``: signed actions, mutated at random or re-signed with another key or sent on another keeper's
   topic, through ``HouseCore.admit`` after the originals were accepted: none may be accepted;
 - ``house``: validly signed actions with boundary amounts, prices and auction ids, into a house of every
-  design, a block after each batch: the ledger check (exact conservation, nothing negative, books agree)
-  holds after every block and nothing raises.
+  vault design, a block after each batch: the ledger check (exact conservation, nothing negative, books agree)
+  holds after every block and nothing raises;
+- ``perp``: a house of every perp design on a fall (longs liquidated) and a rise (shorts), validly signed
+  actions with boundary numbers and mutated copies of those it took, while positions are on sale
+  (``fuzz_perp.py``): nothing mutated gets in, nothing the rules must refuse is acknowledged, and the ledger
+  and the position book's checks hold after every block.
 """
 
 from __future__ import annotations
@@ -43,23 +47,25 @@ from auction.net.selftest.fuzz_inputs import (
     mutate_bytes,
     mutate_field,
 )
+from auction.net.selftest.fuzz_perp import fuzz_perp
 from broker import messages as m
 from broker import topics
 from broker.signing import KeyPair
 
 __all__ = ["BOUNDARY", "DECODE_CODES", "HOUSE_AMOUNTS", "KEEPERS", "RAW_NUMBERS", "VALID_FLOATS", "VALID_INTS",
            "FuzzReport", "_Driver", "corpus", "fuzz_admission", "fuzz_decoders", "fuzz_house", "fuzz_keeper",
-           "mutate_bytes", "mutate_field", "run_fuzz", "strict_disagreement", "synthetic_core"]
+           "fuzz_perp", "mutate_bytes", "mutate_field", "run_fuzz", "strict_disagreement", "synthetic_core"]
 
 
 def run_fuzz(seed: int = 0, scale: int = 1) -> FuzzReport:
-    """All four streams; ``scale`` multiplies the numbers of inputs (1: about 10,000 in all)."""
+    """All five streams; ``scale`` multiplies the numbers of inputs (1: about 11,000 in all)."""
     report = FuzzReport()
     rng = np.random.default_rng(seed)
     fuzz_decoders(rng, 4000 * scale, report)
     fuzz_keeper(rng, 1200 * scale, report)
     fuzz_admission(rng, 3000 * scale, report)
     fuzz_house(rng, 400 * scale, report)
+    fuzz_perp(rng, 400 * scale, report)
     return report
 
 

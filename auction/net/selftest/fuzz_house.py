@@ -86,48 +86,62 @@ def fuzz_admission(rng: np.random.Generator, n: int, report: FuzzReport) -> None
             report.crash("admission", repr(payload), f"a valid original was refused: {refused}")
     taken = 0
     tried = 0
-    others = list(KEEPERS)
     for _ in range(n):
         i = int(rng.integers(0, len(originals)))
-        original, payload = originals[i], payloads[i]
-        sender = original.keeper
-        style = int(rng.integers(0, 5))
-        if style == 0:
-            bad = mutate_bytes(rng, payload)
-        elif style == 1:
-            bad = mutate_field(rng, original)
-        elif style == 2:  # every field kept, signed by another keeper's key (or a fresh one)
-            other = keys[others[int(rng.integers(0, len(others)))]]
-            signer = other if rng.random() < 0.7 else KeyPair.from_seed(rng.bytes(32))
-            changes = {"nonce": original.nonce + int(rng.integers(1, 10**6))} if rng.random() < 0.5 else {}
-            bad = m.encode(signer.sign(msgspec.structs.replace(original, **changes)))
-            if signer is keys[sender]:
-                continue  # the keeper itself re-signing a fresh nonce is a legitimate new action
-        elif style == 3:  # the original on another keeper's topic
-            bad = payload
-            sender = others[int(rng.integers(0, len(others)))]
-            if sender == original.keeper:
-                continue
-        else:  # a new value in a signed field, the old signature kept
-            obj = msgspec.to_builtins(original)
-            fields = [k for k in obj if k not in ("type", "sig")]
-            key = fields[int(rng.integers(0, len(fields)))]
-            obj[key] = HOUSE_AMOUNTS[int(rng.integers(0, len(HOUSE_AMOUNTS)))] if isinstance(obj[key], int) \
-                else obj[key] + "0"
-            bad = json.dumps(obj).encode()
-        tried += 1
-        try:
-            entry, refused = core.admit(bad, sender, 1.0)
-        except Exception as exc:
-            report.crash("admission", repr(bad), exc)
+        variant = hostile_variant(rng, originals[i], payloads[i], keys)
+        if variant is None:
             continue
-        if entry is not None:
-            taken += 1
-            report.crash("admission", repr(bad), "a mutated action was ACCEPTED")
-        elif refused and not all(isinstance(r, m.Rejection) and r.code for r in refused):
-            report.crash("admission", repr(bad), "refused without a reason code")
+        bad, sender = variant
+        tried += 1
+        taken += _refused(core, bad, sender, 1.0, "admission", report)
     report.tried["admission"] = tried
     report.accepted["admission"] = taken
+
+
+def hostile_variant(rng: np.random.Generator, original: m.Action, payload: bytes,
+                    keys: dict[str, KeyPair]) -> tuple[bytes, str] | None:
+    """An admitted action made hostile, with the topic it comes on; None when the draw is a legitimate action.
+
+    Mutated bytes or fields, every field kept but signed by another key, sent on another keeper's topic, or a
+    signed field changed under the old signature: the house has taken ``original`` already, so none may get in.
+    """
+    others = list(KEEPERS)
+    sender = original.keeper
+    style = int(rng.integers(0, 5))
+    if style == 0:
+        return mutate_bytes(rng, payload), sender
+    if style == 1:
+        return mutate_field(rng, original), sender
+    if style == 2:  # every field kept, signed by another keeper's key (or a fresh one)
+        other = keys[others[int(rng.integers(0, len(others)))]]
+        signer = other if rng.random() < 0.7 else KeyPair.from_seed(rng.bytes(32))
+        changes = {"nonce": original.nonce + int(rng.integers(1, 10**6))} if rng.random() < 0.5 else {}
+        bad = m.encode(signer.sign(msgspec.structs.replace(original, **changes)))
+        return None if signer is keys[sender] else (bad, sender)  # its own key on a fresh nonce: a new action
+    if style == 3:  # the original on another keeper's topic
+        sender = others[int(rng.integers(0, len(others)))]
+        return None if sender == original.keeper else (payload, sender)
+    obj = msgspec.to_builtins(original)  # a new value in a signed field, the old signature kept
+    fields = [k for k in obj if k not in ("type", "sig")]
+    key = fields[int(rng.integers(0, len(fields)))]
+    obj[key] = HOUSE_AMOUNTS[int(rng.integers(0, len(HOUSE_AMOUNTS)))] if isinstance(obj[key], int) \
+        else obj[key] + "0"
+    return json.dumps(obj).encode(), sender
+
+
+def _refused(core: HouseCore, bad: bytes, sender: str, now: float, stream: str, report: FuzzReport) -> int:
+    """1 if ``core`` wrongly took a hostile action in (a crash is counted too), else 0."""
+    try:
+        entry, refused = core.admit(bad, sender, now)
+    except Exception as exc:
+        report.crash(stream, repr(bad), exc)
+        return 0
+    if entry is not None:
+        report.crash(stream, repr(bad), "a mutated action was ACCEPTED")
+        return 1
+    if refused and not all(isinstance(r, m.Rejection) and r.code for r in refused):
+        report.crash(stream, repr(bad), "refused without a reason code")
+    return 0
 
 
 # --- the house: rules on boundary numbers -------------------------------------------------------------------
@@ -181,8 +195,8 @@ def fuzz_house(rng: np.random.Generator, n_blocks: int, report: FuzzReport) -> N
 class _Driver:
     """One house of a design with the three keepers registered, signing and numbering their actions."""
 
-    def __init__(self, design: str) -> None:
-        self.core = synthetic_core(design)
+    def __init__(self, design: str, core: HouseCore | None = None) -> None:
+        self.core = synthetic_core(design) if core is None else core
         self.keys = _keys()
         self.nonce = dict.fromkeys(KEEPERS, 0)
         self.commits: dict[tuple[int, str], tuple[int, int, bytes]] = {}
@@ -204,12 +218,15 @@ class _Driver:
 
 
 def _boundary_action(rng: np.random.Generator, design: str, who: str, nonce: int, core: HouseCore,
-                     commits: dict[tuple[int, str], tuple[int, int, bytes]]) -> m.Action:
+                     commits: dict[tuple[int, str], tuple[int, int, bytes]],
+                     amounts: list[int] | None = None) -> m.Action:
     ids = [*core.house.open, 0, 1, 2**63 - 1] if core.house.open else [0, 1, 2, 2**63 - 1]
     auction = int(ids[int(rng.integers(0, len(ids)))])
 
+    pool = HOUSE_AMOUNTS if amounts is None else amounts
+
     def amount() -> int:
-        return int(HOUSE_AMOUNTS[int(rng.integers(0, len(HOUSE_AMOUNTS)))])
+        return int(pool[int(rng.integers(0, len(pool)))])
 
     deadline = int(rng.choice([0, 1, 10**12, 2**63 - 1]))
     # the actions this design takes (its gas table names them); a design with none is sent takes it must refuse
