@@ -157,9 +157,14 @@ class AuctionHouse:
                                         native_q=native_q)]
         if self.priced:
             self._watch(self.book.on_block(now))
-        out += self._include(now, gas_gwei)
-        out += self._deadlines(now)
-        out += self._kick(now)
+        # Most blocks of a day include nothing, end no sale and kick nobody: each step is asked only when it
+        # has something to do (each would return nothing otherwise).
+        if self.mempool:
+            out += self._include(now, gas_gwei)
+        if self.deadlines and self.deadlines[0][0] <= now:
+            out += self._deadlines(now)
+        if len(self.queue):
+            out += self._kick(now)
         return out
 
     def finish(self, now: float) -> list[m.Message]:

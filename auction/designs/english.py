@@ -144,6 +144,8 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
         agent.wallet.set_committed(msg.auction, max(msg.bid, agent.wallet.committed.get(msg.auction, 0)))
         return []  # winning: nothing to do
     decision = agent.decide(tracked, now)
+    if decision is None:  # most decisions (priced out by gas, or no better bid): nothing else to read
+        return agent.drop(tracked, None)
     if not isinstance(decision, Take) or not isinstance(msg.terms, EnglishTerms):
         return agent.drop(tracked, decision)
     bid, guy, tic_ms = (msg.bid, msg.guy, msg.tic_ms) if isinstance(msg, m.State) else (0, "", 0)

@@ -160,6 +160,8 @@ def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
     """A ``Take`` becomes a ``Liquidate`` now, repaying what buys ``max_qty`` at ``oracle / (1 + bonus)``,
     if that is at most ``max_price``, with the strategy's priority fee."""
     decision = agent.decide(tracked, now)
+    if decision is None:  # most decisions (a keeper priced out by gas): nothing else to read
+        return agent.drop(tracked, None)
     msg = tracked.msg
     oracle_q = agent.oracle.get(msg.asset, tracked.oracle_q)
     if not isinstance(decision, Take) or not isinstance(msg.terms, FixedTerms) or oracle_q <= 0:
