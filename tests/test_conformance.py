@@ -32,11 +32,11 @@ pytestmark = pytest.mark.broker
 ROOT = Path(__file__).resolve().parents[1]
 KEEPER = "conf"
 CAPITAL_USD = 10_000_000
-# Two hours of a jump-diffusion crash and forty minutes of drain: 800 blocks, about 32 s of wall time at 300x.
+# Ninety minutes of a jump-diffusion crash and thirty of drain: 600 blocks, about 24 s of wall time at 300x.
 # Short Dutch tails, sealed rounds and English auctions, so that resets, new rounds and restarts happen in it.
 SCENARIO = """
 name = "conformance"
-description = "two hours of a crash, for the conformance test"
+description = "ninety minutes of a crash, for the conformance test"
 seed_base = 4
 
 [prices]
@@ -46,7 +46,7 @@ s0 = 2000.0
 mu = 0.0
 sigma = 0.6
 dt_s = 600.0
-steps = 12
+steps = 9
 lam = 8760.0
 jump_mean = -0.08
 jump_std = 0.03
@@ -72,7 +72,7 @@ liquidation_ratio = 1.5
 
 [house]
 max_kicks_per_block = 3
-drain_s = 2400.0
+drain_s = 1800.0
 
 [designs.dutch]
 tail = 1200.0
