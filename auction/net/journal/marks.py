@@ -86,9 +86,10 @@ class Syncer:
     """fdatasync of the marks file in a thread beside the house's loop, never on it.
 
     One fdatasync on a virtual disk is usually under a millisecond but now and then tens of milliseconds
-    (measured: 31-45 ms in 3 of 21 conformance runs on this machine kind), longer than a 20 ms block at the
-    default speed: waiting for it held the house behind its clock. The thread syncs whatever was written since
-    its last sync (group commit: one fdatasync covers every mark before it), as soon as there is something.
+    (measured: 31-45 ms in 3 of 21 conformance runs on this machine kind), longer than a 20 ms block at 600x
+    (the default speed then): waiting for it held the house behind its clock. The thread syncs whatever was
+    written since its last sync (group commit: one fdatasync covers every mark before it), as soon as there is
+    something.
     The cost, for ``--journal-sync normal`` only: a power loss (not a crash of the process) can drop the marks
     written since the last sync returned, tens of milliseconds of them, so the check at open then looks at an
     earlier batch. A failed sync (a disk error) is raised at the next mark: the house stops."""
