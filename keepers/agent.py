@@ -15,6 +15,9 @@ the runtime hands the agent the registry of designs, so this module names none o
 
 A strategy that raises or returns garbage is treated as ``None``, and the keeper goes on; the failures are
 counted (``failures``), the first logged with its file and line (``keepers.failures``).
+
+What the keeper sees (prices, gas, the strategy's context) is ``keepers.quotes``; how it books results,
+rejections and acknowledgements is ``keepers.settling``: the agent's base classes.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import math
 import zlib
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -34,9 +37,22 @@ from broker import messages as m
 from keepers.api import AuctionView, Bid, Context, Strategy, Take
 from keepers.deadline import DeadlineExceeded, DeadlineStrategy, call_with_deadline
 from keepers.failures import Failures
-from keepers.plan import MarketView, Order, Policy, SealedPlan, Sent, TakeOrders, Tracked, fit_qty, valid
+from keepers.plan import (
+    MarketView,
+    Order,
+    Planning,
+    Policy,
+    SealedPlan,
+    Sent,
+    TakeOrders,
+    Tracked,
+    fit_qty,
+    twin,
+    valid,
+)
 from keepers.rows import Rows
-from keepers.views import ViewCache, result_view
+from keepers.settling import Settling
+from keepers.views import ViewCache
 from keepers.wallet import Book, Limits, Wallet
 
 __all__ = [
@@ -55,32 +71,8 @@ __all__ = [
     "fit_qty",
 ]
 
-DEFAULT_GAS = 100_000  # an action its design does not list (auction.models.chain.DEFAULT_GAS)
 
-
-class Planning(Protocol):
-    """What the agent needs of a design (``auction.designs.base.Design`` is one)."""
-
-    @property
-    def gas(self) -> Mapping[str, int]:
-        """Gas units per action tag, as the house charges them."""
-        ...
-
-    @property
-    def plan(self) -> Callable[[KeeperAgent, Tracked, float], list[Order]]:
-        """A strategy's decision about one auction -> the orders to send (``agent.decide`` asks it)."""
-        ...
-
-    @property
-    def view_terms(self) -> Callable[[m.Announce | m.State], dict[str, Any]]:
-        """The design's terms as the strategy sees them, in whole units."""
-        ...
-
-    # Optional (read with getattr): plan_batch(agent, now) -> TakeOrders | None, ``plan`` for every tracked
-    # auction at once, in auction id order; None when it cannot (the agent then plans one by one).
-
-
-class KeeperAgent:
+class KeeperAgent(Settling):
     """One keeper: a strategy, a wallet with limits, an inventory and a P&L book."""
 
     def __init__(
@@ -162,85 +154,12 @@ class KeeperAgent:
         """Realized P&L so far (numeraire base units)."""
         return self.book.realized
 
-    def gas_price(self, now: float) -> float:
-        """The going base fee (gwei): from the runtime's gas source, else from the last Block."""
-        return self._quote(now)[1]
-
-    def _quote(self, now: float) -> tuple[float, float, float]:
-        """(now, base fee, native price) at ``now``, computed once per instant: both are asked several times
-        per decision. Forgotten whenever a message moves what they come from (a Block, an oracle price)."""
-        q = self._quotes
-        if q is None or q[0] != now:
-            gas = self._gas(now) if self._gas is not None else self.gas_gwei
-            q = self._quotes = (now, gas, self._native_price(now))
-        return q
-
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self, now: float) -> None:
         self._guard(lambda: self.strategy.on_start(self.context(now)), "on_start", now)
 
     def stop(self, now: float) -> None:
         self._guard(lambda: self.strategy.on_stop(self.context(now)), "on_stop", now)
-
-    def context(self, now: float, auction: int | None = None) -> Context:
-        """What the strategy sees at ``now``; ``auction``: the lot being decided (private values)."""
-        _, gas, native = self._quote(now)
-        return Context(
-            keeper_id=self.keeper_id,
-            now=now,
-            price=self._price_at(now, auction),
-            balance=self.wallet.cash / units.NUM,  # units.num_f
-            inventory=self._inventory_view(),
-            gas_price=gas,
-            rng=self.rng,
-            log=self.log,
-            native_price=native,
-            hedge=None if self.market is None else lambda asset, qty: self._hedge(asset, qty, now),
-        )
-
-    def _hedge(self, asset: str, qty: float, now: float) -> float:
-        """Average price of selling ``qty`` (buying ``-qty``) in the keeper's market. A buy mirrors the sale's
-        impact around the market price (a constant-product pool's buy impact is a little larger)."""
-        assert self.market is not None
-        price = self._market_price(asset, now)
-        sold = self.market.proceeds(asset, abs(qty), now) / abs(qty)
-        return sold if qty > 0 else 2 * price - sold
-
-    def _price_at(self, now: float, auction: int | None) -> Callable[[str], float]:
-        """``ctx.market_price``: a market quotes one price per asset and instant, asked once per context (a
-        private value per lot, or prices from the oracle, which messages move, are asked every time)."""
-        if self.market is None or (auction is not None and self._lot_price is not None):
-            return lambda asset: self._market_price(asset, now, auction)
-        seen: dict[str, float] = {}
-
-        def price(asset: str) -> float:
-            p = seen.get(asset)
-            if p is None:
-                p = seen[asset] = self._market_price(asset, now)
-            return p
-
-        return price
-
-    def _inventory_view(self) -> Mapping[str, float]:
-        """The inventory in whole tokens, read-only, rebuilt only when it changed."""
-        items = tuple(self.inventory.items())
-        cached = self._inventory
-        if cached[0] != items:
-            cached = self._inventory = (items, MappingProxyType({a: units.col_f(q) for a, q in items}))
-        return cached[1]
-
-    def decision_context(self, now: float, auction: int) -> Context:
-        """The context of a decision about ``auction``. One object serves every decision while nothing it
-        holds moves (instant, prices, balance, inventory), unless the market prices each lot privately."""
-        if self._lot_price is not None:
-            return self.context(now, auction)
-        key = (self._quote(now), self.wallet.cash, tuple(self.inventory.items()))
-        cached = self._ctx
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        ctx = self.context(now)
-        self._ctx = (key, ctx)
-        return ctx
 
     # -- inputs ------------------------------------------------------------------------------------------
     def on_message(self, msg: m.Message, now: float) -> list[Order] | TakeOrders:
@@ -340,80 +259,6 @@ class KeeperAgent:
     def prices_per_lot(self) -> bool:
         """The market shows a private value per lot (textbook-ipv): each decision has its own context."""
         return self._lot_price is not None
-
-    def on_result(self, msg: m.Result, now: float) -> None:
-        if msg.auction in self._settled:
-            return  # a redelivered result
-        self._settled.add(msg.auction)
-        tracked = self.auctions.pop(msg.auction, None)
-        self.wallet.settle(msg.auction)
-        # What was sent there is settled too: forget it (the record stays as small as the open auctions, and a
-        # late or replayed rejection of one of those actions can no longer release money the result settled).
-        for nonce in self._sent_in.pop(msg.auction, ()):
-            del self._sent[nonce]
-        if tracked is None:
-            return  # never seen: no fills of ours, nothing to learn
-        self.rows.remove(tracked.row)
-        asset = tracked.msg.asset
-        _count_down(self.tracked_assets, asset)
-        _count_down(self.tracked_designs, tracked.msg.design)
-        qty = sum(f.qty for f in msg.fills if f.keeper == self.keeper_id)
-        cost = sum(f.cost for f in msg.fills if f.keeper == self.keeper_id)
-        if qty or cost:
-            self.wallet.cash -= cost
-            self.book.spent += cost
-            self.book.bought += qty
-            self.book.won += 1
-            self.inventory[asset] = self.inventory.get(asset, 0) + qty
-            self._resell(asset, now)
-        if self.keeper_id in msg.forfeited:  # a sealed bid committed but not revealed: its deposit went to the protocol
-            lost = min(int(getattr(tracked.msg.terms, "deposit", 0)), self.wallet.cash)
-            self.wallet.cash -= lost
-            self.book.forfeits += lost
-        if self._hears_results:
-            view = result_view(msg, self.keeper_id, asset)
-            self._guard(lambda: self.strategy.on_result(view, self.context(now, msg.auction)), "on_result", now)
-
-    def on_rejection(self, msg: m.Rejection, now: float) -> None:
-        if msg.keeper != self.keeper_id:
-            return
-        sent = self._unsend(msg.ref)
-        self.log.info("action.rejected", ref=msg.ref, code=msg.code, reason=msg.text)
-        if sent is None:
-            return
-        self.wallet.uncommit(sent.auction, sent.amount)
-        tracked = self.auctions.get(sent.auction)
-        if sent.kind == "commit" and tracked is not None and tracked.sealed is not None:
-            tracked.sealed.failed = True
-            tracked.plan += 1  # no reveal for a commit that did not land
-
-    def on_ack(self, msg: m.Ack) -> None:
-        """The house included our action. A take in a sale that hedges it inside (a perp design: the house pays
-        the keeper its hedge in the same transaction, ``auction.book.perp_close.keeper_fill``) ties no money up
-        past its inclusion, as a Drift liquidator derisks at once: release what it committed. Other takes hold
-        their commitment until the result settles it."""
-        if msg.keeper != self.keeper_id:
-            return
-        sent = self._sent.get(msg.ref)
-        tracked = self.auctions.get(sent.auction) if sent is not None else None
-        if sent is None or tracked is None or sent.kind != "take":
-            return
-        if not getattr(self.designs[tracked.msg.design], "resells", True):
-            self._unsend(msg.ref)
-            self.wallet.uncommit(sent.auction, sent.amount)
-
-    def _unsend(self, nonce: int) -> Sent | None:
-        """Forget the action sent with ``nonce`` (both records of it); what it was, or None if unknown."""
-        sent = self._sent.pop(nonce, None)
-        if sent is not None:
-            self._sent_in[sent.auction].discard(nonce)
-        return sent
-
-    def credit_incentive(self, amount: int) -> None:
-        """A keeper reward (Clipper tip + chip) the runtime saw paid to this keeper."""
-        self._inputs += 1
-        self.wallet.cash += amount
-        self.book.incentives += amount
 
     # -- output ------------------------------------------------------------------------------------------
     def release(self, order: Order, now: float) -> m.Action | None:
@@ -551,91 +396,3 @@ class KeeperAgent:
     def salt(self, n: int) -> bytes:
         """``n`` random bytes from the keeper's own seeded stream (sealed-bid salts)."""
         return bytes(self.salt_rng.bytes(n))
-
-    # -- money -------------------------------------------------------------------------------------------
-    def priority_fee(self, decision: Take) -> int:
-        """The priority fee to offer (wire: 1e-3 gwei): the strategy's, or the policy's default."""
-        gwei = self.policy.default_priority_fee if decision.priority_fee is None else decision.priority_fee
-        return round(min(max(gwei, 0.0), self.limits.max_priority_fee) * 1000)  # wire: 1e-3 gwei
-
-    def room(self, auction: int, tag: str, fee: int, now: float) -> int:
-        """What an action may commit in ``auction``: the budget less the gas it will burn."""
-        design = self.auctions[auction].msg.design
-        return self.wallet.budget(auction) - self.gas_units_cost(design, tag, fee, now)
-
-    def _gas_cost(self, action: m.Action, design: str, now: float) -> int:
-        return self.gas_units_cost(design, m.tag_of(type(action)), getattr(action, "priority_fee", 0), now)
-
-    def gas_units_cost(self, design: str, tag: str, fee: int, now: float) -> int:
-        """Numeraire units for the gas of one action: units * (base fee + tip) gwei * 1e-9 * native price."""
-        _, base, native = self._quote(now)
-        gwei = base + fee / 1000
-        table = self.gas_units if self.gas_units is not None else self.designs[design].gas
-        gas = table.get(tag, DEFAULT_GAS)
-        return units.num(gas * gwei * 1e-9 * native)
-
-    def _resell(self, asset: str, now: float) -> None:
-        """Sell what was won into the market at once, as the house does for the ledger (clipperCall)."""
-        qty = self.inventory.get(asset, 0)
-        if not qty or self.market is None:
-            return
-        try:
-            proceeds = units.num(self.market.proceeds(asset, units.col_f(qty), now))
-        except Exception as exc:
-            self.log.warning("resale.failed", asset=asset, error=str(exc))
-            return
-        self.inventory[asset] = 0
-        self.wallet.cash += proceeds
-        self.book.proceeds += proceeds
-
-    def _seen(self, now: float) -> tuple[Any, ...]:
-        """What a re-evaluation depends on: market prices of the assets on sale, oracle prices, gas."""
-        assets = sorted(self.tracked_assets)
-        return (
-            tuple(self._market_price(a, now) for a in assets),
-            tuple(sorted(self.oracle.items())),
-            self.gas_price(now),
-        )  # new auctions are evaluated when announced; closed ones need nothing
-
-    def _market_price(self, asset: str, now: float, auction: int | None = None) -> float:
-        if self.market is not None:
-            lot_price = getattr(self.market, "lot_price", None)
-            if auction is not None and lot_price is not None:
-                return float(lot_price(asset, auction, now))
-            return self.market.price(asset, now)
-        if asset in self.oracle:
-            return self.oracle[asset] / units.NUM
-        raise KeyError(f"keeper {self.keeper_id} has no market price for {asset!r}")
-
-    def _native_price(self, now: float) -> float:
-        try:
-            return self._market_price(self.policy.native_asset, now)
-        except Exception:
-            return self.policy.native_usd
-
-    def _guard(self, fn: Any, hook: str, now: float) -> None:
-        try:
-            fn()
-        except Exception as exc:
-            self.failures.failed(self.log, now, hook, exc)
-
-
-def twin(announced: m.Announce | m.State, msg: m.Announce | m.State) -> bool:
-    """Whether ``msg`` is the State a house sends with the Announce ``announced`` (``auction.house``: a kick is
-    the pair), showing the very same auction: open, same lot, tab, start, owner and terms, no bid, no phase,
-    the top the terms say. Only its ``seq`` is new, and no design's plan reads it (``AuctionView.terms["seq"]``
-    aside: see ``Strategy.on_auction``)."""
-    if type(announced) is not m.Announce or type(msg) is not m.State:
-        return False
-    return (msg.status == "open" and msg.lot == announced.lot and msg.tab == announced.tab
-            and msg.start_ms == announced.start_ms and msg.owner == announced.owner and msg.design == announced.design
-            and msg.asset == announced.asset and msg.bid == 0 and msg.guy == "" and msg.tic_ms == 0 and msg.phase == ""
-            and msg.top_q == getattr(announced.terms, "top_q", 0) and msg.terms == announced.terms)
-
-
-def _count_down(counts: dict[str, int], key: str) -> None:
-    left = counts[key] - 1
-    if left:
-        counts[key] = left
-    else:
-        del counts[key]

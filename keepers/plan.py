@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -169,3 +169,37 @@ def fit_qty(qty: int, price_q: int, budget: int) -> int:
         return qty
     return max(0, min(qty, units.qty_for(max(budget, 0), price_q)))
 
+
+class Planning(Protocol):
+    """What the agent needs of a design (``auction.designs.base.Design`` is one)."""
+
+    @property
+    def gas(self) -> Mapping[str, int]:
+        """Gas units per action tag, as the house charges them."""
+        ...
+
+    @property
+    def plan(self) -> Callable[[Any, Tracked, float], list[Order]]:  # Any: the KeeperAgent (which imports this)
+        """A strategy's decision about one auction -> the orders to send (``agent.decide`` asks it)."""
+        ...
+
+    @property
+    def view_terms(self) -> Callable[[m.Announce | m.State], dict[str, Any]]:
+        """The design's terms as the strategy sees them, in whole units."""
+        ...
+
+    # Optional (read with getattr): plan_batch(agent, now) -> TakeOrders | None, ``plan`` for every tracked
+    # auction at once, in auction id order; None when it cannot (the agent then plans one by one).
+
+
+def twin(announced: m.Announce | m.State, msg: m.Announce | m.State) -> bool:
+    """Whether ``msg`` is the State a house sends with the Announce ``announced`` (``auction.house``: a kick is
+    the pair), showing the very same auction: open, same lot, tab, start, owner and terms, no bid, no phase,
+    the top the terms say. Only its ``seq`` is new, and no design's plan reads it (``AuctionView.terms["seq"]``
+    aside: see ``Strategy.on_auction``)."""
+    if type(announced) is not m.Announce or type(msg) is not m.State:
+        return False
+    return (msg.status == "open" and msg.lot == announced.lot and msg.tab == announced.tab
+            and msg.start_ms == announced.start_ms and msg.owner == announced.owner and msg.design == announced.design
+            and msg.asset == announced.asset and msg.bid == 0 and msg.guy == "" and msg.tic_ms == 0 and msg.phase == ""
+            and msg.top_q == getattr(announced.terms, "top_q", 0) and msg.terms == announced.terms)

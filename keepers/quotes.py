@@ -1,0 +1,163 @@
+"""What a keeper sees when it decides: market and oracle prices, gas and the native token's price, each
+computed once per instant, and the ``Context`` handed to its strategy; what an action's gas costs it.
+
+A base class of ``keepers.agent.KeeperAgent``, which holds the state read here (set in its ``__init__``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from auction import units
+from auction.models.chain import DEFAULT_GAS
+from broker import messages as m
+from keepers.api import Context, Take
+from keepers.plan import MarketView, Policy
+from keepers.wallet import Limits, Wallet
+
+
+class Quotes:
+    """Prices, gas and the strategy's context, as one keeper sees them."""
+
+    keeper_id: str
+    designs: Mapping[str, Any]
+    market: MarketView | None
+    policy: Policy
+    limits: Limits
+    wallet: Wallet
+    inventory: dict[str, int]
+    oracle: dict[str, int]
+    tracked_assets: dict[str, int]
+    gas_units: dict[str, int] | None
+    gas_gwei: float
+    rng: np.random.Generator
+    log: Any
+    auctions: dict[int, Any]
+    _gas: Callable[[float], float] | None
+    _lot_price: Callable[[str, int, float], float] | None
+    _quotes: tuple[float, float, float] | None
+    _ctx: tuple[Any, Context] | None
+    _inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]]
+
+    def gas_price(self, now: float) -> float:
+        """The going base fee (gwei): from the runtime's gas source, else from the last Block."""
+        return self._quote(now)[1]
+
+    def _quote(self, now: float) -> tuple[float, float, float]:
+        """(now, base fee, native price) at ``now``, computed once per instant: both are asked several times
+        per decision. Forgotten whenever a message moves what they come from (a Block, an oracle price)."""
+        q = self._quotes
+        if q is None or q[0] != now:
+            gas = self._gas(now) if self._gas is not None else self.gas_gwei
+            q = self._quotes = (now, gas, self._native_price(now))
+        return q
+
+    def context(self, now: float, auction: int | None = None) -> Context:
+        """What the strategy sees at ``now``; ``auction``: the lot being decided (private values)."""
+        _, gas, native = self._quote(now)
+        return Context(
+            keeper_id=self.keeper_id,
+            now=now,
+            price=self._price_at(now, auction),
+            balance=self.wallet.cash / units.NUM,  # units.num_f
+            inventory=self._inventory_view(),
+            gas_price=gas,
+            rng=self.rng,
+            log=self.log,
+            native_price=native,
+            hedge=None if self.market is None else lambda asset, qty: self._hedge(asset, qty, now),
+        )
+
+    def _hedge(self, asset: str, qty: float, now: float) -> float:
+        """Average price of selling ``qty`` (buying ``-qty``) in the keeper's market. A buy mirrors the sale's
+        impact around the market price (a constant-product pool's buy impact is a little larger)."""
+        assert self.market is not None
+        price = self._market_price(asset, now)
+        sold = self.market.proceeds(asset, abs(qty), now) / abs(qty)
+        return sold if qty > 0 else 2 * price - sold
+
+    def _price_at(self, now: float, auction: int | None) -> Callable[[str], float]:
+        """``ctx.market_price``: a market quotes one price per asset and instant, asked once per context (a
+        private value per lot, or prices from the oracle, which messages move, are asked every time)."""
+        if self.market is None or (auction is not None and self._lot_price is not None):
+            return lambda asset: self._market_price(asset, now, auction)
+        seen: dict[str, float] = {}
+
+        def price(asset: str) -> float:
+            p = seen.get(asset)
+            if p is None:
+                p = seen[asset] = self._market_price(asset, now)
+            return p
+
+        return price
+
+    def _inventory_view(self) -> Mapping[str, float]:
+        """The inventory in whole tokens, read-only, rebuilt only when it changed."""
+        items = tuple(self.inventory.items())
+        cached = self._inventory
+        if cached[0] != items:
+            cached = self._inventory = (items, MappingProxyType({a: units.col_f(q) for a, q in items}))
+        return cached[1]
+
+    def decision_context(self, now: float, auction: int) -> Context:
+        """The context of a decision about ``auction``. One object serves every decision while nothing it
+        holds moves (instant, prices, balance, inventory), unless the market prices each lot privately."""
+        if self._lot_price is not None:
+            return self.context(now, auction)
+        key = (self._quote(now), self.wallet.cash, tuple(self.inventory.items()))
+        cached = self._ctx
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ctx = self.context(now)
+        self._ctx = (key, ctx)
+        return ctx
+
+    def priority_fee(self, decision: Take) -> int:
+        """The priority fee to offer (wire: 1e-3 gwei): the strategy's, or the policy's default."""
+        gwei = self.policy.default_priority_fee if decision.priority_fee is None else decision.priority_fee
+        return round(min(max(gwei, 0.0), self.limits.max_priority_fee) * 1000)  # wire: 1e-3 gwei
+
+    def room(self, auction: int, tag: str, fee: int, now: float) -> int:
+        """What an action may commit in ``auction``: the budget less the gas it will burn."""
+        design = self.auctions[auction].msg.design
+        return self.wallet.budget(auction) - self.gas_units_cost(design, tag, fee, now)
+
+    def _gas_cost(self, action: m.Action, design: str, now: float) -> int:
+        return self.gas_units_cost(design, m.tag_of(type(action)), getattr(action, "priority_fee", 0), now)
+
+    def gas_units_cost(self, design: str, tag: str, fee: int, now: float) -> int:
+        """Numeraire units for the gas of one action: units * (base fee + tip) gwei * 1e-9 * native price."""
+        _, base, native = self._quote(now)
+        gwei = base + fee / 1000
+        table = self.gas_units if self.gas_units is not None else self.designs[design].gas
+        gas = table.get(tag, DEFAULT_GAS)
+        return units.num(gas * gwei * 1e-9 * native)
+
+    def _seen(self, now: float) -> tuple[Any, ...]:
+        """What a re-evaluation depends on: market prices of the assets on sale, oracle prices, gas."""
+        assets = sorted(self.tracked_assets)
+        return (
+            tuple(self._market_price(a, now) for a in assets),
+            tuple(sorted(self.oracle.items())),
+            self.gas_price(now),
+        )  # new auctions are evaluated when announced; closed ones need nothing
+
+    def _market_price(self, asset: str, now: float, auction: int | None = None) -> float:
+        if self.market is not None:
+            lot_price = getattr(self.market, "lot_price", None)
+            if auction is not None and lot_price is not None:
+                return float(lot_price(asset, auction, now))
+            return self.market.price(asset, now)
+        if asset in self.oracle:
+            return self.oracle[asset] / units.NUM
+        raise KeyError(f"keeper {self.keeper_id} has no market price for {asset!r}")
+
+    def _native_price(self, now: float) -> float:
+        try:
+            return self._market_price(self.policy.native_asset, now)
+        except Exception:
+            return self.policy.native_usd
