@@ -35,7 +35,7 @@ from auction import units
 from auction.book.accounts import Accounts
 from auction.book.base import Lot, MarginBook
 from auction.book.ledger import USD, Ledger
-from auction.book.margin import LiquidationQueue
+from auction.book.queue import LiquidationQueue
 from auction.book.vaults import VaultBook
 from auction.designs.base import Design, Opening, Sale
 from auction.errors import Rejected

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from auction import units
 from auction.book.accounts import Accounts, generate, mm_from_ratio
-from auction.book.margin import Detector, LiquidationQueue, vol_adjusted_mm
+from auction.book.margin import Detector, vol_adjusted_mm
+from auction.book.queue import LiquidationQueue
 
 USD = units.NUM
 
