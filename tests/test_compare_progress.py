@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -105,14 +107,32 @@ def _alive(pid: int) -> bool:
     return st is not None and st[1] != "Z"
 
 
+@contextmanager
+def _sigint_as_in_a_terminal() -> Iterator[None]:
+    """Children started inside get SIGINT at its default, as a terminal's foreground job has it.
+
+    A suite started as a background job of a script (``python3 -m pytest ... &``: the shell, without job
+    control, starts it with SIGINT ignored) hands the ignored SIGINT down to the command, which then rightly
+    keeps ignoring it (Python leaves an inherited SIG_IGN alone, as ``nohup`` and such jobs expect): the test
+    would measure the runs' end, not Ctrl-C's. A handler set here is reset to the default in the child by exec.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_ends_the_workers_within_two_seconds(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "auction.cli", "compare", "--designs", "english", "--seeds", "4", "--workers", "2",
-         "--accounts", "6000", "--out", str(out), "--no-progress"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _sigint_as_in_a_terminal():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "auction.cli", "compare", "--designs", "english", "--seeds", "4", "--workers",
+             "2", "--accounts", "6000", "--out", str(out), "--no-progress"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Ready when two worker processes (grandchildren: forked by the forkserver) have each run 1 s of CPU.
         deadline = time.monotonic() + 120
