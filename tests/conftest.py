@@ -13,8 +13,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from broker.server import BrokerHandle, launch_broker, start_broker
+
+# Hypothesis's timing checks off for every property test: a test's deadline (200 ms an example) and the
+# too_slow health check (data generation slower than a bound) time the machine, not the rules, and fail on a
+# shared, loaded CI host (2 cores). Every example and assertion still runs; only wall-time limits go.
+settings.register_profile("liqnet", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("liqnet")
 
 
 @pytest.fixture(scope="session")
