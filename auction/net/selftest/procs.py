@@ -61,3 +61,12 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_wait_s(pid: int) -> float:
+    """Seconds the process's main thread has spent ready to run but waiting for a CPU (the second field of
+    /proc/PID/schedstat, in ns): time the machine's other work took from it. 0.0 where the kernel does not say."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
