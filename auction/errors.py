@@ -4,6 +4,9 @@
   machine-readable ``code`` (sent on the wire in a rejection message, listed in PROTOCOL.md) and a
   message a user understands. A rejected action never changes state.
 - ``ConfigError``: a bad file, flag or scenario given by the user; the CLI prints one line and exits 2.
+
+``Terminated`` is not an error: a SIGTERM (``kill``, ``timeout``, ``docker stop``) turned into the same unwinding
+as Ctrl-C's ``KeyboardInterrupt`` where a command must clean up (``liqnet compare`` ends its workers).
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ class LiqnetError(Exception):
 
 class ConfigError(LiqnetError):
     """Bad user input: a file, a flag, a scenario. The CLI prints it as one line, exit code 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound as Ctrl-C is; the CLI exits 143 (128 + SIGTERM)."""
 
 
 class Rejected(LiqnetError):

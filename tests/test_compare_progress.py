@@ -125,7 +125,11 @@ def _sigint_as_in_a_terminal() -> Iterator[None]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_ctrl_c_ends_the_workers_within_two_seconds(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code", "line"), [
+    (signal.SIGINT, 130, "liqnet: interrupted"),  # Ctrl-C
+    (signal.SIGTERM, 143, "liqnet: terminated"),  # kill, timeout, docker stop
+])
+def test_ctrl_c_ends_the_workers_within_two_seconds(tmp_path: Path, signum: int, code: int, line: str) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with _sigint_as_in_a_terminal():
@@ -143,7 +147,7 @@ def test_ctrl_c_ends_the_workers_within_two_seconds(tmp_path: Path) -> None:
             workers = [pid for pid, depth in _descendants(proc.pid).items()
                        if depth == 2 and (st := _stat(pid)) is not None and st[2] >= 100]
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signum)
         sent = time.monotonic()
         while any(_alive(pid) for pid in workers) and time.monotonic() - sent < 10:
             time.sleep(0.01)
@@ -152,10 +156,10 @@ def test_ctrl_c_ends_the_workers_within_two_seconds(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    print(f"workers gone {stopped:.3f} s after Ctrl-C")
-    assert stopped < 2.0, f"workers still running {stopped:.1f} s after Ctrl-C"
-    assert proc.returncode == 130
-    assert stderr.strip() == "liqnet: interrupted", stderr
+    print(f"workers gone {stopped:.3f} s after {signal.Signals(signum).name}")
+    assert stopped < 2.0, f"workers still running {stopped:.1f} s after {signal.Signals(signum).name}"
+    assert proc.returncode == code
+    assert stderr.strip() == line, stderr
     assert not out.exists()  # nothing written, not even the directory
 
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from auction.cli import network, simulate
 from auction.cli.args import HelpFormatter
-from auction.errors import ConfigError, Rejected
+from auction.errors import ConfigError, Rejected, Terminated
 
 Builder = Callable[[Any], None]  # adds one command's subparser
 
@@ -90,6 +90,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return _user_error(f"{exc.filename or exc}: no such file")
     except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         return _user_error(f"{exc.filename or ''}: {exc.strerror}")
+    except Terminated:
+        print("liqnet: terminated", file=sys.stderr)
+        return 143  # 128 + SIGTERM, as the shell reports a process SIGTERM killed
     except KeyboardInterrupt:
         print("liqnet: interrupted", file=sys.stderr)
         return 130

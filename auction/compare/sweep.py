@@ -8,8 +8,9 @@ take several times a Dutch one), so no worker is left with a long run while the 
 variant's run at the first seed goes before all others, so that the plots drawn from the first seed alone
 can be rendered while the other runs go on (``on_first_seed``).
 
-The progress bar advances as each run finishes. Ctrl-C (or a failing run) ends the worker processes at
-once, rather than waiting for the simulations they are running; nothing is written then.
+The progress bar advances as each run finishes. Ctrl-C, SIGTERM (``kill``, ``timeout``, ``docker stop``) or a
+failing run ends the worker processes at once, rather than waiting for the simulations they are running;
+nothing is written then.
 
 Grid keys that belong to one design's table (``dutch.buf``) only multiply that design's runs; keys of
 shared tables (``oracle.hop_s``) multiply every design.
@@ -21,6 +22,7 @@ import gc
 import itertools
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -30,7 +32,7 @@ from typing import Any
 from auction import designs as registry
 from auction.compare.workers import context as worker_context
 from auction.compare.workers import usable_cores
-from auction.errors import ConfigError
+from auction.errors import ConfigError, Terminated
 from auction.run.result import RunResult
 from auction.scenario.load import Scenario, split_key, with_overrides
 
@@ -234,21 +236,41 @@ def _run_pool(
     pool = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
                                initargs=(log_level,))
     try:
-        pending: dict[Future[RunResult], int] = {
-            pool.submit(run_task, runner, t.scenario, t.variant.design, t.seed): t.index
-            for t in submission_order(tasks)
-        }
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)  # each run as it finishes
-            for future in finished:
-                index = pending.pop(future)
-                results[index] = future.result()  # re-raises a worker's exception here
-                done(index, results[index])
+        with _sigterm_unwinds():
+            pending: dict[Future[RunResult], int] = {
+                pool.submit(run_task, runner, t.scenario, t.variant.design, t.seed): t.index
+                for t in submission_order(tasks)
+            }
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)  # each run as it finishes
+                for future in finished:
+                    index = pending.pop(future)
+                    results[index] = future.result()  # re-raises a worker's exception here
+                    done(index, results[index])
     except BaseException:
         _terminate(pool)
         raise
     pool.shutdown(wait=True)
     return results
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the pool runs, SIGTERM raises ``Terminated`` as Ctrl-C raises KeyboardInterrupt, so that the workers
+    are ended too (by default SIGTERM kills this process alone, and each worker would finish its run first).
+    Only the main thread may set a handler; elsewhere the default stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
