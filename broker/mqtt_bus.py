@@ -141,7 +141,7 @@ class MqttBus:
         check_topic(topic)
         qos, keep = delivery(topic, retain)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._hand(Out(topic, payload, qos, keep, done))
+        await self._hand([Out(topic, payload, qos, keep, done)])
         try:
             await asyncio.wait_for(asyncio.shield(done), self._publish_timeout)
         except TimeoutError:
@@ -151,11 +151,11 @@ class MqttBus:
     async def publish_many(self, items: Iterable[tuple[str, bytes, bool | None]]) -> None:
         """Publish (topic, payload, retain) in order without waiting for acknowledgements: returns once all
         are handed over, waiting only while ``window`` publishes are outstanding. ``flush`` waits for the rest."""
+        outs = []
         for topic, payload, retain in items:
             check_topic(topic)
-            qos, keep = delivery(topic, retain)
-            await self._hand(Out(topic, payload, qos, keep))
-
+            outs.append(Out(topic, payload, *delivery(topic, retain)))
+        await self._hand(outs)
     def mark(self) -> int:
         """A mark after every publish handed over so far (see ``flush``)."""
         return self._outbox.mark()
@@ -175,14 +175,23 @@ class MqttBus:
         """Publishes handed over and not yet acknowledged (or, QoS 0, not yet sent)."""
         return self._outbox.outstanding
 
-    async def _hand(self, out: Out) -> None:
-        await self._outbox.room()
-        if self._closing:
-            raise BusError(f"cannot publish to {out.topic}: the bus is closed")
-        number = self._outbox.add(out)
+    async def _hand(self, outs: list[Out]) -> None:
+        """Number and hand over ``outs`` in order, as few writes as the window allows (one when it has room)."""
+        sends: list[tuple[int, Out]] = []
+        for out in outs:
+            if self._outbox.full:
+                self._send(sends)
+                sends = []
+                await self._outbox.room()
+            if self._closing:
+                raise BusError(f"cannot publish to {out.topic}: the bus is closed")
+            sends.append((self._outbox.add(out), out))
+        self._send(sends)
+
+    def _send(self, sends: list[tuple[int, Out]]) -> None:
         client = self._client
-        if self._connected.is_set() and client is not None:
-            self._outbox.send(client, number, out)
+        if sends and self._connected.is_set() and client is not None:
+            self._outbox.send(client, sends)
 
     async def subscribe(self, pattern: str) -> None:
         """Subscribe now and after every reconnect."""

@@ -4,7 +4,8 @@
 - A persistent session (MQTT 3.1.1 ``clean_session=False``; MQTT 5 session expiry) unless asked otherwise, so
   a broker that stays up keeps QoS 1 messages for a client while it reconnects.
 - Publishes, their PUBACKs and incoming messages go to paho directly: aiomqtt keeps the paho client private and
-  offers no hook; its own path costs a Message copy, a queue round trip and a task per message.
+  offers no hook; its own path costs a Message copy, a queue round trip and a task per message. Publishes and
+  PUBACKs also skip paho's per-message bookkeeping, and reads are buffered (``broker.paho_writes``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from broker.bus import Will, delivery
-from broker.paho_writes import coalesce_writes
+from broker.paho_writes import coalesce_writes, fast_pubacks
 
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 SESSION_EXPIRY_S = 3600  # MQTT 5: how long the broker keeps an offline persistent session
@@ -94,3 +95,4 @@ def _wire_hot_paths(inner: paho.Client, on_ack: Callable[[int], None],
     inner.on_publish = acked
     inner.on_message = delivered
     coalesce_writes(inner)
+    fast_pubacks(inner, on_ack)  # the bus publishes with ``publish_packets``: their PUBACKs skip paho's record

@@ -14,9 +14,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import aiomqtt
-import paho.mqtt.client as paho
 
 from broker.bus import BusError
+from broker.paho_writes import publish_packets, publish_refusal
 
 
 @dataclass(slots=True)
@@ -57,6 +57,10 @@ class Outbox:
             self._room.clear()
             await self._room.wait()
 
+    @property
+    def full(self) -> bool:
+        return len(self._out) >= self._window
+
     def add(self, out: Out) -> int:
         """Number ``out`` and keep it until it is acknowledged; its number."""
         self._numbers += 1
@@ -66,25 +70,33 @@ class Outbox:
             self._room.clear()
         return number
 
-    def send(self, client: aiomqtt.Client, number: int, out: Out) -> None:
-        """Hand one publish to paho (it keeps the order and its own in-flight limit)."""
-        try:
-            info = client._client.publish(out.topic, out.payload, out.qos, out.retain)
-        except ValueError as exc:  # a topic or payload paho refuses: fail this publish, not the bus
-            self.finish(number, exc)
+    def send(self, client: aiomqtt.Client, sends: list[tuple[int, Out]]) -> None:
+        """Hand publishes (our number, the publish) to paho in order, as one write (``publish_packets``)."""
+        items: list[tuple[bytes, bytes, int, bool]] = []
+        numbers: list[int] = []
+        for number, out in sends:
+            topic = out.topic.encode()
+            refusal = publish_refusal(topic, out.payload, out.qos)
+            if refusal is not None:  # a topic or payload MQTT refuses: fail this publish, not the bus
+                self.finish(number, ValueError(refusal))
+                continue
+            items.append((topic, out.payload, out.qos, out.retain))
+            numbers.append(number)
+        if not items:
             return
-        if info.rc != paho.MQTT_ERR_SUCCESS:
-            return  # not connected any more: it goes out again on the next connection
-        if out.qos == 0:
-            self.finish(number)
-        else:
-            self._mids[info.mid] = number
+        mids = publish_packets(client._client, items)
+        if mids is None:
+            return  # not connected any more: they go out again on the next connection
+        for number, mid in zip(numbers, mids, strict=True):
+            if mid:
+                self._mids[mid] = number
+            else:
+                self.finish(number)  # QoS 0: done once handed over
 
     def resend(self, client: aiomqtt.Client) -> None:
         """On a new connection: every unacknowledged publish again, in order, before anything newer."""
         self._mids.clear()  # packet ids of the lost connection mean nothing on this one
-        for number, out in list(self._out.items()):
-            self.send(client, number, out)
+        self.send(client, list(self._out.items()))
 
     def acked(self, mid: int) -> None:
         number = self._mids.pop(mid, None)

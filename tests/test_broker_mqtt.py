@@ -356,3 +356,45 @@ async def test_what_a_lost_connection_left_unacknowledged_goes_out_again(own_bro
             await sub.subscribe("liq/v1/auctions/+/state")
             got = {e.topic: e.payload for e in await collect(sub, 0.5)}
     assert got == {t.state(i): str(i).encode() for i in range(20)}
+
+
+async def test_answering_qos1_deliveries_leaves_no_writer_spinning(broker_url: str) -> None:
+    """A bus that answers each QoS 1 delivery at once (a keeper taking an announce) writes its answer while paho's
+    PUBACK for the delivery waits for aiomqtt's writer: once all is written and acknowledged, no writer is left on
+    the event loop (one left behind would run on every turn of the loop, with nothing to write)."""
+    async with connect(broker_url, uid("house")) as house, connect(broker_url, uid("keeper")) as keeper:
+        assert isinstance(keeper, MqttBus)
+        await keeper.subscribe(t.POLICY["announce"].pattern)
+        await house.subscribe(t.actions("k"))
+        n = 200
+        await house.publish_many([(t.announce(i), str(i).encode(), None) for i in range(n)])
+        answered = 0
+        async for env in keeper.messages():
+            await keeper.publish_many([(t.actions("k"), env.payload, None)])
+            answered += 1
+            if answered == n:
+                break
+        await keeper.flush(5)
+        assert len(await collect(house, 0.5)) == n
+        client = keeper._client
+        assert client is not None
+        fd = client._client.socket().fileno()  # type: ignore[union-attr]
+        registered = asyncio.get_running_loop()._selector.get_map().get(fd)  # type: ignore[attr-defined]
+        assert registered is not None and not registered.events & 2  # selectors.EVENT_WRITE: no writer
+
+
+async def test_mqtt5_publishes_arrive_and_are_acknowledged(broker_url: str) -> None:
+    """The bus writes PUBLISH packets itself (``broker.paho_writes``): under MQTT 5 they carry an (empty) property
+    list, and the broker takes them, delivers them in order and acknowledges every one."""
+    url = broker_url + "?protocol=5"
+    async with connect(url, uid("pub")) as pub, connect(url, uid("sub")) as sub:
+        assert isinstance(pub, MqttBus)
+        await sub.subscribe(t.clock())
+        await sub.subscribe(t.POLICY["announce"].pattern)
+        items: list[tuple[str, bytes, bool | None]] = [
+            (t.clock() if i % 10 == 0 else t.announce(i), bytes(200 * i), False) for i in range(40)]  # QoS 0 and 1
+        await pub.publish_many(items)
+        await pub.flush(5)
+        assert pub.outstanding == 0
+        got = await collect(sub, 0.5)
+    assert [(e.topic, e.payload) for e in got] == [(topic, payload) for topic, payload, _ in items]
