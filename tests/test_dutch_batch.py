@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auction import units
-from auction.designs import REGISTRY
+from auction.designs import REGISTRY, dutch_batch
 from auction.designs.dutch import DutchTerms
 from auction.sim.orders import Book
 from broker import messages as m
@@ -69,10 +70,21 @@ auctions = st.lists(
        per_auction=st.sampled_from([math.inf, 2e4]),
        gas=st.sampled_from([5.0, 80.0, 400.0]),
        released=st.integers(0, 5),
-       changed=st.integers(0, 5))
+       changed=st.integers(0, 5),
+       small=st.booleans())
 def test_batch_plans_exactly_as_one_by_one(auctions: list[tuple[int, int, int, int]], curve: str, cusp: float,
                                            prices: list[float], strategy: str, capital: float,
-                                           per_auction: float, gas: float, released: int, changed: int) -> None:
+                                           per_auction: float, gas: float, released: int, changed: int,
+                                           small: bool) -> None:
+    # Both ways of finding distinct crossings and powers (a dict below dutch_batch.SMALL rows, numpy above).
+    with mock.patch.object(dutch_batch, "SMALL", dutch_batch.SMALL if small else 0):
+        batch_plans_as_one_by_one(auctions, curve, cusp, prices, strategy, capital, per_auction, gas, released,
+                                  changed)
+
+
+def batch_plans_as_one_by_one(auctions: list[tuple[int, int, int, int]], curve: str, cusp: float,
+                              prices: list[float], strategy: str, capital: float, per_auction: float, gas: float,
+                              released: int, changed: int) -> None:
     make = {"threshold": lambda: DutchThreshold(margin=0.05), "zero-bid": lambda: ZeroBid(dutch_fraction=0.6),
             "constrained": lambda: Constrained(gas_limit=50.0), "universal": lambda: Universal(margin=0.1),
             "shade": lambda: DutchThreshold(shade=0.8)}[strategy]
