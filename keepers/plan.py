@@ -130,7 +130,7 @@ class Tracked:
 
     @property
     def plan(self) -> int:
-        return int(self.rows.plan[self.row])
+        return self.rows.plan.item(self.row)  # a Python int at once (int(plan[row]) boxes a numpy scalar first)
 
     @plan.setter
     def plan(self, value: int) -> None:

@@ -93,7 +93,7 @@ class Rows:
 
     # -- keys ----------------------------------------------------------------------------------------
     def key(self, row: int) -> Any:
-        tag = int(self.tag[row])
+        tag = self.tag.item(row)
         if tag == NONE:
             return None
         if tag == OBJECT:

@@ -49,8 +49,11 @@ class Settling(Quotes):
         asset = tracked.msg.asset
         _count_down(self.tracked_assets, asset)
         _count_down(self.tracked_designs, tracked.msg.design)
-        qty = sum(f.qty for f in msg.fills if f.keeper == self.keeper_id)
-        cost = sum(f.cost for f in msg.fills if f.keeper == self.keeper_id)
+        qty = cost = 0
+        for f in msg.fills:  # ours (one pass: six keepers read every result)
+            if f.keeper == self.keeper_id:
+                qty += f.qty
+                cost += f.cost
         if qty or cost:
             self.wallet.cash -= cost
             self.book.spent += cost

@@ -51,13 +51,15 @@ class Book:
             setattr(self, f, merged[f][order])
         self.pos = 0
 
+    # ``a.item(i)`` is ``float(a[i])`` / ``int(a[i])`` without boxing a numpy scalar first: the simulator asks a
+    # book's head after every event that may move it.
     def head(self) -> tuple[float, int] | None:
         if self.pos >= self.time.size:
             return None
-        return float(self.time[self.pos]), int(self.seq[self.pos])
+        return self.time.item(self.pos), self.seq.item(self.pos)
 
     def pop(self) -> Order:
         i = self.pos
         self.pos += 1
-        return make_take(self.keeper, float(self.at[i]), int(self.auction[i]), int(self.amount[i]),
-                         int(self.price_q[i]), int(self.fee[i]), int(self.plan[i]))
+        return make_take(self.keeper, self.at.item(i), self.auction.item(i), self.amount.item(i),
+                         self.price_q.item(i), self.fee.item(i), self.plan.item(i))
