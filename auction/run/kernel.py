@@ -204,9 +204,9 @@ class Kernel:
                          series=series, exact=exact, extra=extra, records=records)
 
 
-_ADDRESSED = frozenset({m.Rejection, m.Ack, m.Account})  # final classes: a set look-up, not isinstance (per message)
+ADDRESSED = frozenset({m.Rejection, m.Ack, m.Account})  # final classes: a set look-up, not isinstance (per message)
 
 
 def audience(msg: m.Message) -> str | None:
     """The one keeper a house output is for (a receipt or an account), or None: every keeper."""
-    return msg.keeper if type(msg) in _ADDRESSED else None  # type: ignore[union-attr]
+    return msg.keeper if type(msg) in ADDRESSED else None  # type: ignore[union-attr]

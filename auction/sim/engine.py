@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from auction.run.kernel import AGENT_MESSAGES, Kernel, audience
+from auction.run.kernel import ADDRESSED, AGENT_MESSAGES, Kernel, audience
 from auction.run.population import make_agents
 from auction.run.result import RunResult
 from auction.scenario.build import build_world
@@ -35,6 +35,9 @@ from keepers.plan import Order, TakeOrders
 SEND, SUBMIT, DELIVER = 2, 3, 4
 
 Event = tuple[float, int, int, Any]  # (time, kind, insertion order, payload): plain tuples heap fastest
+
+# How _broadcast routes a house output, by its type: not to agents, a block, to the one keeper it is for, to all.
+_SKIP, _BLOCK, _ADDRESSED, _EVERYONE = range(4)
 
 
 class Simulation:
@@ -64,6 +67,7 @@ class Simulation:
         self._seq = itertools.count()
         self.books: dict[str, Book] = {}  # batch take orders per keeper (auction.sim.orders)
         self.looked = dict.fromkeys(self.agents, -math.inf)  # when each keeper last got a block that mattered
+        self.routes: dict[type, int] = {}  # _broadcast's route per message type (_route)
         for agent in self.agents.values():
             agent.bulk = True
 
@@ -164,13 +168,17 @@ class Simulation:
         """House outputs reach each keeper after its latency: one event per arrival time, holding in order what
         arrives then (a rejection only for the keeper it refuses)."""
         due: dict[float, list[tuple[tuple[str, ...], m.Message]]] = {}
+        routes = self.routes
         for msg in msgs:
-            if not isinstance(msg, AGENT_MESSAGES) or (type(msg) is m.Ack and not self.acks):
+            route = routes.get(type(msg))  # wire messages are final classes: their type says all that follows
+            if route is None:
+                route = self._route(msg)
+            if route == _SKIP:
                 continue  # accounts are for outside keepers; agents keep their own books
-            if type(msg) is m.Block:
-                self._block(msg, now, due)
+            if route == _BLOCK:
+                self._block(msg, now, due)  # type: ignore[arg-type]
                 continue
-            keeper = audience(msg)
+            keeper = audience(msg) if route == _ADDRESSED else None
             if keeper is not None:
                 agent = self.agents.get(keeper)
                 if agent is not None:
@@ -180,6 +188,18 @@ class Simulation:
                 due.setdefault(now + latency, []).append((keepers, msg))
         for at, items in due.items():
             self.push(at, DELIVER, items)
+
+    def _route(self, msg: m.Message) -> int:
+        """How ``_broadcast`` handles a message of this type (remembered per type in ``routes``)."""
+        kind = type(msg)
+        if not isinstance(msg, AGENT_MESSAGES) or (kind is m.Ack and not self.acks):
+            route = _SKIP
+        elif kind is m.Block:
+            route = _BLOCK
+        else:
+            route = _ADDRESSED if kind in ADDRESSED else _EVERYONE
+        self.routes[kind] = route
+        return route
 
     def _block(self, msg: m.Block, now: float, due: dict[float, list[tuple[tuple[str, ...], m.Message]]]) -> None:
         """A block reaches only the keepers it can change (``KeeperAgent.block_matters``): most blocks change
@@ -193,11 +213,11 @@ class Simulation:
             period = self.period[i]
             if period is not None and at - floor[i] < period:
                 continue
-            wanted = tuple(k for k in keepers if agents[k].block_matters(at, looked[k]))
+            wanted = tuple([k for k in keepers if agents[k].block_matters(at, looked[k])])  # a list: no generator
             if wanted:
                 for k in wanted:
                     looked[k] = at
-                floor[i] = min(looked[k] for k in keepers)
+                floor[i] = min([looked[k] for k in keepers])
                 due.setdefault(at, []).append((wanted, msg))
 
 
