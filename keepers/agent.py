@@ -128,6 +128,7 @@ class KeeperAgent(Settling):
         self._last_eval = -math.inf
         self._last_seen: tuple[Any, ...] = ()
         self._quotes: tuple[float, float, float] | None = None  # (now, gas gwei, native USD), see _quote
+        self._gas_cost_of: tuple[Any, ...] | None = None  # the last gas_units_cost and what it was made from
         self._ctx: tuple[Any, Context] | None = None  # the last decision context and what it was made from
         self._abstain: tuple[Context, bool] | None = None  # strategy.abstains of the last context asked
         self._inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]] = ((), MappingProxyType({}))

@@ -40,6 +40,7 @@ class Quotes:
     _gas: Callable[[float], float] | None
     _lot_price: Callable[[str, int, float], float] | None
     _quotes: tuple[float, float, float] | None
+    _gas_cost_of: tuple[Any, ...] | None  # the last gas_units_cost and what it was made from
     _ctx: tuple[Any, Context] | None
     _inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]]
 
@@ -131,11 +132,19 @@ class Quotes:
 
     def gas_units_cost(self, design: str, tag: str, fee: int, now: float) -> int:
         """Numeraire units for the gas of one action: units * (base fee + tip) gwei * 1e-9 * native price."""
-        _, base, native = self._quote(now)
-        gwei = base + fee / 1000
+        quote = self._quote(now)
         table = self.gas_units if self.gas_units is not None else self.designs[design].gas
+        last = self._gas_cost_of
+        # The last answer again while its quote (the same tuple: same instant, base fee and native price), table,
+        # tag and fee stand: a keeper prices each take of one instant alike (plan, then release).
+        if last is not None and last[0] is quote and last[1] is table and last[2] == tag and last[3] == fee:
+            return last[4]
+        _, base, native = quote
+        gwei = base + fee / 1000
         gas = table.get(tag, DEFAULT_GAS)
-        return units.num(gas * gwei * 1e-9 * native)
+        cost = units.num(gas * gwei * 1e-9 * native)
+        self._gas_cost_of = (quote, table, tag, fee, cost)
+        return cost
 
     def _seen(self, now: float) -> tuple[Any, ...]:
         """What a re-evaluation depends on: market prices of the assets on sale, oracle prices, gas."""
