@@ -267,7 +267,7 @@ def test_an_order_due_now_runs_before_the_next_message_of_the_same_delivery() ->
     agent = KeeperAgent("k", DutchThreshold(margin=0.05), units.num(2500.0), designs=REGISTRY,
                         market=Moving([2000.0]), gas=lambda t: 10.0, policy=Policy(estimate_gas=False))
     sim = Simulation.__new__(Simulation)
-    sim.agents, sim.queue, sim._seq, sim.books = {"k": agent}, [], itertools.count(), {}
+    sim.agents, sim.queue, sim._seq, sim.books, sim.routes = {"k": agent}, [], itertools.count(), {}, {}
     sim.by_latency, sim.kernel = [(0.0, ("k",))], Kernel()  # type: ignore[assignment]
     lot = units.COL  # 1 ETH each, priced at 1000 (under the keeper's 1900): both takes are due at once
     sim._broadcast([m.Announce(auction=a, design="dutch", asset="ETH", lot=lot, tab=10**12, owner="acct:1",

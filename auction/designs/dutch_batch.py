@@ -86,10 +86,10 @@ class Columns:
         self.ok[stale] = good
         fields = [x for x in read if x is not None]
         if fields:
-            start_ms, view_top_q, key_top_q, lot, tab, shape = zip(*fields, strict=True)
+            table = np.array(fields, dtype=np.int64)  # one conversion, not one per column (every value < 2**53)
             at = stale[good]
-            self.start_ms[at], self.view_top_q[at], self.key_top_q[at] = start_ms, view_top_q, key_top_q
-            self.lot[at], self.tab[at], self.shape[at] = lot, tab, shape
+            self.start_ms[at], self.view_top_q[at], self.key_top_q[at] = table[:, 0], table[:, 1], table[:, 2]
+            self.lot[at], self.tab[at], self.shape[at] = table[:, 3], table[:, 4], table[:, 5]
         self.seen[stale] = version[stale]
 
     def _read(self, msg: m.Announce | m.State) -> tuple[int, int, int, int, int, int] | None:
@@ -209,13 +209,14 @@ def _decide(agent: KeeperAgent, cols: Columns, live: I64, now: float) -> Takes |
     if fee is not None and not (isinstance(fee, int | float) and math.isfinite(fee) and fee >= 0):
         good[:] = False
     bad = take & ~good
-    for i in np.flatnonzero(bad).tolist():  # counted and logged as one by one would (keepers.failures)
-        decision = Take(float(price[i]), float(qty[i]), fee)
-        agent.failures.failed(agent.log, now, "on_auction", decision=decision, auction=int(rows.ids[live[i]]))
     if bad.any():
+        for i in np.flatnonzero(bad).tolist():  # counted and logged as one by one would (keepers.failures)
+            decision = Take(float(price[i]), float(qty[i]), fee)
+            agent.failures.failed(agent.log, now, "on_auction", decision=decision, auction=int(rows.ids[live[i]]))
         price = np.where(bad, np.nan, price)
     # Quantities are asked in base units (units.col); beyond float range that raised in plan: let it raise there.
-    if not np.isfinite(qty[take & good] * units.COL).all() or (price[take & good] * units.NUM >= EXACT).any():
+    sound = take & good
+    if not np.isfinite(qty[sound] * units.COL).all() or (price[sound] * units.NUM >= EXACT).any():
         return None
     return Takes(price, qty, fee)
 
