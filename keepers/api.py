@@ -285,6 +285,13 @@ class Strategy:
         default, False, asks every time. Called once per context, with the same ``ctx`` as ``on_auction``."""
         return False
 
+    def abstains_from(self, design: str, ctx: Context) -> bool:
+        """Optional: True only when ``on_auction`` would return ``None``, without raising or changing anything,
+        for every auction of ``design`` in ``ctx`` (a keeper that sits a design out while gas is above its
+        ceiling). The framework may then skip its periodic look at the auctions it follows when they are all
+        of that design and it has nothing out in them; the default, False, never skips one."""
+        return False
+
     def on_result(self, result: ResultView, ctx: Context) -> None:
         """An auction this keeper saw has ended: ``result.won`` says whether it bought anything."""
 

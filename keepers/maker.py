@@ -93,5 +93,9 @@ class MakerKeeper(Universal):
     def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
         return Takes.none(len(lots)) if ctx.gas_price > self.gas.max_gwei else super().on_lots(lots, ctx)
 
+    def abstains_from(self, design: str, ctx: Context) -> bool:
+        # on_auction's first test outside English (an English bid is priced against the gas it re-prices to)
+        return design != "english" and ctx.gas_price > self.gas.max_gwei
+
     def on_result(self, result: ResultView, ctx: Context) -> None:
         self.pending.pop(result.id, None)

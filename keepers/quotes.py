@@ -15,7 +15,8 @@ import numpy as np
 from auction import units
 from auction.models.chain import DEFAULT_GAS
 from broker import messages as m
-from keepers.api import Context, Take
+from keepers.api import Context, Strategy, Take
+from keepers.failures import Failures
 from keepers.plan import MarketView, Policy
 from keepers.wallet import Limits, Wallet
 
@@ -42,6 +43,9 @@ class Quotes:
     _quotes: tuple[float, float, float] | None
     _gas_cost_of: tuple[Any, ...] | None  # the last gas_units_cost and what it was made from
     _ctx: tuple[Any, Context] | None
+    _abstain: tuple[Context, bool] | None
+    strategy: Strategy
+    failures: Failures
     _inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]]
 
     def gas_price(self, now: float) -> float:
@@ -109,6 +113,10 @@ class Quotes:
         holds moves (instant, prices, balance, inventory), unless the market prices each lot privately."""
         if self._lot_price is not None:
             return self.context(now, auction)
+        return self._shared_context(now)
+
+    def _shared_context(self, now: float) -> Context:
+        """``decision_context`` where the market shows no private value per lot: one for every auction."""
         key = (self._quote(now), self.wallet.cash, tuple(self.inventory.items()))
         cached = self._ctx
         if cached is not None and cached[0] == key:
@@ -116,6 +124,30 @@ class Quotes:
         ctx = self.context(now)
         self._ctx = (key, ctx)
         return ctx
+
+    def abstains(self, ctx: Context) -> bool:
+        """``strategy.abstains(ctx)``, asked once per context object (an error counts, and means: ask)."""
+        cached = self._abstain
+        if cached is not None and cached[0] is ctx:
+            return cached[1]
+        try:
+            answer = bool(self.strategy.abstains(ctx))
+        except Exception as exc:
+            self.failures.failed(self.log, ctx.now, "abstains", exc)
+            answer = False
+        self._abstain = (ctx, answer)
+        return answer
+
+    def _sits_out(self, design: str, now: float) -> bool:
+        """``decide``'s first question (``abstains``, once per context), else ``Strategy.abstains_from`` (an
+        optional shortcut: an error in it means the look is made, and on_auction's errors are counted there)."""
+        ctx = self._shared_context(now)
+        if self.abstains(ctx):
+            return True
+        try:
+            return bool(self.strategy.abstains_from(design, ctx))
+        except Exception:
+            return False
 
     def priority_fee(self, decision: Take) -> int:
         """The priority fee to offer (wire: 1e-3 gwei): the strategy's, or the policy's default."""

@@ -14,7 +14,7 @@ from keepers.failures import Failures
 from keepers.plan import Sent, Tracked
 from keepers.quotes import Quotes
 from keepers.rows import Rows
-from keepers.views import result_view
+from keepers.views import ViewCache
 from keepers.wallet import Book
 
 
@@ -24,6 +24,7 @@ class Settling(Quotes):
     strategy: Any
     book: Book
     rows: Rows
+    views: ViewCache
     failures: Failures
     tracked_designs: dict[str, int]
     auctions: dict[int, Tracked]
@@ -66,8 +67,11 @@ class Settling(Quotes):
             self.wallet.cash -= lost
             self.book.forfeits += lost
         if self._hears_results:
-            view = result_view(msg, self.keeper_id, asset)
-            self._guard(lambda: self.strategy.on_result(view, self.context(now, msg.auction)), "on_result", now)
+            # One view for every bystander of the result, and the decision context: the same numbers a context of
+            # its own would hold (rebuilt when the cash or inventory the result moved differ), not one per keeper.
+            view = self.views.result(msg, self.keeper_id, asset)
+            self._guard(lambda: self.strategy.on_result(view, self.decision_context(now, msg.auction)), "on_result",
+                        now)
 
     def on_rejection(self, msg: m.Rejection, now: float) -> None:
         if msg.keeper != self.keeper_id:

@@ -252,20 +252,23 @@ class ZeroBid(Strategy):
         self.bid, self.dutch_fraction = bid, dutch_fraction
 
     def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
-        if auction.lot <= 0:
+        if auction.lot <= 0 or self.abstains_from(auction.design, ctx):
             return None
-        cheap = ctx.market_price(auction.asset) * self.dutch_fraction
         if auction.design == "english":
             standing, guy = float(auction.terms.get("bid", 0.0)), str(auction.terms.get("guy", ""))
             if standing > 0 and guy != ctx.keeper_id:
                 return None  # someone else bids: no free lunch here
             return Take(max_price=self.bid / auction.lot, max_qty=auction.lot)
+        cheap = ctx.market_price(auction.asset) * self.dutch_fraction
         if auction.design == "dutch":
             return Take(max_price=cheap, max_qty=auction.lot) if cheap > 0 else None
         if auction.design.startswith("sealed"):
             price = max(float(auction.terms.get("reserve", 0.0)), self.bid / auction.lot)
             return Bid(price=price, qty=auction.lot) if price <= cheap else None
         return None
+
+    def abstains_from(self, design: str, ctx: Context) -> bool:
+        return design not in ("english", "dutch") and not design.startswith("sealed")  # fixed, perp: nothing
 
     def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
         if lots.design != "dutch":

@@ -68,6 +68,19 @@ class ViewCache:
         # An OrderedDict: dropping a plain dict's first entry again and again walks past the holes left by the
         # ones dropped before it (quadratic), popitem(last=False) does not.
         self._entries: OrderedDict[tuple[int, int], tuple[m.Announce | m.State, AuctionView]] = OrderedDict()
+        self._result: tuple[m.Result, str, ResultView] | None = None  # the last result's view for a bystander
+
+    def result(self, msg: m.Result, keeper_id: str, asset: str) -> ResultView:
+        """``result_view``, one object for every keeper that neither filled nor forfeited in ``msg``: theirs
+        are equal (nothing won, nothing forfeited, the same winners), and a view is frozen."""
+        if keeper_id in msg.forfeited or any(f.keeper == keeper_id for f in msg.fills):
+            return result_view(msg, keeper_id, asset)
+        cached = self._result
+        if cached is not None and cached[0] is msg and cached[1] == asset:
+            return cached[2]
+        view = result_view(msg, keeper_id, asset)
+        self._result = (msg, asset, view)
+        return view
 
     def get(
         self, msg: m.Announce | m.State, oracle_q: int, view_terms: Callable[[m.Announce | m.State], Mapping[str, Any]]

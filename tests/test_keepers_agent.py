@@ -10,6 +10,7 @@ import math
 import threading
 from typing import Any
 
+import msgspec
 import pytest
 
 from auction import units
@@ -297,6 +298,35 @@ def test_results_reach_the_strategy() -> None:
     assert seen == [(True, 5.0, 9_500.0, 1_900.0, pytest.approx(1_000_000 - 9_500 + 9_900))]
 
 
+def test_keepers_of_one_process_share_a_bystanders_result_view_and_see_what_a_view_of_their_own_shows() -> None:
+    from keepers.views import ViewCache, result_view
+
+    fills = [m.FillMsg(keeper="w", qty=5 * ETH, cost=9_500 * USD), m.FillMsg(keeper="w", qty=ETH, cost=1_900 * USD)]
+    result = m.Result(auction=7, design="sealed-first", fills=fills, returned=0, bad_debt=0, revenue=1,
+                      forfeited=["f"], clearing_q=1_900 * USD, ts_ms=1)
+    views = ViewCache()
+    got = {k: views.result(result, k, "ETH") for k in ("a", "w", "b", "f")}
+    assert got == {k: result_view(result, k, "ETH") for k in got}
+    assert got["a"] is got["b"] and got["w"].qty == 6.0 and got["f"].forfeited and not got["a"].won
+    later = m.Result(auction=8, design="sealed-first", fills=[], returned=0, bad_debt=0, revenue=0, ts_ms=2)
+    assert views.result(later, "a", "ETH").id == 8 and views.result(result, "b", "ETH") == got["a"]
+
+
+def test_a_strategy_hears_its_result_in_the_context_its_decisions_see() -> None:
+    seen: list[Context] = []
+
+    class Recorder(DutchThreshold):
+        def on_result(self, result: Any, ctx: Context) -> None:
+            seen.append(ctx)
+
+    a = agent(Recorder())
+    a.on_message(dutch_announce(), 0.0)
+    a.on_message(m.Result(auction=7, design="dutch", fills=[], returned=0, bad_debt=0, revenue=0, ts_ms=1), 9.0)
+    fresh = a.context(9.0, 7)
+    assert [(c.now, c.balance, dict(c.inventory), c.gas_price, c.market_price("ETH")) for c in seen] == [
+        (fresh.now, fresh.balance, dict(fresh.inventory), fresh.gas_price, fresh.market_price("ETH"))]
+
+
 def test_rejection_releases_the_commitment() -> None:
     a = agent(DutchThreshold())
     (order,) = a.on_message(dutch_announce(), 0.0)
@@ -521,6 +551,73 @@ def test_fixed_not_sent_when_oracle_above_market() -> None:
     a = agent(Universal(), market=Market(1800.0), gas=lambda t: 20.0)
     a.on_message(m.OraclePrice(asset="ETH", price_q=2000 * USD, ts_ms=0), 0.0)
     assert a.on_message(fixed_state(), 0.0) == []
+
+
+class SitsOut(Universal):
+    """A universal keeper that sits the fixed design out while ``out`` (and says so only if ``tells``)."""
+
+    def __init__(self, *, tells: bool) -> None:
+        super().__init__()
+        self.tells, self.out, self.asked = tells, False, 0
+
+    def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
+        self.asked += 1
+        return None if self.out and auction.design == "fixed" else super().on_auction(auction, ctx)
+
+    def abstains_from(self, design: str, ctx: Context) -> bool:
+        return self.tells and self.out and design == "fixed"
+
+
+def fixed_script(a: KeeperAgent) -> list[Any]:
+    """Fixed sales through looks at blocks (60 s apart, gas moving): in, out, in again with a plan out, and a
+    sale closed between its State and its Result; what the agent gives back and keeps at each step."""
+    s = a.strategy
+    assert isinstance(s, SitsOut)
+    steps: list[Any] = [a.on_message(m.OraclePrice(asset="ETH", price_q=2000 * USD, ts_ms=0), 0.0)]
+    looks = iter(range(1, 100))
+
+    def look() -> None:
+        t = 60.0 * next(looks)
+        steps.append(a.on_message(m.Block(height=int(t), ts_ms=units.ms(t), gas_gwei_milli=int(t) * 100), t))
+        steps.append((a.failures.decisions, [a.auctions[x].plan for x in sorted(a.auctions)],
+                      [a.auctions[x].key for x in sorted(a.auctions)]))
+
+    s.out = True
+    steps.append(a.on_message(fixed_state(), 0.0))
+    steps.append(a.on_message(m.State(**{**msgspec.structs.asdict(fixed_state(seq=1)), "auction": 22}), 0.0))
+    look()
+    look()
+    s.out = False
+    look()  # plans go out
+    s.out = True
+    look()  # a plan is out: the look is made, and drops them
+    look()
+    closed = msgspec.structs.replace(fixed_state(seq=2), status="closed")
+    steps.append(a.on_message(closed, 330.0))
+    look()
+    look()
+    return steps
+
+
+def test_a_look_at_fixed_sales_a_strategy_sits_out_asks_nothing_and_changes_nothing_else() -> None:
+    told, untold = SitsOut(tells=True), SitsOut(tells=False)
+    assert fixed_script(agent(told)) == fixed_script(agent(untold))  # same orders, plans, keys and decisions
+    # untold is asked about each open sale at every look; told only at the looks where a plan was out or
+    # it was in (2 sales: the state of each, then 1 look in, 1 look dropping the plans out)
+    assert (told.asked, untold.asked) == (2 + 2 + 2, 2 + 7 * 2 - 2)
+
+
+def test_a_look_is_made_when_the_strategy_tells_nothing_or_raises() -> None:
+    class Raises(SitsOut):
+        def abstains_from(self, design: str, ctx: Context) -> bool:
+            raise RuntimeError("no idea")
+
+    s = Raises(tells=True)
+    a = agent(s)
+    s.out = True
+    a.on_message(fixed_state(), 0.0)
+    a.on_message(m.Block(height=5, ts_ms=60_000, gas_gwei_milli=30_000), 60.0)
+    assert s.asked == 2 and a.errors == 0  # asked at the look; the shortcut's error is nobody's failure
 
 
 # -- one strategy object, two runtimes ---------------------------------------------------------------------

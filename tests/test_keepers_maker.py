@@ -150,3 +150,19 @@ def test_an_external_strategy_can_bid_at_once() -> None:
     assert _decision({"take": {"max_price": 1800.0, "max_qty": 10.0, "at_once": True}}, "x") == Take(
         1800.0, 10.0, at_once=True)
     assert _decision({"take": {"max_price": 1800.0, "max_qty": 10.0}}, "x") == Take(1800.0, 10.0)
+
+
+def test_maker_sits_out_every_design_but_english_above_its_gas_ceiling() -> None:
+    k = MakerKeeper(max_gwei=50.0)
+    dutch = AuctionView(id=7, design="dutch", asset="ETH", lot=10.0, tab=15_000.0, oracle_price=2000.0,
+                        terms={"top": 2600.0, "curve": "stairstep", "cut": 0.99, "step": 90.0, "tail": 8400.0,
+                               "cusp": 0.4})
+    fixed = AuctionView(id=8, design="fixed", asset="ETH", lot=10.0, tab=15_000.0, oracle_price=1500.0,
+                        terms={"bonus": 0.13, "max_repay": 7_500.0})
+    for gas in (20.0, 50.0, 50.1, 300.0):
+        for v in (dutch, fixed):
+            assert k.abstains_from(v.design, ctx(gas=gas)) == (gas > 50.0)
+            assert (k.on_auction(v, ctx(gas=gas)) is None) == (gas > 50.0), (v.design, gas)
+        # English: the bid may still be wanted (its gas re-pricing starts when it is): never sat out
+        assert not k.abstains_from("english", ctx(gas=gas))
+    assert k.pending == {}

@@ -150,6 +150,18 @@ def test_zero_bid_dutch_only_near_zero() -> None:
     assert ZeroBid().on_auction(view("fixed"), ctx()) is None
 
 
+def test_zero_bid_sits_out_exactly_the_designs_it_never_bids_on() -> None:
+    z = ZeroBid()
+    views = {"english": view("english"), "dutch": view("dutch"), "sealed-first": view("sealed-first"),
+             "sealed-second": view("sealed-second"), "fixed": view("fixed"), "perp-dutch": view("perp-dutch")}
+    for design, v in views.items():
+        sits_out = z.abstains_from(design, ctx())
+        assert sits_out == (design in ("fixed", "perp-dutch")), design
+        assert not sits_out or z.on_auction(v, ctx()) is None
+    never = Context.simple(prices={})  # no price at all: a design it sits out is not priced, so nothing raises
+    assert z.on_auction(view("fixed"), never) is None
+
+
 def test_universal_dispatches_by_design() -> None:
     u = Universal(margin=0.05, n=4)
     assert u.on_auction(view("dutch"), ctx(2000.0)) == T(1900.0, 10.0)
