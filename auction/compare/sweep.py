@@ -299,7 +299,9 @@ def _run_dask(
     except ImportError:
         raise ConfigError("--executor dask needs dask.distributed: pip install 'liqnet[dask]'") from None
     address = dask.config.get("scheduler-address", None)
-    cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+    # The dashboard on a free port: dask's default, 8787, warns on stderr when another program holds it.
+    cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                dashboard_address=":0")
     client = Client(address) if address else Client(cluster)
     try:
         futures = [
