@@ -131,6 +131,9 @@ class KeeperAgent(Settling):
         self._gas_cost_of: tuple[Any, ...] | None = None  # the last gas_units_cost and what it was made from
         self._ctx: tuple[Any, Context] | None = None  # the last decision context and what it was made from
         self._abstain: tuple[Context, bool] | None = None  # strategy.abstains of the last context asked
+        from_ = getattr(strategy, "abstains_from", None)  # not asked when the base class's (always False)
+        self._abstains_from = None if getattr(from_, "__func__", None) is Strategy.abstains_from else from_
+        self._abstained_from: tuple[Context, str, bool] | None = None
         self._inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]] = ((), MappingProxyType({}))
         self._inputs = 0  # what has reached the agent (messages, releases): see _announced
         self._announced: tuple[int, int, float] | None = None  # (auction, _inputs, now) of the last Announce planned
@@ -323,24 +326,20 @@ class KeeperAgent(Settling):
         if isinstance(action, m.Take):
             amount = fit_qty(action.amount, action.max_price_q, budget)
             if amount <= 0:
-                return self._refused(action, budget)
+                return self._refused(type(action), budget)
             return units.cost(amount, action.max_price_q), {"amount": amount}
         if isinstance(action, m.Liquidate):
             repay = min(action.repay, budget)
             if repay <= 0:
-                return self._refused(action, budget)
+                return self._refused(type(action), budget)
             return repay, {"repay": repay}
         if isinstance(action, m.EnglishBid):
-            return (action.bid, {}) if action.bid <= budget else self._refused(action, budget)
+            return (action.bid, {}) if action.bid <= budget else self._refused(type(action), budget)
         if isinstance(action, m.Commit):
             tracked = self.auctions[action.auction]
             need = tracked.sealed.need if tracked.sealed else action.deposit
-            return (need, {}) if need <= budget else self._refused(action, budget)
+            return (need, {}) if need <= budget else self._refused(type(action), budget)
         return 0, {}  # Reveal (already covered by its commit), Redo
-
-    def _refused(self, action: m.Action, budget: int) -> tuple[int, None]:
-        self.log.debug("limit.refused", action=m.tag_of(type(action)), budget=budget)
-        return 0, None
 
     # -- deciding ----------------------------------------------------------------------------------------
     def _evaluate(self, tracked: Tracked, now: float) -> list[Order]:
@@ -359,7 +358,7 @@ class KeeperAgent(Settling):
         """Ask the strategy about ``tracked``; an exception or an invalid decision counts as an error, None."""
         self.failures.decisions += 1
         ctx = self.decision_context(now, tracked.msg.auction)
-        if self.abstains(ctx):
+        if self.abstains(ctx) or self.abstains_from(tracked.msg.design, ctx):
             return None
         view = self.view(tracked)
         try:

@@ -6,11 +6,14 @@ A base class of ``keepers.agent.KeeperAgent``, which holds the state read here (
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from auction import units
 from auction.models.chain import DEFAULT_GAS
@@ -44,6 +47,9 @@ class Quotes:
     _gas_cost_of: tuple[Any, ...] | None  # the last gas_units_cost and what it was made from
     _ctx: tuple[Any, Context] | None
     _abstain: tuple[Context, bool] | None
+    _abstains_from: Callable[[str, Context], bool] | None  # strategy.abstains_from, None when the base's (False)
+    _abstained_from: tuple[Context, str, bool] | None
+    _inputs: int
     strategy: Strategy
     failures: Failures
     _inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]]
@@ -149,6 +155,24 @@ class Quotes:
         except Exception:
             return False
 
+    def abstains_from(self, design: str, ctx: Context) -> bool:
+        """``decide``'s second question: ``strategy.abstains_from(design, ctx)``, asked once per context object and
+        design; then ``on_auction`` would return None and change nothing, and no view is built for it (at 100k
+        Black Thursday accounts most of the four smaller Maker keepers' decisions, priced out by gas). An error
+        means: ask ``on_auction`` (whose errors are counted)."""
+        ask = self._abstains_from
+        if ask is None:
+            return False
+        cached = self._abstained_from
+        if cached is not None and cached[0] is ctx and cached[1] == design:
+            return cached[2]
+        try:
+            answer = bool(ask(design, ctx))
+        except Exception:
+            answer = False
+        self._abstained_from = (ctx, design, answer)
+        return answer
+
     def priority_fee(self, decision: Take) -> int:
         """The priority fee to offer (wire: 1e-3 gwei): the strategy's, or the policy's default."""
         gwei = self.policy.default_priority_fee if decision.priority_fee is None else decision.priority_fee
@@ -158,6 +182,40 @@ class Quotes:
         """What an action may commit in ``auction``: the budget less the gas it will burn."""
         design = self.auctions[auction].msg.design
         return self.wallet.budget(auction) - self.gas_units_cost(design, tag, fee, now)
+
+    def takes_refused(self, now: float) -> bool:
+        """Whether ``release`` at ``now`` refuses every take order that still stands for want of budget: the
+        keeper has nothing left to commit (what it sent waits for its results or rejections: then ``budget`` is
+        0 in every auction, and no take of a positive amount at a positive price fits in 0 less gas), and gas is
+        not above a ``max_gas_gwei`` ceiling (that check comes first in ``release``, with effects of its own).
+        A runtime may then hand such orders to ``refuse_takes`` instead of building each action (the simulator
+        does: at 100k accounts most of a well-funded keeper's releases are refused so)."""
+        w = self.wallet
+        if min(w.cash, w.cap_total) - w.total_committed > 0:
+            return False
+        _, gas, native = self._quote(now)
+        # Gas and native price finite and >= 0: each gas cost is a number >= 0 (release would raise on infinity)
+        return not gas > self.policy.max_gas_gwei and 0 <= gas < math.inf and 0 <= native < math.inf
+
+    def refuse_takes(self, auctions: NDArray[np.int64], plans: NDArray[np.int64], fees: NDArray[np.int64],
+                     now: float) -> None:
+        """``release`` of each take order (auction, plan, priority fee), in turn, where each does nothing: its
+        plan was replaced meanwhile, or ``takes_refused(now)`` and it has a positive amount and price and a fee
+        >= 0. The same effects (one input each, the refusal of each order that still stands logged), without
+        the actions that would be built only to be dropped."""
+        self._inputs += len(auctions)
+        enabled = getattr(self.log, "is_enabled_for", None)  # structlog's filtering loggers have it
+        if enabled is not None and not enabled(logging.DEBUG):
+            return  # nothing else to do: the budget logged is worked out only for a reader
+        for auction, plan, fee in zip(auctions.tolist(), plans.tolist(), fees.tolist(), strict=True):
+            tracked = self.auctions.get(auction)
+            if tracked is not None and tracked.plan == plan:
+                gas = self.gas_units_cost(tracked.msg.design, m.tag_of(m.Take), fee, now)
+                self._refused(m.Take, self.wallet.budget(auction) - gas)
+
+    def _refused(self, kind: type[m.Action], budget: int) -> tuple[int, None]:
+        self.log.debug("limit.refused", action=m.tag_of(kind), budget=budget)
+        return 0, None
 
     def _gas_cost(self, action: m.Action, design: str, now: float) -> int:
         return self.gas_units_cost(design, m.tag_of(type(action)), getattr(action, "priority_fee", 0), now)

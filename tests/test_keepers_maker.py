@@ -166,3 +166,23 @@ def test_maker_sits_out_every_design_but_english_above_its_gas_ceiling() -> None
         # English: the bid may still be wanted (its gas re-pricing starts when it is): never sat out
         assert not k.abstains_from("english", ctx(gas=gas))
     assert k.pending == {}
+
+
+def test_the_agent_asks_nothing_and_builds_no_view_where_the_keeper_abstains_from_the_design() -> None:
+    from tests.test_keepers_agent import dutch_announce
+
+    class Counting(MakerKeeper):
+        asked = 0
+
+        def on_auction(self, auction: AuctionView, ctx: Context) -> Take | None:  # type: ignore[override]
+            self.asked += 1
+            return super().on_auction(auction, ctx)
+
+    gas = [80.0]
+    k = Counting(max_gwei=50.0)
+    a = agent(k, gas=lambda t: gas[0])
+    assert a.on_message(dutch_announce(auction=1), 0.0) == [] and k.asked == 0  # priced out: not asked
+    assert a.failures.decisions == 1 and a.auctions[1].view is None  # a decision all the same, and no view built
+    gas[0] = 20.0
+    (order,) = a.on_message(dutch_announce(auction=2), 1.0)
+    assert k.asked == 1 and order.action.auction == 2  # type: ignore[union-attr]

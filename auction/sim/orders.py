@@ -58,6 +58,27 @@ class Book:
             return None
         return self.time.item(self.pos), self.seq.item(self.pos)
 
+    def quiet_run(self, seq_below: int, current: Current) -> int:
+        """How many entries from the head on are due at the head's time, numbered below ``seq_below`` (the head
+        itself counts regardless), and would do nothing but count as an input when released by a keeper that
+        refuses every take for want of budget (``KeeperAgent.takes_refused``): each is stale (its plan was
+        replaced meanwhile) or a take of positive amount and price and a fee >= 0. ``KeeperAgent.refuse_takes``
+        then stands for their releases in one step, without building an order for each."""
+        p = self.pos
+        end = p + int(np.searchsorted(self.time[p:], self.time[p], side="right"))  # sorted by (time, seq)
+        if end - p > 1:
+            end = p + 1 + int(np.searchsorted(self.seq[p + 1:end], seq_below))
+        quiet = (self.amount[p:end] > 0) & (self.price_q[p:end] > 0) & (self.fee[p:end] >= 0)
+        if not quiet.all():
+            quiet |= ~current(self.row[p:end], self.auction[p:end], self.plan[p:end])
+        return end - p if quiet.all() else int(np.argmin(quiet))
+
+    def skip(self, n: int) -> tuple[I64, I64, I64]:
+        """Hand out the next ``n`` entries without building their orders: their auctions, plans and fees."""
+        p = self.pos
+        self.pos += n
+        return self.auction[p:p + n], self.plan[p:p + n], self.fee[p:p + n]
+
     def pop(self) -> Order:
         i = self.pos
         self.pos += 1
