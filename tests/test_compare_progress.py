@@ -163,6 +163,39 @@ def test_ctrl_c_ends_the_workers_within_two_seconds(tmp_path: Path, signum: int,
     assert not out.exists()  # nothing written, not even the directory
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_compare_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL gives the parent no chance to end its workers: they, the fork server and its helpers go by themselves."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auction.cli", "compare", "--designs", "english", "--seeds", "4", "--workers", "2",
+         "--accounts", "6000", "--out", str(tmp_path / "out"), "--no-progress"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        busy: list[int] = []
+        while len(busy) < 2:
+            assert proc.poll() is None, "compare ended before its workers got busy"
+            assert time.monotonic() < deadline, "workers never got busy"
+            family = _descendants(proc.pid)
+            busy = [pid for pid, depth in family.items()
+                    if depth == 2 and (st := _stat(pid)) is not None and st[2] >= 100]
+            time.sleep(0.02)
+        proc.kill()
+        proc.wait(timeout=30)
+        killed = time.monotonic()
+        while any(_alive(pid) for pid in family) and time.monotonic() - killed < 10:
+            time.sleep(0.01)
+        left = [pid for pid in family if _alive(pid)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)  # leave nothing behind either way
+    print(f"{len(family)} processes of a killed compare gone {time.monotonic() - killed:.3f} s after")
+    assert not left, f"{len(left)} of {len(family)} processes still running 10 s after the compare was killed"
+
+
 @pytest.mark.parametrize(("flag", "make", "expected"), [
     ("--out", "file", "is a file, not a directory"),
     ("--json", "dir", "is a directory; give a file name"),

@@ -5,12 +5,19 @@ spawn where there is no fork server. A worker that starts bare imports the simul
 each one); forked from a server that imported it once, it starts with it in memory. The server is started
 as early as the command knows it will need workers (``start_early``), so that it imports the simulator
 while the parent parses its arguments and checks the scenario, rather than after.
+
+A worker exits as soon as the parent is gone, however it went (``exit_with_parent``): a pool's worker waits
+for its next task on a pipe it also holds the write end of, so after a SIGKILL of the parent it would wait
+forever, and the fork server with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
+from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 
 # Imported once in the fork server. "__main__" is multiprocessing's own default (the main script, when it
@@ -47,3 +54,21 @@ def start_early() -> None:
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
+
+
+def parent_watch(ctx: BaseContext) -> tuple[Connection, Connection]:
+    """A pipe (reader, writer) for ``exit_with_parent``: hand the reader to each worker, keep the writer open in
+    the parent while its workers run, then close both."""
+    return ctx.Pipe(duplex=False)
+
+
+def exit_with_parent(reader: Connection) -> None:
+    """In a worker: exit at once when the parent's end of the watch pipe closes, which the kernel does when the
+    parent dies (a SIGKILL, the OOM killer: no cleanup of its own runs). A daemon thread waits for it."""
+
+    def wait() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            reader.recv_bytes()  # nothing is ever sent: this returns only at the end of the pipe
+        os._exit(1)
+
+    threading.Thread(target=wait, name="liqnet-parent-watch", daemon=True).start()
