@@ -240,26 +240,6 @@ class KeeperAgent(Settling):
             return batch if self.bulk else batch.orders()
         return [o for a in sorted(self.auctions) for o in self._evaluate(self.auctions[a], now)]
 
-    def _idle_look(self, now: float) -> bool:
-        """Do what a look would, when it cannot plan anything: every tracked auction is of one design whose plan
-        only drops on no decision (``idle_without_decision``), none has a plan out (a key), and the strategy
-        decides nothing about that design now (``abstains``, or ``abstains_from``: ``on_auction`` would return
-        None and change nothing). Each open auction's decision is then counted, each closed one's plan bumped
-        (``_evaluate``); False, having changed nothing, when the look must be made. Fixed on Black Thursday:
-        most looks are these, keepers priced out by gas."""
-        if len(self.tracked_designs) != 1 or self._lot_price is not None:
-            return False
-        name = next(iter(self.tracked_designs))
-        if not getattr(self.designs.get(name), "idle_without_decision", False) or self.rows.tag.any():
-            return False  # (a free row's tag is NONE: any tag is a plan out)
-        closed = [t for t in self.auctions.values() if isinstance(t.msg, m.State) and t.msg.status == "closed"]
-        if len(closed) < len(self.auctions) and not self._sits_out(name, now):
-            return False
-        for tracked in closed:
-            tracked.plan += 1
-        self.failures.decisions += len(self.auctions) - len(closed)
-        return True
-
     def _plan_batch(self, now: float) -> TakeOrders | None:
         """Every tracked auction planned at once by its design's batch planner, when they all share one
         design that has one (``Planning.plan_batch``); None: plan them one by one."""

@@ -190,8 +190,8 @@ class Planning(Protocol):
 
     # Optional (read with getattr): plan_batch(agent, now) -> TakeOrders | None, ``plan`` for every tracked
     # auction at once, in auction id order; None when it cannot (the agent then plans one by one).
-    # idle_without_decision: bool, True when ``plan`` asks ``decide`` first and, given None, only drops (see
-    # ``KeeperAgent._idle_look``).
+    # asks: True, or asks(tracked, now) -> bool: whether ``plan`` asks ``decide`` (False: it returns [] and changes
+    # nothing), where ``plan`` given None only drops (see ``KeeperAgent._idle_look``).
 
 
 def twin(announced: m.Announce | m.State, msg: m.Announce | m.State) -> bool:

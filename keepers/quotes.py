@@ -53,6 +53,9 @@ class Quotes:
     strategy: Strategy
     failures: Failures
     _inventory: tuple[tuple[tuple[str, int], ...], Mapping[str, float]]
+    tracked_designs: dict[str, int]
+    rows: Any  # keepers.rows.Rows
+    drop: Callable[..., list[Any]]  # KeeperAgent.drop
 
     def gas_price(self, now: float) -> float:
         """The going base fee (gwei): from the runtime's gas source, else from the last Block."""
@@ -154,6 +157,35 @@ class Quotes:
             return bool(self.strategy.abstains_from(design, ctx))
         except Exception:
             return False
+
+    def _idle_look(self, now: float) -> bool:
+        """Do what a look would, when it cannot plan anything: every tracked auction is of one design that says
+        which of them its plan asks the strategy about (``asks``: the others' plans return nothing and change
+        nothing), and the strategy decides nothing about that design now (``abstains``, or ``abstains_from``:
+        ``on_auction`` would return None and change nothing) where any is asked. Each closed auction's plan is
+        then bumped (``_evaluate``), each asked one's decision counted and its plan dropped (what ``plan`` does
+        given None); False, having changed nothing, when the look must be made. Fixed on Black Thursday: most
+        looks are these, keepers priced out by gas; sealed: most of the rest, their bids committed already."""
+        if len(self.tracked_designs) != 1 or self._lot_price is not None:
+            return False
+        name = next(iter(self.tracked_designs))
+        asks = getattr(self.designs.get(name), "asks", False)
+        if asks is False:
+            return False
+        auctions = self.auctions.values()
+        open_ = [t for t in auctions if not isinstance(t.msg, m.State) or t.msg.status != "closed"]
+        asked = open_ if asks is True else [t for t in open_ if asks(t, now)]
+        if asked and not self._sits_out(name, now):
+            return False
+        if len(open_) < len(self.auctions):
+            for tracked in auctions:
+                if isinstance(tracked.msg, m.State) and tracked.msg.status == "closed":
+                    tracked.plan += 1  # as _evaluate does for a closed one
+        self.failures.decisions += len(asked)
+        if self.rows.tag.any():  # some plan is out (a free row's tag is NONE): dropped as plan would
+            for tracked in asked:
+                self.drop(tracked, None)
+        return True
 
     def abstains_from(self, design: str, ctx: Context) -> bool:
         """``decide``'s second question: ``strategy.abstains_from(design, ctx)``, asked once per context object and

@@ -6,6 +6,7 @@ house would accept them at the time the agent sends them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from typing import Any
@@ -554,18 +555,18 @@ def test_fixed_not_sent_when_oracle_above_market() -> None:
 
 
 class SitsOut(Universal):
-    """A universal keeper that sits the fixed design out while ``out`` (and says so only if ``tells``)."""
+    """A universal keeper that sits ``design`` out while ``out`` (and says so only if ``tells``)."""
 
-    def __init__(self, *, tells: bool) -> None:
+    def __init__(self, *, tells: bool, design: str = "fixed") -> None:
         super().__init__()
-        self.tells, self.out, self.asked = tells, False, 0
+        self.tells, self.design, self.out, self.asked = tells, design, False, 0
 
     def on_auction(self, auction: AuctionView, ctx: Context) -> Take | Bid | None:
         self.asked += 1
-        return None if self.out and auction.design == "fixed" else super().on_auction(auction, ctx)
+        return None if self.out and auction.design == self.design else super().on_auction(auction, ctx)
 
     def abstains_from(self, design: str, ctx: Context) -> bool:
-        return self.tells and self.out and design == "fixed"
+        return self.tells and self.out and design == self.design
 
 
 def fixed_script(a: KeeperAgent) -> list[Any]:
@@ -605,6 +606,66 @@ def test_a_look_at_fixed_sales_a_strategy_sits_out_asks_nothing_and_changes_noth
     # untold is asked about each open sale at every look; told only at the look where it was in (2 sales): where
     # it abstains from the design, neither a look nor a decision about one sale (decide) asks it
     assert (told.asked, untold.asked) == (2, 2 + 7 * 2 - 2)
+
+
+def sealed_script(a: KeeperAgent) -> list[Any]:
+    """Sealed sales through looks at blocks (60 s apart, gas moving): two sales seen while out, bids committed
+    at a look while in, a third sale while out again, the reveal phase, a close; what the agent gives back and
+    keeps at each step."""
+    s = a.strategy
+    assert isinstance(s, SitsOut)
+    steps: list[Any] = [a.on_message(m.OraclePrice(asset="ETH", price_q=2000 * USD, ts_ms=0), 0.0)]
+    looks = iter(range(1, 100))
+
+    def look() -> None:
+        t = 60.0 * next(looks)
+        steps.append(a.on_message(m.Block(height=int(t), ts_ms=units.ms(t), gas_gwei_milli=int(t) * 100), t))
+        steps.append((a.failures.decisions, [a.auctions[x].plan for x in sorted(a.auctions)],
+                      [a.auctions[x].key for x in sorted(a.auctions)]))
+
+    s.out = True
+    steps.append(a.on_message(sealed_announce(auction=11), 0.0))
+    steps.append(a.on_message(sealed_announce(auction=12), 0.0))
+    look()
+    look()
+    s.out = False
+    look()  # bids committed: their reveals scheduled, never asked again this round
+    s.out = True
+    steps.append(a.on_message(sealed_announce(auction=13), 200.0))
+    look()  # asked about 13 only
+    look()
+    shown = {k: v for k, v in msgspec.structs.asdict(sealed_announce(auction=12)).items() if k != "oracle_q"}
+    reveal = m.State(**shown, seq=1, status="open", phase="reveal", top_q=0, ts_ms=610_000)
+    steps.append(a.on_message(reveal, 610.0))
+    steps.append(a.on_message(msgspec.structs.replace(reveal, seq=2, status="closed", phase="closed"), 620.0))
+    for _ in range(8):
+        look()  # 13's commit phase ends at 600 s: nothing is asked after it
+    return steps
+
+
+def test_a_look_at_sealed_sales_a_strategy_sits_out_asks_nothing_and_changes_nothing_else() -> None:
+    planned: list[bool] = []
+    sealed = REGISTRY["sealed-first"]
+
+    def counted(a: KeeperAgent, t: Tracked, now: float) -> list[Order]:
+        planned.append(a.strategy.tells)  # type: ignore[attr-defined]
+        return sealed.plan(a, t, now)
+
+    designs = {**REGISTRY, "sealed-first": dataclasses.replace(sealed, plan=counted)}
+    told, untold = SitsOut(tells=True, design="sealed-first"), SitsOut(tells=False, design="sealed-first")
+    steps = sealed_script(KeeperAgent("k1", told, units.num(1e6), designs=designs, market=Market(),
+                                      policy=Policy(estimate_gas=False)))
+    assert steps == sealed_script(KeeperAgent("k1", untold, units.num(1e6), designs=designs, market=Market(),
+                                              policy=Policy(estimate_gas=False)))  # same orders, plans, keys, decisions
+    assert planned.count(True) == 3 + 1 + 2  # the announces, the reveal, the look while in: no look while out
+    # untold's every look at every sale not closed up to 540 s (2 at 60, 120, 180 s, 3 at 240, 300, then 11 and 13);
+    # from 600 s no plan would ask (every commit phase is over) and no look plans for either
+    assert planned.count(False) == 3 + 1 + 3 * 2 + 2 * 3 + 4 * 2
+    assert sum(isinstance(o, Order) and isinstance(o.action, m.Commit) for step in steps if isinstance(step, list)
+               for o in step) == 2  # the look while in committed 11 and 12
+    # told is asked only at the look where it was in (2 sales), untold at each look about each uncommitted sale in
+    # its commit phase (2 + 2 before, 1 + 1 after, 13 at 240, 300, ..., 540 s) and at each announce (3)
+    assert (told.asked, untold.asked) == (2, 2 + 2 * 2 + 6 + 3)
 
 
 def test_a_look_is_made_when_the_strategy_tells_nothing_or_raises() -> None:

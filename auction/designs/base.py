@@ -205,9 +205,11 @@ class Design(Generic[P]):
     view_terms: ViewTerms  # keeper side: the terms a strategy sees, in whole units
     theory: Theory | None = None  # expected revenue per lot under independent private values
     plan_batch: BatchPlanner | None = None  # keeper side: ``plan`` for every tracked auction at once
-    # keeper side: ``plan`` asks ``agent.decide`` first and, given None, only drops the plan out (nothing, with
-    # no plan out): a look at such auctions the strategy sits out can be skipped (``KeeperAgent._idle_look``)
-    idle_without_decision: bool = False
+    # keeper side, where ``plan`` given None from ``agent.decide`` only drops (``agent.drop(tracked, None)``):
+    # whether ``plan`` asks ``decide`` about an open auction, True for each, or (tracked, now) -> bool (False: it
+    # returns [] and changes nothing). A look at such auctions that the strategy sits out is then done without
+    # asking (``KeeperAgent._idle_look``). False: not known, every look is made.
+    asks: Callable[[Tracked, float], bool] | bool = False
     seizes: bool = True  # the house confiscates the account at kick (fixed-penalty: per liquidation)
     watches_oracle: bool = False  # its open sales change with every oracle update
     summary: str = ""  # one line for --help and the docs

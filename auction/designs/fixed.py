@@ -191,6 +191,6 @@ def posted_price(bidders: int, value: float, oracle: float, params: Any) -> floa
 DESIGN = Design(
     name="fixed", table="fixed", params=FixedParams, terms=FixedTerms, open=open_sale,
     gas={"liquidate": GAS_LIQUIDATION_CALL}, plan=plan, view_terms=view_terms, theory=posted_price,
-    seizes=False, watches_oracle=True, idle_without_decision=True,
+    seizes=False, watches_oracle=True, asks=True,  # plan asks about each open one first
     summary="fixed-penalty liquidation (Aave v3): repay up to the close factor, seize at oracle * (1 + bonus)",
 )

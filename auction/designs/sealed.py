@@ -160,16 +160,25 @@ def view_terms(msg: m.Announce | m.State) -> dict[str, Any]:
     return out
 
 
-def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
-    """A ``Bid`` becomes a ``Commit`` now (salt from the keeper's seeded rng) and the ``Reveal`` at the end of
-    the commit phase; the agent keeps the salt. One commit per round."""
+def asks(tracked: Tracked, now: float) -> bool:
+    """Whether ``plan`` asks the strategy (``Design.asks``): not once this round is committed (or failed: the
+    reveal is scheduled), nor outside its commit phase."""
     msg = tracked.msg
     t = msg.terms
     if not isinstance(t, SealedTerms) or (tracked.sealed and tracked.sealed.round == t.commit_end_ms):
-        return []  # committed (or failed) this round already: the reveal is scheduled
+        return False
     phase = msg.phase if isinstance(msg, m.State) else "commit"
-    if phase != "commit" or units.ms(now) >= t.commit_end_ms:
+    return phase == "commit" and units.ms(now) < t.commit_end_ms
+
+
+def plan(agent: KeeperAgent, tracked: Tracked, now: float) -> list[Order]:
+    """A ``Bid`` becomes a ``Commit`` now (salt from the keeper's seeded rng) and the ``Reveal`` at the end of
+    the commit phase; the agent keeps the salt. One commit per round."""
+    if not asks(tracked, now):
         return []
+    msg = tracked.msg
+    t = msg.terms
+    assert isinstance(t, SealedTerms)
     decision = agent.decide(tracked, now)
     if not isinstance(decision, Bid):
         return agent.drop(tracked, decision)
@@ -220,10 +229,12 @@ GAS = {"commit": GAS_COMMIT, "reveal": GAS_REVEAL}
 FIRST = Design(
     name="sealed-first", table="sealed", params=SealedParams, terms=SealedTerms,
     open=partial(open_sale, second=False), gas=GAS, plan=plan, view_terms=view_terms, theory=revenue_equivalence,
+    asks=asks,
     summary="commit-reveal sealed bids, each winner pays its bid",
 )
 SECOND = Design(
     name="sealed-second", table="sealed", params=SealedParams, terms=SealedTerms,
     open=partial(open_sale, second=True), gas=GAS, plan=plan, view_terms=view_terms, theory=revenue_equivalence,
+    asks=asks,
     summary="commit-reveal sealed bids, one uniform price: the highest losing bid (Vickrey for one unit)",
 )
