@@ -167,6 +167,21 @@ class AuctionHouse:
             out += self._kick(now)
         return out
 
+    def idle_before(self) -> float:
+        """The blocks due before this time (-inf: none) publish their ``Block`` and nothing else, nor change
+        anything but the height, as long as no other input comes first: nothing to include, nobody queued to
+        kick, a book that blocks leave still (``MarginBook.still_at_blocks``), and no deadline due (``on_block``
+        runs those at or before its time). Most blocks of a day are such (``pass_blocks``)."""
+        if self.mempool or len(self.queue) or (self.priced and not self.book.still_at_blocks):
+            return -math.inf
+        return self.deadlines[0][0] if self.deadlines else math.inf
+
+    def pass_blocks(self, n: int) -> None:
+        """``n`` blocks that ``idle_before`` said are idle, for a runtime that shows their ``Block`` to nobody: what
+        ``on_block`` would do, without building the messages (the gas and native prices it would read are pure
+        functions of time)."""
+        self.height += n
+
     def finish(self, now: float) -> list[m.Message]:
         """Refuse what no block included, then close every open sale at the end of the run (each design says
         how: ``Sale.end``), so that every action a keeper sent has its receipt."""

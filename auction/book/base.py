@@ -50,6 +50,12 @@ class MarginBook(Protocol):
         """The assets (vault collateral) or markets (perp positions), in oracle order."""
         ...
 
+    @property
+    def still_at_blocks(self) -> bool:
+        """True when ``on_block`` never changes nor flags anything (the book moves with the oracle only): then the
+        house may pass a block over that has nothing else to do (``AuctionHouse.idle_before``)."""
+        ...
+
     def attach(self, ledger: Ledger) -> None:
         """Enter what the book holds into the run's ledger (once, before the first input)."""
         ...

@@ -64,6 +64,7 @@ class PositionBook:
     """Signed positions with quote balances; ``n`` traders, then the maker and the backstop vault."""
 
     kind: Kind = "perp"
+    still_at_blocks = False  # marks and funding move at every block
 
     def __init__(self, markets: Sequence[str], tiers: Sequence[TierTable], quote: I64, size: I64, cost: I64,
                  marks: Marks, *, sell: Trade, buy: Trade, depth: Depth) -> None:

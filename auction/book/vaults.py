@@ -25,6 +25,7 @@ class VaultBook:
     """Vault accounts with their detector; holds the latest oracle prices and margins it was handed."""
 
     kind: Kind = "vault"
+    still_at_blocks = True  # on_block returns NOTHING: a vault changes only with the oracle
 
     def __init__(self, accounts: Accounts) -> None:
         self.accounts = accounts

@@ -139,6 +139,27 @@ class Kernel:
     def block(self, t: float) -> list[m.Message]:
         return self._observe(self.house.on_block(t, self.world.gas_gwei(t)), t)
 
+    def pass_blocks(self, until: float, shown: Callable[[float], bool]) -> int:
+        """Apply the next inputs while each is a block at which the house is idle (``AuctionHouse.idle_before``),
+        due at most at ``until``, and not ``shown(t)`` to anyone, without building their one output each, the
+        ``Block``: most blocks of a day. Returns how many; the same state after as ``apply`` of each (such a
+        block records nothing: only a change in the number of open sales does, ``_observe``)."""
+        house, updates = self.house, self.world.oracle_updates
+        if len(house.open) != self.timeline.open_auctions:
+            return 0
+        t_oracle = updates[self.next_oracle][0] if self.next_oracle < len(updates) else math.inf
+        stop = min(t_oracle, house.idle_before())  # a block at an oracle update's time comes after it (``_after``)
+        h0 = h = house.height
+        while h < self.n_blocks:
+            t = (h + 1) * self.block_time  # as ``_after``
+            if t >= stop or t > until or shown(t):
+                break
+            h += 1
+        if h > h0:
+            house.pass_blocks(h - h0)
+            self.now = max(self.now, h * self.block_time)
+        return h - h0
+
     def act(self, action: m.Action, t: float) -> list[m.Message]:
         """A keeper action reaches the house (the network checked its signature and nonce before).
 

@@ -90,6 +90,9 @@ class Simulation:
                 handle(*pop(queue))
             if scheduled is None:
                 break
+            # Most blocks of a day reach no keeper (``_block``) and find the house idle: they need no message.
+            if scheduled.kind == "block" and kernel.pass_blocks(queue[0][0] if queue else math.inf, self._looks):
+                continue
             self._broadcast(kernel.apply(scheduled), scheduled.t)
         self._broadcast(kernel.finish(), kernel.end)
         for agent in self.agents.values():
@@ -215,6 +218,15 @@ class Simulation:
             route = _ADDRESSED if kind in ADDRESSED else _EVERYONE
         self.routes[kind] = route
         return route
+
+    def _looks(self, now: float) -> bool:
+        """Whether a block at ``now`` would be offered to any latency group's keepers (``_block``'s test)."""
+        floor = self.floor
+        for i, (latency, _) in enumerate(self.by_latency):
+            period = self.period[i]
+            if period is None or not now + latency - floor[i] < period:
+                return True
+        return False
 
     def _block(self, msg: m.Block, now: float, due: dict[float, list[tuple[tuple[str, ...], m.Message]]]) -> None:
         """A block reaches only the keepers it can change (``KeeperAgent.block_matters``): most blocks change
