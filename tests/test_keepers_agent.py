@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -569,11 +570,9 @@ class SitsOut(Universal):
         return self.tells and self.out and design == self.design
 
 
-def fixed_script(a: KeeperAgent) -> list[Any]:
-    """Fixed sales through looks at blocks (60 s apart, gas moving): in, out, in again with a plan out, and a
-    sale closed between its State and its Result; what the agent gives back and keeps at each step."""
-    s = a.strategy
-    assert isinstance(s, SitsOut)
+def looking(a: KeeperAgent) -> tuple[list[Any], Callable[[], None]]:
+    """The steps of a script (an oracle price first) and its look: a Block 60 s after the last one, gas moving,
+    then what the agent keeps (decisions counted, each tracked auction's plan and key)."""
     steps: list[Any] = [a.on_message(m.OraclePrice(asset="ETH", price_q=2000 * USD, ts_ms=0), 0.0)]
     looks = iter(range(1, 100))
 
@@ -582,6 +581,16 @@ def fixed_script(a: KeeperAgent) -> list[Any]:
         steps.append(a.on_message(m.Block(height=int(t), ts_ms=units.ms(t), gas_gwei_milli=int(t) * 100), t))
         steps.append((a.failures.decisions, [a.auctions[x].plan for x in sorted(a.auctions)],
                       [a.auctions[x].key for x in sorted(a.auctions)]))
+
+    return steps, look
+
+
+def fixed_script(a: KeeperAgent) -> list[Any]:
+    """Fixed sales through looks at blocks (60 s apart, gas moving): in, out, in again with a plan out, and a
+    sale closed between its State and its Result; what the agent gives back and keeps at each step."""
+    s = a.strategy
+    assert isinstance(s, SitsOut)
+    steps, look = looking(a)
 
     s.out = True
     steps.append(a.on_message(fixed_state(), 0.0))
@@ -614,14 +623,7 @@ def sealed_script(a: KeeperAgent) -> list[Any]:
     keeps at each step."""
     s = a.strategy
     assert isinstance(s, SitsOut)
-    steps: list[Any] = [a.on_message(m.OraclePrice(asset="ETH", price_q=2000 * USD, ts_ms=0), 0.0)]
-    looks = iter(range(1, 100))
-
-    def look() -> None:
-        t = 60.0 * next(looks)
-        steps.append(a.on_message(m.Block(height=int(t), ts_ms=units.ms(t), gas_gwei_milli=int(t) * 100), t))
-        steps.append((a.failures.decisions, [a.auctions[x].plan for x in sorted(a.auctions)],
-                      [a.auctions[x].key for x in sorted(a.auctions)]))
+    steps, look = looking(a)
 
     s.out = True
     steps.append(a.on_message(sealed_announce(auction=11), 0.0))
