@@ -221,12 +221,12 @@ class Simulation:
 
     def _looks(self, now: float) -> bool:
         """Whether a block at ``now`` would be offered to any latency group's keepers (``_block``'s test)."""
-        floor = self.floor
-        for i, (latency, _) in enumerate(self.by_latency):
-            period = self.period[i]
-            if period is None or not now + latency - floor[i] < period:
-                return True
-        return False
+        return not all(self._passed_over(i, now + latency) for i, (latency, _) in enumerate(self.by_latency))
+
+    def _passed_over(self, i: int, at: float) -> bool:
+        """Whether latency group ``i``'s keepers would all leave a block delivered at ``at`` alone (``_block``)."""
+        period = self.period[i]
+        return period is not None and at - self.floor[i] < period
 
     def _block(self, msg: m.Block, now: float, due: dict[float, list[tuple[tuple[str, ...], m.Message]]]) -> None:
         """A block reaches only the keepers it can change (``KeeperAgent.block_matters``): most blocks change
@@ -237,8 +237,7 @@ class Simulation:
         looked, agents, floor = self.looked, self.agents, self.floor
         for i, (latency, keepers) in enumerate(self.by_latency):
             at = now + latency
-            period = self.period[i]
-            if period is not None and at - floor[i] < period:
+            if self._passed_over(i, at):
                 continue
             wanted = tuple([k for k in keepers if agents[k].block_matters(at, looked[k])])  # a list: no generator
             if wanted:
