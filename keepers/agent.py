@@ -196,6 +196,8 @@ class KeeperAgent(Settling):
         if auction in self._settled:
             return []
         tracked = self.auctions.get(auction)
+        if type(msg) is m.State and tracked is not None and type(tracked.msg) is m.State:
+            return self._restate(tracked, msg, now)  # most messages: a newer state of an auction planned before
         if tracked is not None and self._announced == (auction, self._inputs - 1, now) and twin(tracked.msg, msg):
             tracked.update(msg)  # the State sent with its Announce: nothing the plan reads has moved since
             return []
@@ -218,6 +220,20 @@ class KeeperAgent(Settling):
             self._announced = (auction, self._inputs, now)
             return orders
         return self._evaluate(tracked, now)
+
+    def _restate(self, tracked: Tracked, msg: m.State, now: float) -> list[Order]:
+        """``on_state`` of a State about an auction whose last message was a State too (so no Announce twin):
+        the same steps, without the questions whose answers that already gives."""
+        if msg.seq < tracked.msg.seq:  # type: ignore[union-attr]
+            return []  # an older state delivered late
+        tracked.update(msg)
+        if msg.status == "closed":
+            tracked.plan += 1  # as _evaluate does
+            return []
+        design = self.designs.get(msg.design)
+        if design is None:
+            return self._evaluate(tracked, now)
+        return design.plan(self, tracked, now)
 
     def on_block(self, msg: m.Block, now: float) -> list[Order] | TakeOrders:
         """New gas price; every ``policy.reevaluate_s`` the open auctions are looked at again."""
