@@ -27,7 +27,7 @@ from auction.english import EnglishAuction
 from auction.errors import Rejected
 from auction.sealed import SealedAuction, commitment
 from broker import messages as m
-from keepers import AuctionView, Bid, Context, Strategy, Take
+from keepers import AuctionView, Bid, Context, Lots, Strategy, Take, Takes
 from keepers.agent import KeeperAgent, Limits, Order, Policy, Tracked
 from keepers.deadline import DeadlineStrategy
 from keepers.strategies import Constrained, DutchThreshold, EnglishProxy, SealedShading, Universal
@@ -566,6 +566,10 @@ class SitsOut(Universal):
         self.asked += 1
         return None if self.out and auction.design == self.design else super().on_auction(auction, ctx)
 
+    def on_lots(self, lots: Lots, ctx: Context) -> Takes | None:
+        self.asked += len(lots)
+        return Takes.none(len(lots)) if self.out and lots.design == self.design else super().on_lots(lots, ctx)
+
     def abstains_from(self, design: str, ctx: Context) -> bool:
         return self.tells and self.out and design == self.design
 
@@ -615,6 +619,39 @@ def test_a_look_at_fixed_sales_a_strategy_sits_out_asks_nothing_and_changes_noth
     # untold is asked about each open sale at every look; told only at the look where it was in (2 sales): where
     # it abstains from the design, neither a look nor a decision about one sale (decide) asks it
     assert (told.asked, untold.asked) == (2, 2 + 7 * 2 - 2)
+
+
+def dutch_script(a: KeeperAgent) -> list[Any]:
+    """Dutch sales through looks at blocks (60 s apart, gas moving): two sales seen while out (a State of each
+    too), takes planned at a look while in, dropped at a look while out again, a sale closed; what the agent
+    gives back and keeps at each step."""
+    s = a.strategy
+    assert isinstance(s, SitsOut)
+    steps, look = looking(a)
+    s.out = True
+    steps.append(a.on_message(dutch_announce(auction=7), 0.0))
+    steps.append(a.on_message(dutch_announce(auction=8), 0.0))
+    steps.append(a.on_message(dutch_state(auction=8, seq=1, lot=LOT // 2), 10.0))
+    look()
+    look()
+    s.out = False
+    look()  # takes planned
+    s.out = True
+    look()  # a plan is out: the look is made, and drops them
+    steps.append(a.on_message(dutch_state(auction=7, seq=2, status="closed"), 250.0))
+    look()
+    look()
+    return steps
+
+
+def test_a_look_at_dutch_sales_a_strategy_sits_out_asks_nothing_and_changes_nothing_else() -> None:
+    told, untold = SitsOut(tells=True, design="dutch"), SitsOut(tells=False, design="dutch")
+    steps = dutch_script(agent(told))
+    assert steps == dutch_script(agent(untold))  # same orders, plans, keys and decisions
+    assert any(isinstance(o, Order) for step in steps if isinstance(step, list) for o in step)  # takes went out
+    # told is asked only at the look where it was in (2 sales); untold at the announces and the State (3), at
+    # every look (2 sales at 5, then 1 at 2) and at the two looks after the close
+    assert (told.asked, untold.asked) == (2, 3 + 4 * 2 + 2 * 1)
 
 
 def sealed_script(a: KeeperAgent) -> list[Any]:

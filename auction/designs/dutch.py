@@ -227,6 +227,6 @@ def revenue_equivalence(bidders: int, value: float, oracle: float, params: Any) 
 DESIGN = Design(
     name="dutch", table="dutch", params=DutchParams, terms=DutchTerms, open=open_sale,
     gas={"take": GAS_TAKE, "redo": GAS_REDO}, plan=plan, view_terms=view_terms, theory=revenue_equivalence,
-    plan_batch=plan_batch,
+    plan_batch=plan_batch, asks=True,  # plan asks about each open one first (given None, it only drops)
     summary="MakerDAO Liquidations 2.0 (Clipper): a falling price, partial takes, resets",
 )
