@@ -136,8 +136,9 @@ class Ledger:
         self.totals.by_keeper[keeper]["forfeits"] += amount
 
     def pay_gas(self, keeper: str, amount: int) -> None:
-        self._need(f"keeper:{keeper}", USD, amount, "insufficient-escrow")
-        self._move(f"keeper:{keeper}", "chain", USD, amount)
+        payer = f"keeper:{keeper}"  # paid on every action included: the key built once
+        self._need(payer, USD, amount, "insufficient-escrow")
+        self._move(payer, "chain", USD, amount)
         self.totals.gas += amount
         self.totals.by_keeper[keeper]["gas"] += amount
 
@@ -170,9 +171,10 @@ class Ledger:
             raise Rejected("auction-done", f"auction {auction} cannot take more collateral")
         if book is None:
             book = self.books[auction] = Book(account=account, asset=asset, debt=0, tab=0)
-        self._move(account, lot_of(auction), asset, qty)
+        lot = lot_of(auction)
+        self._move(account, lot, asset, qty)
         self.debt[account] -= debt
-        self.debt[lot_of(auction)] += debt
+        self.debt[lot] += debt
         book.seized += qty
         book.debt += debt
         book.tab += tab
@@ -183,13 +185,14 @@ class Ledger:
         book = self._open_book(auction)
         _positive(qty, allow_zero=True)
         _positive(cost, allow_zero=True)
-        payer = hold_of(auction, keeper) if from_hold else f"keeper:{keeper}"
-        self._need(lot_of(auction), book.asset, qty, "auction-done")
+        lot, buyer = lot_of(auction), f"keeper:{keeper}"  # every take of every design: the keys built once
+        payer = hold_of(auction, keeper) if from_hold else buyer
+        self._need(lot, book.asset, qty, "auction-done")
         self._need(payer, USD, cost, "insufficient-escrow")
-        self._move(lot_of(auction), f"keeper:{keeper}", book.asset, qty)
-        repay = min(cost, self.debt[lot_of(auction)])
+        self._move(lot, buyer, book.asset, qty)
+        repay = min(cost, self.debt[lot])
         self._burn(payer, USD, repay)  # repaid debt leaves circulation, like DAI burned by the vow
-        self.debt[lot_of(auction)] -= repay
+        self.debt[lot] -= repay
         self.debt_supply -= repay
         self._move(payer, "protocol", USD, cost - repay)
         book.sold += qty

@@ -168,11 +168,11 @@ class Sale:
 
 def seize_lot(o: Opening, chop: float) -> int:
     """Move the lot and its debt from the account into the sale's book; the tab is ``debt * chop``."""
-    ledger = o.desk.ledger
-    ledger.mint(o.account, o.asset, o.qty)  # the position enters the ledger as it is seized
-    ledger.owe(o.account, o.debt)
+    ledger, account = o.desk.ledger, o.account  # a property that formats the name: asked once
+    ledger.mint(account, o.asset, o.qty)  # the position enters the ledger as it is seized
+    ledger.owe(account, o.debt)
     tab = round(o.debt * chop)
-    ledger.seize(o.id, o.account, o.asset, o.qty, o.debt, tab)
+    ledger.seize(o.id, account, o.asset, o.qty, o.debt, tab)
     return tab
 
 
